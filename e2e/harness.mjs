@@ -1,0 +1,48 @@
+// Shared e2e set-up: serves the built dist/ (the folder netlify publishes)
+// on a free loopback port and drives Debian's Chromium with playwright-core.
+import { chromium } from 'playwright-core';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startServer } from '../playground/serve.mjs';
+
+export const distDir = process.env.E2E_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+
+const CHROMIUM_ARGS = [
+	'--no-sandbox',
+	'--disable-gpu',
+	'--disable-quic',
+	'--disable-background-networking',
+	'--disable-component-update',
+	'--disable-sync',
+	'--no-first-run',
+];
+
+export async function startBrowser() {
+	return chromium.launch({
+		executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+		args: CHROMIUM_ARGS,
+		headless: true,
+	});
+}
+
+export async function serve(options = {}) {
+	const server = await startServer({ dir: distDir, port: 0, ...options });
+	const { port } = server.address();
+	return { server, origin: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+/** Opens the playground and waits until `window.playground` resolves. */
+export async function openPlayground(browser, origin, query = '') {
+	const context = await browser.newContext();
+	const page = await context.newPage();
+	const logs = [];
+	page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+	page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+	await page.goto(`${origin}/${query}`);
+	try {
+		await page.evaluate(() => window.playground.then(() => true));
+	} catch (e) {
+		throw new Error(`playground did not boot: ${e.message}\n${logs.join('\n')}`);
+	}
+	return { context, page, logs };
+}

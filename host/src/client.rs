@@ -1,0 +1,228 @@
+//! The client an embedding page gets (and `window.playground` in the
+//! playground). Names follow WordPress Playground's client where they overlap.
+
+use crate::pool::{Pending, Pool};
+use crate::scheduler::Target;
+use crate::util::{error, get, next_message, optional_string, optional_u32, set};
+use js_sys::{Object, Promise, Uint8Array};
+use protocol::{HttpRequest, Job, JobResult, ScopedRequest};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
+use web_sys::{MessageChannel, MessageEvent};
+
+#[wasm_bindgen(js_name = PlaygroundClient)]
+pub struct Client {
+    pool: Pool,
+    scope: String,
+    absolute_url: String,
+    document_root: String,
+}
+
+impl Client {
+    pub fn new(pool: Pool, scope: String, absolute_url: String, document_root: String) -> Client {
+        let client = Client { pool, scope, absolute_url, document_root };
+        client.serve_service_worker();
+        client
+    }
+
+    /// Requests the service worker forwards for our scope go to the pool,
+    /// with the service worker's port as the reply port: the worker answers
+    /// the service worker directly.
+    fn serve_service_worker(&self) {
+        let Some(container) = web_sys::window().map(|w| w.navigator().service_worker()) else { return };
+        let pool = self.pool.clone();
+        let scope = self.scope.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let data = event.data();
+            if get(&data, "type").as_string().as_deref() != Some("http") {
+                return;
+            }
+            let bytes = Uint8Array::new(&get(&data, "request")).to_vec();
+            let Ok(reply) = get(&data, "port").dyn_into::<web_sys::MessagePort>() else { return };
+            let outcome = protocol::decode::<ScopedRequest>(&bytes).map_err(error).and_then(|scoped| {
+                if scoped.scope != scope {
+                    return Err(error(format!("scope {} is not served by this page", scoped.scope)));
+                }
+                pool.submit(Target::Any, Pending { job: Job::Http(scoped.request), reply: reply.clone() })
+            });
+            if let Err(e) = outcome {
+                let failure = JobResult::Failed { message: format!("{e:?}"), errno: None };
+                let _ = reply.post_message(&Uint8Array::from(&protocol::encode(&failure)[..]));
+            }
+        });
+        container.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref()).ok();
+        on_message.forget(); // serves for the page's lifetime
+    }
+
+    fn submit(&self, target: Target, job: Job) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move { Ok(submit(&pool, target, job).await?.into()) })
+    }
+}
+
+struct Reply(JobResult);
+
+impl From<Reply> for JsValue {
+    fn from(reply: Reply) -> JsValue {
+        match reply.0 {
+            JobResult::Done => JsValue::UNDEFINED,
+            JobResult::File(bytes) => Uint8Array::from(&bytes[..]).into(),
+            other => JsValue::from_str(&format!("{other:?}")),
+        }
+    }
+}
+
+async fn submit(pool: &Pool, target: Target, job: Job) -> Result<Reply, JsValue> {
+    let channel = MessageChannel::new()?;
+    let reply = next_message(&channel.port1());
+    pool.submit(target, Pending { job, reply: channel.port2() })?;
+    let data = JsFuture::from(reply).await?;
+    channel.port1().close();
+    let bytes = Uint8Array::new(&data).to_vec();
+    match protocol::decode::<JobResult>(&bytes).map_err(error)? {
+        JobResult::Failed { message, errno } => {
+            let e = js_sys::Error::new(&message);
+            if let Some(errno) = errno {
+                set(e.unchecked_ref(), "code", errno.as_str());
+            }
+            Err(e.into())
+        }
+        result => Ok(Reply(result)),
+    }
+}
+
+fn target(options: &JsValue) -> Result<Target, JsValue> {
+    Ok(match optional_u32(options, "worker")? {
+        Some(w) => Target::Worker(w),
+        None => Target::Any,
+    })
+}
+
+fn path_arg(path: &str) -> Result<String, JsValue> {
+    if !path.starts_with('/') {
+        return Err(error(format!("path must be absolute, got {path:?}")));
+    }
+    Ok(path.to_string())
+}
+
+#[wasm_bindgen(js_class = PlaygroundClient)]
+impl Client {
+    /// `run({code, worker?})` → `{text, errors, exitCode, worker}`.
+    pub fn run(&self, options: JsValue) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            let code = optional_string(&options, "code")?.ok_or_else(|| error("run() needs `code`"))?;
+            let Reply(result) = submit(&pool, target(&options)?, Job::Run { code }).await?;
+            let JobResult::Run(output) = result else { return Err(error("unexpected reply to run()")) };
+            let out = Object::new();
+            set(&out, "text", output.text);
+            set(&out, "errors", output.errors);
+            set(&out, "exitCode", output.exit_code);
+            set(&out, "worker", output.worker);
+            Ok(out.into())
+        })
+    }
+
+    /// `request({url, method?, headers?, body?, worker?})` → `{httpStatusCode, headers, bytes, text}`.
+    /// `url` is a path within the site (`/a.php?x=1`) or a URL under `absoluteUrl`.
+    pub fn request(&self, options: JsValue) -> Promise {
+        let pool = self.pool.clone();
+        let base = self.absolute_url.clone();
+        future_to_promise(async move {
+            let url = optional_string(&options, "url")?.ok_or_else(|| error("request() needs `url`"))?;
+            let path_and_query = match url.strip_prefix(&base) {
+                Some(rest) => format!("/{rest}"),
+                None if url.starts_with('/') => url,
+                None => return Err(error(format!("url must be a path or start with {base}, got {url:?}"))),
+            };
+            let mut headers = Vec::new();
+            let header_object = get(&options, "headers");
+            if let Some(object) = header_object.dyn_ref::<Object>() {
+                for key in Object::keys(object).iter() {
+                    let name = key.as_string().unwrap_or_default();
+                    headers.push((name.clone(), get(object, &name).as_string().unwrap_or_default()));
+                }
+            }
+            let body = get(&options, "body");
+            let body = if let Some(text) = body.as_string() {
+                text.into_bytes()
+            } else if body.is_instance_of::<Uint8Array>() {
+                Uint8Array::new(&body).to_vec()
+            } else {
+                Vec::new()
+            };
+            let request = HttpRequest {
+                method: optional_string(&options, "method")?.unwrap_or_else(|| "GET".into()),
+                path_and_query,
+                scope_url: base,
+                headers,
+                body,
+            };
+            let Reply(result) = submit(&pool, target(&options)?, Job::Http(request)).await?;
+            let JobResult::Http(response) = result else { return Err(error("unexpected reply to request()")) };
+            let out = Object::new();
+            set(&out, "httpStatusCode", response.status);
+            let headers = Object::new();
+            for (name, value) in &response.headers {
+                let key = name.to_ascii_lowercase();
+                let list = get(&headers, &key);
+                let list: js_sys::Array = if list.is_undefined() { js_sys::Array::new() } else { list.unchecked_into() };
+                list.push(&JsValue::from_str(value));
+                set(&headers, &key, list);
+            }
+            set(&out, "headers", headers);
+            set(&out, "text", String::from_utf8_lossy(&response.body).into_owned());
+            set(&out, "bytes", Uint8Array::from(&response.body[..]));
+            Ok(out.into())
+        })
+    }
+
+    /// Writes (creates or replaces) a file on the shared filesystem.
+    #[wasm_bindgen(js_name = writeFile)]
+    pub fn write_file(&self, path: String, data: JsValue) -> Promise {
+        let data = match data.as_string() {
+            Some(text) => text.into_bytes(),
+            None if data.is_instance_of::<Uint8Array>() => Uint8Array::new(&data).to_vec(),
+            None => return Promise::reject(&error("writeFile data must be a string or a Uint8Array")),
+        };
+        match path_arg(&path) {
+            Ok(path) => self.submit(Target::Any, Job::WriteFile { path, data }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    #[wasm_bindgen(js_name = readFileAsBuffer)]
+    pub fn read_file_as_buffer(&self, path: String) -> Promise {
+        match path_arg(&path) {
+            Ok(path) => self.submit(Target::Any, Job::ReadFile { path }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    #[wasm_bindgen(js_name = readFileAsText)]
+    pub fn read_file_as_text(&self, path: String) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            let Reply(result) = submit(&pool, Target::Any, Job::ReadFile { path: path_arg(&path)? }).await?;
+            let JobResult::File(bytes) = result else { return Err(error("unexpected reply to readFileAsText()")) };
+            Ok(JsValue::from_str(&String::from_utf8_lossy(&bytes)))
+        })
+    }
+
+    /// Where the site's files live on the shared filesystem.
+    #[wasm_bindgen(getter, js_name = documentRoot)]
+    pub fn document_root(&self) -> String {
+        self.document_root.clone()
+    }
+
+    /// The site's base URL, served through the service worker.
+    #[wasm_bindgen(getter, js_name = absoluteUrl)]
+    pub fn absolute_url(&self) -> String {
+        self.absolute_url.clone()
+    }
+
+    pub fn workers(&self) -> js_sys::Array {
+        self.pool.describe()
+    }
+}

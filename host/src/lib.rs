@@ -1,0 +1,22 @@
+//! The host: the part of the runtime that runs on the page's main thread.
+//!
+//! - `boot`: cross-origin isolation check, service worker, shared memory,
+//!   compiling the modules once, starting the workers;
+//! - `pool`: the Web Workers and the messages to and from them;
+//! - `scheduler`: which worker runs what (pure Rust, tested natively);
+//! - `client`: the API an embedding page (and `window.playground`) uses.
+//!
+//! It never calls blocking shared-fs code: `Atomics.wait` traps on the main
+//! thread, so everything that touches the filesystem runs in a worker.
+
+pub mod scheduler;
+pub mod wasm_imports;
+
+#[cfg(target_arch = "wasm32")]
+mod boot;
+#[cfg(target_arch = "wasm32")]
+mod client;
+#[cfg(target_arch = "wasm32")]
+mod pool;
+#[cfg(target_arch = "wasm32")]
+mod util;

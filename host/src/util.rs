@@ -1,0 +1,49 @@
+//! Small JS interop helpers shared by the host modules.
+
+use js_sys::{Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{MessageEvent, MessagePort};
+
+pub fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+pub fn set(target: &Object, key: &str, value: impl Into<JsValue>) {
+    // Setting a property on a plain object we made cannot fail.
+    let _ = Reflect::set(target, &JsValue::from_str(key), &value.into());
+}
+
+pub fn error(message: impl AsRef<str>) -> JsValue {
+    js_sys::Error::new(message.as_ref()).into()
+}
+
+/// Resolves with the data of the next message on `port`.
+pub fn next_message(port: &MessagePort) -> Promise {
+    let port = port.clone();
+    Promise::new(&mut move |resolve, _reject| {
+        let on_message = Closure::once_into_js(move |event: MessageEvent| {
+            let _ = resolve.call1(&JsValue::NULL, &event.data());
+        });
+        port.set_onmessage(Some(on_message.unchecked_ref()));
+    })
+}
+
+pub fn optional_u32(options: &JsValue, key: &str) -> Result<Option<u32>, JsValue> {
+    let value = get(options, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    match value.as_f64() {
+        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(Some(n as u32)),
+        _ => Err(error(format!("option `{key}` must be a non-negative integer, got {value:?}"))),
+    }
+}
+
+pub fn optional_string(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {
+    let value = get(options, key);
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    value.as_string().map(Some).ok_or_else(|| error(format!("option `{key}` must be a string")))
+}

@@ -1,0 +1,115 @@
+// The one build entry point (README, CI and e2e all run it):
+//   node playground/build.mjs [--debug]
+// 1. cargo: `worker` as a shared-memory (atomics) module on the pinned
+//    nightly; `host` and `service-worker` as normal wasm modules;
+// 2. wasm-bindgen (--target web) for each;
+// 3. esbuild: bundles the JS glue and php-wasm;
+// 4. assembles everything into dist/ (what netlify publishes).
+import { execFileSync } from 'node:child_process';
+import { builtinModules } from 'node:module';
+import { cpSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const bindgenOut = join(root, 'target', 'bindgen');
+const wasmTarget = 'wasm32-unknown-unknown';
+const nightly = readFileSync(join(root, 'scripts', 'nightly-version'), 'utf8').trim();
+
+// The worker module imports its memory (the host creates one shared memory
+// for all workers) and exports what wasm-bindgen's thread support needs.
+const ATOMICS_RUSTFLAGS = [
+	'-C target-feature=+atomics,+bulk-memory,+mutable-globals',
+	'-C link-arg=--shared-memory',
+	'-C link-arg=--import-memory',
+	`-C link-arg=--max-memory=${4 * 1024 * 1024 * 1024}`,
+	'-C link-arg=--export=__wasm_init_tls',
+	'-C link-arg=--export=__tls_size',
+	'-C link-arg=--export=__tls_align',
+	'-C link-arg=--export=__tls_base',
+	'-C link-arg=--export=__heap_base',
+].join(' ');
+
+function run(cmd, args, env = {}) {
+	console.log(`$ ${cmd} ${args.join(' ')}`);
+	execFileSync(cmd, args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+}
+
+function cargoWasm() {
+	run(
+		'cargo',
+		[`+${nightly}`, 'build', '--release', '--target', wasmTarget, '-p', 'worker', '-Z', 'build-std=panic_abort,std'],
+		{ RUSTFLAGS: ATOMICS_RUSTFLAGS, CARGO_TARGET_DIR: join(root, 'target', 'atomics') }
+	);
+	run('cargo', ['build', '--release', '--target', wasmTarget, '-p', 'host', '-p', 'service-worker']);
+}
+
+function bindgen(crate, wasmFile) {
+	const out = join(bindgenOut, crate);
+	rmSync(out, { recursive: true, force: true });
+	run('wasm-bindgen', ['--target', 'web', '--out-dir', out, wasmFile]);
+	return out;
+}
+
+// Resolves `@bindgen/<crate>` to wasm-bindgen's output and php-wasm's loader,
+// which its package does not export by subpath.
+const resolvePlugin = {
+	name: 'runtime-paths',
+	setup(build) {
+		build.onResolve({ filter: /^@bindgen\// }, (args) => {
+			const crate = args.path.slice('@bindgen/'.length);
+			return { path: join(bindgenOut, crate, `${crate.replaceAll('-', '_')}.js`) };
+		});
+		build.onResolve({ filter: /^@php-wasm\/web-8-3\/asyncify\/php_8_3\.js$/ }, () => ({
+			path: join(root, 'node_modules', '@php-wasm', 'web-8-3', 'asyncify', 'php_8_3.js'),
+		}));
+	},
+};
+
+async function bundle(entry, outfile, extra = {}) {
+	await esbuild.build({
+		entryPoints: [join(root, entry)],
+		outfile: join(dist, outfile),
+		bundle: true,
+		format: 'esm',
+		platform: 'browser',
+		target: 'es2022',
+		logLevel: 'warning',
+		plugins: [resolvePlugin],
+		external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
+		...extra,
+	});
+}
+
+async function main() {
+	const debug = process.argv.includes('--debug');
+	cargoWasm();
+	const release = (dir) => join(root, 'target', dir, wasmTarget, 'release');
+	const workerOut = bindgen('worker', join(release('atomics'), 'worker.wasm'));
+	const hostOut = bindgen('host', join(release('.'), 'host.wasm'));
+	const swOut = bindgen('service-worker', join(release('.'), 'service_worker.wasm'));
+
+	rmSync(dist, { recursive: true, force: true });
+	mkdirSync(join(dist, 'worker'), { recursive: true });
+	mkdirSync(join(dist, 'host'), { recursive: true });
+	await bundle('worker/src-js/worker-entry.js', 'worker/worker-entry.js', {
+		// php.wasm keeps a fixed name: the host compiles it once by URL.
+		loader: { '.wasm': 'file' },
+		assetNames: '[name]',
+		minify: !debug,
+	});
+	await bundle('service-worker/src-js/sw.js', 'sw.js', { minify: !debug });
+	await bundle('host/src-js/index.js', 'host/index.js', { minify: !debug });
+	cpSync(join(workerOut, 'worker_bg.wasm'), join(dist, 'worker', 'worker_bg.wasm'));
+	cpSync(join(hostOut, 'host_bg.wasm'), join(dist, 'host', 'host_bg.wasm'));
+	cpSync(join(swOut, 'service_worker_bg.wasm'), join(dist, 'service_worker_bg.wasm'));
+	cpSync(join(root, 'playground', 'src'), dist, { recursive: true });
+	console.log(`built ${dist}`);
+}
+
+main().catch((e) => {
+	console.error(e);
+	process.exit(1);
+});

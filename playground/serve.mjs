@@ -1,0 +1,80 @@
+// Local static server for dist/ with the headers the runtime needs:
+// COOP same-origin + COEP credentialless (cross-origin isolation, so shared
+// memory works) and correct MIME types (application/wasm for streaming
+// compilation). Listens on 127.0.0.1:$PORT (default 8080).
+//
+//   node playground/serve.mjs [--dir dist] [--no-isolation-headers]
+import { createServer } from 'node:http';
+import { createReadStream, statSync } from 'node:fs';
+import { extname, join, normalize, resolve, sep, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const MIME = {
+	'.html': 'text/html; charset=utf-8',
+	'.js': 'text/javascript; charset=utf-8',
+	'.mjs': 'text/javascript; charset=utf-8',
+	'.css': 'text/css; charset=utf-8',
+	'.json': 'application/json',
+	'.wasm': 'application/wasm',
+	'.svg': 'image/svg+xml',
+	'.png': 'image/png',
+	'.ico': 'image/x-icon',
+	'.zip': 'application/zip',
+	'.txt': 'text/plain; charset=utf-8',
+	'.map': 'application/json',
+};
+
+export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHeaders = true }) {
+	const root = resolve(dir);
+	const server = createServer((req, res) => {
+		const headers = { 'Cache-Control': 'no-cache' };
+		if (isolationHeaders) {
+			headers['Cross-Origin-Opener-Policy'] = 'same-origin';
+			headers['Cross-Origin-Embedder-Policy'] = 'credentialless';
+		}
+		let pathname;
+		try {
+			pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+		} catch {
+			res.writeHead(400, headers).end('bad request');
+			return;
+		}
+		let file = normalize(join(root, pathname));
+		if (file !== root && !file.startsWith(root + sep)) {
+			res.writeHead(403, headers).end('forbidden');
+			return;
+		}
+		let stat;
+		try {
+			stat = statSync(file);
+			if (stat.isDirectory()) {
+				file = join(file, 'index.html');
+				stat = statSync(file);
+			}
+		} catch {
+			res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end('not found');
+			return;
+		}
+		headers['Content-Type'] = MIME[extname(file)] ?? 'application/octet-stream';
+		headers['Content-Length'] = stat.size;
+		// The service worker may control the whole origin.
+		if (file.endsWith(`${sep}sw.js`)) headers['Service-Worker-Allowed'] = '/';
+		res.writeHead(200, headers);
+		if (req.method === 'HEAD') res.end();
+		else createReadStream(file).pipe(res);
+	});
+	return new Promise((resolvePromise, reject) => {
+		server.once('error', reject);
+		server.listen(port, host, () => resolvePromise(server));
+	});
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+	const args = process.argv.slice(2);
+	const dirFlag = args.indexOf('--dir');
+	const dir = dirFlag >= 0 ? args[dirFlag + 1] : join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+	const port = Number(process.env.PORT ?? 8080);
+	const server = await startServer({ dir, port, isolationHeaders: !args.includes('--no-isolation-headers') });
+	const { port: actual } = server.address();
+	console.log(`Playground: http://127.0.0.1:${actual}/  (serving ${resolve(dir)}; Ctrl-C to stop)`);
+}

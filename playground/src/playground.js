@@ -1,0 +1,39 @@
+// The playground page: boots the runtime from the URL's options and exposes
+// the client as `window.playground` (a promise), the same client an
+// embedding page gets from startPlayground().
+import { startPlayground } from './host/index.js';
+
+const params = new URLSearchParams(location.search);
+const numberParam = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
+const status = document.getElementById('status');
+const started = performance.now();
+
+window.playground = startPlayground({
+	workers: numberParam('workers') ?? 2,
+	site: params.get('site') ?? 'blank',
+	memoryMaximumMb: numberParam('memoryMaximumMb'),
+	iframe: document.getElementById('site'),
+});
+
+window.playground.then(
+	(client) => {
+		status.textContent = `Ready in ${Math.round(performance.now() - started)} ms — ${client.absoluteUrl}`;
+		const panel = document.getElementById('workers');
+		const render = () => {
+			panel.replaceChildren(
+				...client.workers().map((w) => {
+					const span = document.createElement('span');
+					span.className = w.state;
+					span.textContent = `#${w.index} ${w.state} (${w.completed})`;
+					return span;
+				})
+			);
+		};
+		render();
+		setInterval(render, 500);
+	},
+	(error) => {
+		status.textContent = `Boot failed: ${error?.message ?? error}`;
+		status.classList.add('error');
+	}
+);

@@ -1,0 +1,138 @@
+//! Every message that crosses a `postMessage` boundary in the runtime.
+//!
+//! The JS glue only moves bytes (and transferable `MessagePort`s / wasm
+//! objects that cannot be serialized); each side's Rust decodes them here, so
+//! the three crates can never disagree on a message's shape.
+
+#![no_std]
+extern crate alloc;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::{Deserialize, Serialize};
+
+/// Header list in arrival order; names may repeat (`Set-Cookie`).
+pub type Headers = Vec<(String, String)>;
+
+/// An HTTP request for a site, as the service worker saw it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: String,
+    /// Path and query relative to the scope root, always starting with `/`.
+    pub path_and_query: String,
+    /// The full URL of the scope root (`https://host/scope:x/`), for `$_SERVER`.
+    pub scope_url: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// Work the host hands to one PHP worker. The reply travels on the
+/// `MessagePort` transferred with the job, never on the worker's main channel.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Run a PHP snippet (`client.run`).
+    Run { code: String },
+    /// Serve one HTTP request of the site.
+    Http(HttpRequest),
+    WriteFile { path: String, data: Vec<u8> },
+    ReadFile { path: String },
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RunOutput {
+    /// Index of the worker that ran it.
+    pub worker: u32,
+    pub text: String,
+    pub errors: String,
+    pub exit_code: i32,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum JobResult {
+    Run(RunOutput),
+    Http(HttpResponse),
+    File(Vec<u8>),
+    Done,
+    /// The job could not be done; `errno` names the filesystem error if any.
+    Failed { message: String, errno: Option<String> },
+}
+
+/// Start-up parameters of a worker. The shared memory and compiled modules
+/// travel beside this as JS objects.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct WorkerConfig {
+    pub index: u32,
+    /// The first worker formats the shared filesystem; the others attach.
+    pub format: bool,
+    pub document_root: String,
+    pub fs_initial_bytes: u64,
+    pub fs_max_bytes: u64,
+}
+
+/// What a worker reports to the host on its own channel.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum WorkerEvent {
+    Ready { index: u32 },
+    BootFailed { index: u32, message: String },
+    /// The worker finished job `id` and is free again.
+    JobDone { id: u64 },
+}
+
+/// Service worker → host: one request to schedule. A reply port travels beside it.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ScopedRequest {
+    pub scope: String,
+    pub request: HttpRequest,
+}
+
+/// Host → worker on the worker's own channel.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct JobEnvelope {
+    pub id: u64,
+    pub job: Job,
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing these plain types into a Vec cannot fail.
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| alloc::format!("malformed message: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn job_round_trips() {
+        let job = JobEnvelope {
+            id: 7,
+            job: Job::Http(HttpRequest {
+                method: "POST".into(),
+                path_and_query: "/a.php?x=1".into(),
+                scope_url: "http://127.0.0.1:8080/scope:1/".into(),
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: b"hello".to_vec(),
+            }),
+        };
+        let bytes = encode(&job);
+        assert_eq!(decode::<JobEnvelope>(&bytes).unwrap(), job);
+    }
+
+    #[test]
+    fn truncated_message_is_an_error() {
+        let bytes = encode(&JobResult::Run(RunOutput { worker: 0, text: "abc".into(), errors: "".into(), exit_code: 0 }));
+        let err = decode::<JobResult>(&bytes[..bytes.len() - 2]).unwrap_err();
+        assert!(err.starts_with("malformed message"), "{err}");
+    }
+}

@@ -1,0 +1,165 @@
+//! The service worker. It owns no PHP and no memory (it cannot see shared
+//! memory: it lives in another agent cluster). For a URL under a scope
+//! (`/scope:<id>/...`) it asks the page that owns the scope to schedule the
+//! request on a PHP worker, handing over a fresh `MessagePort` on which that
+//! worker answers directly. Everything else passes through to the network.
+
+pub mod scope;
+
+use js_sys::{Array, Promise, Uint8Array};
+use protocol::{HttpRequest, HttpResponse, JobResult, ScopedRequest};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{
+    Client, ClientQueryOptions, ClientType, MessageChannel, MessageEvent, Request, Response, ResponseInit,
+    ServiceWorkerGlobalScope,
+};
+
+thread_local! {
+    /// scope id -> id of the window client (host page) that serves it.
+    static OWNERS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+}
+
+fn global() -> ServiceWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+/// A host page announces the scope it serves (`{type: 'claim-scope', scope}`).
+#[wasm_bindgen]
+pub fn claim_scope(scope: String, client_id: String) {
+    OWNERS.with(|o| o.borrow_mut().insert(scope, client_id));
+}
+
+/// Answers one fetch. The JS glue calls this only for same-origin requests.
+#[wasm_bindgen]
+pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
+    let url = web_sys::Url::new(&request.url())?;
+    let path_and_query = format!("{}{}", url.pathname(), url.search());
+    match scope::split(&path_and_query) {
+        Some((scope, rest)) => {
+            let scope_url = format!("{}/scope:{}/", url.origin(), scope);
+            match serve_scoped(&request, scope, &rest, scope_url).await {
+                Ok(response) => Ok(response),
+                Err(e) => error_response(502, &format!("The PHP site could not answer: {}", describe(&e))),
+            }
+        }
+        None => {
+            let response: Response = JsFuture::from(global().fetch_with_request(&request)).await?.unchecked_into();
+            Ok(response)
+        }
+    }
+}
+
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|err| String::from(err.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: String) -> Result<Response, JsValue> {
+    let mut headers = Vec::new();
+    let iter = js_sys::try_iter(&request.headers())?.ok_or("headers are not iterable")?;
+    for pair in iter {
+        let pair: Array = pair?.unchecked_into();
+        headers.push((pair.get(0).as_string().unwrap_or_default(), pair.get(1).as_string().unwrap_or_default()));
+    }
+    let url = web_sys::Url::new(&request.url())?;
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        headers.push(("host".into(), url.host()));
+    }
+    let body = match request.method().as_str() {
+        "GET" | "HEAD" => Vec::new(),
+        _ => Uint8Array::new(&JsFuture::from(request.array_buffer()?).await?).to_vec(),
+    };
+    let scoped = ScopedRequest {
+        scope: scope.to_string(),
+        request: HttpRequest {
+            method: request.method(),
+            path_and_query: rest.to_string(),
+            scope_url,
+            headers,
+            body,
+        },
+    };
+    let Some(host) = find_host(scope).await? else {
+        return error_response(503, &format!("No page is running the site scope:{scope}. Open the playground again."));
+    };
+    let channel = MessageChannel::new()?;
+    let reply = wait_for_message(&channel.port1());
+    let message = js_sys::Object::new();
+    js_sys::Reflect::set(&message, &"type".into(), &"http".into())?;
+    js_sys::Reflect::set(&message, &"request".into(), &Uint8Array::from(&protocol::encode(&scoped)[..]))?;
+    js_sys::Reflect::set(&message, &"port".into(), &channel.port2())?;
+    host.post_message_with_transfer(&message, &Array::of1(&channel.port2()))?;
+    let bytes = Uint8Array::new(&JsFuture::from(reply).await?).to_vec();
+    channel.port1().close();
+    match protocol::decode::<JobResult>(&bytes).map_err(|e| JsValue::from_str(&e))? {
+        JobResult::Http(response) => to_response(response),
+        JobResult::Failed { message, .. } => error_response(500, &message),
+        other => error_response(500, &format!("unexpected reply {other:?}")),
+    }
+}
+
+/// The page that claimed the scope, or (after a service worker restart lost
+/// the claims) the only window client outside any scope.
+async fn find_host(scope: &str) -> Result<Option<Client>, JsValue> {
+    let clients = global().clients();
+    if let Some(id) = OWNERS.with(|o| o.borrow().get(scope).cloned()) {
+        let found = JsFuture::from(clients.get(&id)).await?;
+        if !found.is_undefined() {
+            return Ok(Some(found.unchecked_into()));
+        }
+    }
+    let options = ClientQueryOptions::new();
+    options.set_type(ClientType::Window);
+    let all: Array = JsFuture::from(clients.match_all_with_options(&options)).await?.unchecked_into();
+    let hosts: Vec<Client> = all
+        .iter()
+        .map(|c| c.unchecked_into::<Client>())
+        .filter(|c| web_sys::Url::new(&c.url()).map(|u| scope::split(&u.pathname()).is_none()).unwrap_or(false))
+        .collect();
+    Ok(if hosts.len() == 1 { hosts.into_iter().next() } else { None })
+}
+
+fn wait_for_message(port: &web_sys::MessagePort) -> Promise {
+    let port = port.clone();
+    Promise::new(&mut move |resolve, _reject| {
+        let on_message = Closure::once_into_js(move |event: MessageEvent| {
+            let _ = resolve.call1(&JsValue::NULL, &event.data());
+        });
+        port.set_onmessage(Some(on_message.unchecked_ref()));
+    })
+}
+
+fn to_response(response: HttpResponse) -> Result<Response, JsValue> {
+    let init = ResponseInit::new();
+    init.set_status(response.status);
+    let headers = web_sys::Headers::new()?;
+    for (name, value) in &response.headers {
+        // The iframe must be able to show the site.
+        if name.eq_ignore_ascii_case("x-frame-options") {
+            continue;
+        }
+        headers.append(name, value)?;
+    }
+    init.set_headers(&headers);
+    let null_body = matches!(response.status, 101 | 103 | 204 | 205 | 304);
+    if null_body {
+        Response::new_with_opt_u8_array_and_init(None, &init)
+    } else {
+        let mut body = response.body;
+        Response::new_with_opt_u8_array_and_init(Some(&mut body), &init)
+    }
+}
+
+fn error_response(status: u16, message: &str) -> Result<Response, JsValue> {
+    to_response(HttpResponse {
+        status,
+        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+        body: message.as_bytes().to_vec(),
+    })
+}

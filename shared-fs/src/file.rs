@@ -1,0 +1,144 @@
+//! Contents of a regular file: a sparse map from block index to data block.
+//!
+//! Invariant (relied on by reads and checked by `verify`): no block lies
+//! wholly past EOF, and the bytes of the last block past EOF are zero, so
+//! extending a file (by truncate or by a write past EOF) exposes zeros
+//! without touching memory.
+
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+
+use crate::errno::{Errno, Result};
+use crate::space::{BlockPtr, Space, BLOCK_SIZE};
+
+/// Largest file size, as on Linux (`MAX_LFS_FILESIZE` on 64-bit).
+pub(crate) const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+const BLOCK: u64 = BLOCK_SIZE as u64;
+
+/// What holes read as.
+static ZEROS: [u8; BLOCK_SIZE] = [0; BLOCK_SIZE];
+
+#[derive(Default)]
+pub(crate) struct FileData {
+    pub(crate) size: u64,
+    blocks: BTreeMap<u64, BlockPtr>,
+}
+
+impl FileData {
+    pub(crate) fn block_count(&self) -> u64 {
+        self.blocks.len() as u64
+    }
+
+    pub(crate) fn blocks(&self) -> impl Iterator<Item = BlockPtr> + '_ {
+        self.blocks.values().copied()
+    }
+
+    /// Hands `f` the bytes in `[offset, offset+len)` clipped to EOF, in order,
+    /// as slices of the blocks themselves (a shared zero block for holes).
+    /// Returns the number of bytes passed. Caller holds the inode read lock.
+    pub(crate) fn read_with(&self, offset: u64, len: usize, f: &mut dyn FnMut(&[u8])) -> usize {
+        if offset >= self.size {
+            return 0;
+        }
+        let end = self.size.min(offset.saturating_add(len as u64));
+        let mut pos = offset;
+        while pos < end {
+            let in_block = (pos % BLOCK) as usize;
+            let n = (BLOCK_SIZE - in_block).min((end - pos) as usize);
+            match self.blocks.get(&(pos / BLOCK)) {
+                // SAFETY: the caller holds the owning inode's lock.
+                Some(block) => f(unsafe { &block.bytes()[in_block..in_block + n] }),
+                None => f(&ZEROS[..n]),
+            }
+            pos += n as u64;
+        }
+        (end - offset) as usize
+    }
+
+    /// Writes all of `data` at `offset` or nothing: every missing block is
+    /// allocated up front, so `ENOSPC` leaves the file untouched.
+    pub(crate) fn write(&mut self, space: &Space, offset: u64, data: &[u8]) -> Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let end = offset
+            .checked_add(data.len() as u64)
+            .filter(|&end| end <= MAX_FILE_SIZE)
+            .ok_or(Errno::EFBIG)?;
+        let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+        let missing = (first..=last).filter(|i| !self.blocks.contains_key(i)).count();
+        let mut fresh = Vec::with_capacity(missing);
+        space.alloc(missing, &mut fresh)?;
+        let mut fresh = fresh.into_iter();
+
+        let mut pos = offset;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let in_block = (pos % BLOCK) as usize;
+            let n = (BLOCK_SIZE - in_block).min(rest.len());
+            let block = match self.blocks.entry(pos / BLOCK) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(v) => {
+                    let block = fresh.next().ok_or(Errno::EIO)?;
+                    // Recycled blocks hold old data: zero what this write won't cover.
+                    // SAFETY: the block is fresh and not yet visible to anyone.
+                    let bytes = unsafe { block.bytes_mut() };
+                    bytes[..in_block].fill(0);
+                    bytes[in_block + n..].fill(0);
+                    *v.insert(block)
+                }
+            };
+            // SAFETY: the caller holds the owning inode's write lock.
+            unsafe { block.bytes_mut()[in_block..in_block + n].copy_from_slice(&rest[..n]) };
+            pos += n as u64;
+            rest = &rest[n..];
+        }
+        self.size = self.size.max(end);
+        Ok(data.len())
+    }
+
+    /// Truncates or extends; extending allocates nothing (the new range is a hole).
+    pub(crate) fn set_size(&mut self, space: &Space, size: u64) -> Result<()> {
+        if size > MAX_FILE_SIZE {
+            return Err(Errno::EFBIG);
+        }
+        if size < self.size {
+            let keep = size.div_ceil(BLOCK);
+            let dropped = self.blocks.split_off(&keep);
+            space.free(dropped.into_values());
+            let tail = (size % BLOCK) as usize;
+            if tail != 0 {
+                if let Some(block) = self.blocks.get(&(size / BLOCK)) {
+                    // SAFETY: the caller holds the owning inode's write lock.
+                    unsafe { block.bytes_mut()[tail..].fill(0) };
+                }
+            }
+        }
+        self.size = size;
+        Ok(())
+    }
+
+    /// Gives every block back to `space` (the file is being destroyed).
+    pub(crate) fn free_all(&mut self, space: &Space) {
+        space.free(core::mem::take(&mut self.blocks).into_values());
+        self.size = 0;
+    }
+
+    pub(crate) fn verify(&self) -> core::result::Result<(), String> {
+        let limit = self.size.div_ceil(BLOCK);
+        if let Some((&idx, _)) = self.blocks.range(limit..).next() {
+            return Err(format!("block {idx} lies past EOF (size {})", self.size));
+        }
+        let tail = (self.size % BLOCK) as usize;
+        if tail != 0 {
+            if let Some(block) = self.blocks.get(&(self.size / BLOCK)) {
+                // SAFETY: the caller holds the owning inode's lock.
+                if unsafe { block.bytes()[tail..].iter().any(|&b| b != 0) } {
+                    return Err(format!("bytes past EOF (size {}) are not zero", self.size));
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,142 @@
+//! Plain data types of the public API.
+
+/// Inode number. The root is 1; numbers come from a monotonic counter and are
+/// never reused, so a stale `Ino` yields `ENOENT` instead of another file.
+pub type Ino = u64;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timespec {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+}
+
+impl FileKind {
+    /// The `S_IFMT` bits of `st_mode` for this kind.
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            FileKind::File => S_IFREG,
+            FileKind::Dir => S_IFDIR,
+            FileKind::Symlink => S_IFLNK,
+        }
+    }
+}
+
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_ISUID: u32 = 0o4000;
+pub const S_ISGID: u32 = 0o2000;
+pub const S_IXGRP: u32 = 0o0010;
+/// Permission bits a caller may set (`chmod` mask).
+pub const MODE_PERM_MASK: u32 = 0o7777;
+
+/// Linux `open(2)` flag values understood by `FileSystem::open_path`.
+pub mod oflags {
+    pub const O_ACCMODE: u32 = 0o3;
+    pub const O_RDONLY: u32 = 0o0;
+    pub const O_WRONLY: u32 = 0o1;
+    pub const O_RDWR: u32 = 0o2;
+    pub const O_CREAT: u32 = 0o100;
+    pub const O_EXCL: u32 = 0o200;
+    pub const O_TRUNC: u32 = 0o1000;
+    pub const O_APPEND: u32 = 0o2000;
+    pub const O_DIRECTORY: u32 = 0o200000;
+    pub const O_NOFOLLOW: u32 = 0o400000;
+}
+
+#[derive(Clone, Debug)]
+pub struct Attr {
+    pub ino: Ino,
+    pub kind: FileKind,
+    /// Full `st_mode`, including the `S_IFMT` type bits.
+    pub mode: u32,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// Allocated space in 512-byte units.
+    pub blocks: u64,
+    pub blksize: u32,
+    pub atime: Timespec,
+    pub mtime: Timespec,
+    pub ctime: Timespec,
+}
+
+/// Fields to change in `setattr`; `None` leaves a field alone. `ctime` is set
+/// to now whenever anything changes, as POSIX says.
+#[derive(Clone, Debug, Default)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// Truncate or extend (regular files only).
+    pub size: Option<u64>,
+    pub atime: Option<Timespec>,
+    pub mtime: Option<Timespec>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub ino: Ino,
+    pub kind: FileKind,
+    pub name: Vec<u8>,
+    /// Pass back as `after_cookie` to continue after this entry.
+    pub cookie: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatFs {
+    pub block_size: u32,
+    pub blocks: u64,
+    pub blocks_free: u64,
+    pub files: u64,
+    pub files_free: u64,
+    pub name_max: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes of data space obtained from the backing so far.
+    pub capacity: u64,
+    /// Bytes of data space in blocks owned by files.
+    pub used: u64,
+    /// Highest `used` ever seen.
+    pub high_water: u64,
+    /// Configured limit for `capacity`.
+    pub max: u64,
+    /// Live inodes (linked or still open).
+    pub inodes: u64,
+    /// Lock acquisitions that had to wait.
+    pub contention: u64,
+}
+
+pub struct Config {
+    /// Data space obtained at `FileSystem::new`.
+    pub initial_bytes: usize,
+    /// Data space never grows past this; writes beyond it fail with `ENOSPC`.
+    pub max_bytes: usize,
+    /// Source of timestamps (`SystemTime::now` panics on wasm32-unknown-unknown).
+    pub clock: fn() -> Timespec,
+}
+
+/// A clock that always says 1970; handy for tests and hosts without time.
+pub fn zero_clock() -> Timespec {
+    Timespec::default()
+}
+
+/// Wall-clock time from the OS (not available on wasm32-unknown-unknown).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn system_clock() -> Timespec {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => Timespec { sec: d.as_secs() as i64, nsec: d.subsec_nanos() },
+        Err(_) => Timespec::default(),
+    }
+}

@@ -1,0 +1,190 @@
+//! The calls the Emscripten mount adapter (`src-js/shared-fs-mount.js`) makes.
+//! Every call goes to shared-fs: nothing is cached on the JS side, so what
+//! another worker changed is what the next call sees.
+//!
+//! Inode numbers travel as f64 (exact below 2^53). Attributes travel as a
+//! Float64Array laid out as `ATTR_FIELDS`.
+
+use crate::{errno, fs};
+use shared_fs::{Attr, Errno, FileSystem, SetAttr, Timespec};
+use wasm_bindgen::prelude::*;
+
+/// Order of the fields in an attribute array; the adapter reads it by name.
+#[wasm_bindgen]
+pub fn attr_fields() -> Vec<String> {
+    ATTR_FIELDS.iter().map(|s| s.to_string()).collect()
+}
+
+const ATTR_FIELDS: [&str; 11] =
+    ["ino", "mode", "nlink", "uid", "gid", "size", "blocks", "blksize", "atime", "mtime", "ctime"];
+
+fn ms(t: Timespec) -> f64 {
+    t.sec as f64 * 1000.0 + t.nsec as f64 / 1e6
+}
+
+fn from_ms(ms: f64) -> Timespec {
+    let sec = (ms / 1000.0).floor();
+    Timespec { sec: sec as i64, nsec: ((ms - sec * 1000.0) * 1e6).round().min(999_999_999.0) as u32 }
+}
+
+fn attr_array(a: &Attr) -> Box<[f64]> {
+    Box::new([
+        a.ino as f64,
+        a.mode as f64,
+        a.nlink as f64,
+        a.uid as f64,
+        a.gid as f64,
+        a.size as f64,
+        a.blocks as f64,
+        a.blksize as f64,
+        ms(a.atime),
+        ms(a.mtime),
+        ms(a.ctime),
+    ])
+}
+
+type Res<T> = Result<T, JsValue>;
+
+fn attr(r: Result<Attr, Errno>) -> Res<Box<[f64]>> {
+    r.map(|a| attr_array(&a)).map_err(errno)
+}
+
+fn ino(v: f64) -> u64 {
+    v as u64
+}
+
+#[wasm_bindgen]
+pub fn errno_name(code: i32) -> String {
+    Errno(code).name().to_string()
+}
+
+#[wasm_bindgen]
+pub fn fs_root() -> Res<Box<[f64]>> {
+    attr(fs()?.getattr(FileSystem::ROOT))
+}
+
+#[wasm_bindgen]
+pub fn fs_lookup(parent: f64, name: &str) -> Res<Box<[f64]>> {
+    attr(fs()?.lookup(ino(parent), name.as_bytes()))
+}
+
+#[wasm_bindgen]
+pub fn fs_getattr(node: f64) -> Res<Box<[f64]>> {
+    attr(fs()?.getattr(ino(node)))
+}
+
+/// NaN means "leave unchanged" for every field.
+#[wasm_bindgen]
+pub fn fs_setattr(node: f64, mode: f64, size: f64, atime_ms: f64, mtime_ms: f64) -> Res<Box<[f64]>> {
+    let set = SetAttr {
+        mode: (!mode.is_nan()).then_some(mode as u32),
+        size: (!size.is_nan()).then_some(size as u64),
+        atime: (!atime_ms.is_nan()).then(|| from_ms(atime_ms)),
+        mtime: (!mtime_ms.is_nan()).then(|| from_ms(mtime_ms)),
+        ..SetAttr::default()
+    };
+    attr(fs()?.setattr(ino(node), &set))
+}
+
+const S_IFMT: u32 = 0o170000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFREG: u32 = 0o100000;
+
+#[wasm_bindgen]
+pub fn fs_mknod(parent: f64, name: &str, mode: u32) -> Res<Box<[f64]>> {
+    let fs = fs()?;
+    let perm = mode & 0o7777;
+    match mode & S_IFMT {
+        S_IFDIR => attr(fs.mkdir(ino(parent), name.as_bytes(), perm, 0, 0)),
+        S_IFREG | 0 => attr(fs.create(ino(parent), name.as_bytes(), perm, 0, 0)),
+        // Devices, FIFOs and sockets have no place on a shared site disk.
+        _ => Err(errno(Errno::EPERM)),
+    }
+}
+
+#[wasm_bindgen]
+pub fn fs_symlink(parent: f64, name: &str, target: &str) -> Res<Box<[f64]>> {
+    attr(fs()?.symlink(ino(parent), name.as_bytes(), target.as_bytes(), 0, 0))
+}
+
+#[wasm_bindgen]
+pub fn fs_readlink(node: f64) -> Res<String> {
+    let bytes = fs()?.readlink(ino(node)).map_err(errno)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+#[wasm_bindgen]
+pub fn fs_link(node: f64, new_parent: f64, new_name: &str) -> Res<Box<[f64]>> {
+    attr(fs()?.link(ino(node), ino(new_parent), new_name.as_bytes()))
+}
+
+#[wasm_bindgen]
+pub fn fs_unlink(parent: f64, name: &str) -> Res<()> {
+    fs()?.unlink(ino(parent), name.as_bytes()).map_err(errno)
+}
+
+#[wasm_bindgen]
+pub fn fs_rmdir(parent: f64, name: &str) -> Res<()> {
+    fs()?.rmdir(ino(parent), name.as_bytes()).map_err(errno)
+}
+
+#[wasm_bindgen]
+pub fn fs_rename(parent: f64, name: &str, new_parent: f64, new_name: &str) -> Res<()> {
+    fs()?.rename(ino(parent), name.as_bytes(), ino(new_parent), new_name.as_bytes()).map_err(errno)
+}
+
+/// All names in the directory, `.` and `..` included, in shared-fs order.
+#[wasm_bindgen]
+pub fn fs_readdir(node: f64) -> Res<Vec<String>> {
+    let mut names = Vec::new();
+    fs()?
+        .readdir(ino(node), 0, &mut |entry| {
+            names.push(String::from_utf8_lossy(&entry.name).into_owned());
+            true
+        })
+        .map_err(errno)?;
+    Ok(names)
+}
+
+#[wasm_bindgen]
+pub fn fs_open(node: f64) -> Res<()> {
+    fs()?.open(ino(node)).map_err(errno)
+}
+
+#[wasm_bindgen]
+pub fn fs_release(node: f64) -> Res<()> {
+    fs()?.release(ino(node));
+    Ok(())
+}
+
+#[wasm_bindgen]
+pub fn fs_read(node: f64, position: f64, length: u32) -> Res<Vec<u8>> {
+    let mut buf = vec![0u8; length as usize];
+    let n = fs()?.read(ino(node), position as u64, &mut buf).map_err(errno)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+#[wasm_bindgen]
+pub fn fs_write(node: f64, position: f64, data: &[u8]) -> Res<u32> {
+    fs()?.write(ino(node), position as u64, data).map(|n| n as u32).map_err(errno)
+}
+
+/// `[block_size, blocks, blocks_free, files, files_free, name_max]`
+#[wasm_bindgen]
+pub fn fs_statfs() -> Res<Box<[f64]>> {
+    let s = fs()?.statfs();
+    Ok(Box::new([
+        s.block_size as f64,
+        s.blocks as f64,
+        s.blocks_free as f64,
+        s.files as f64,
+        s.files_free as f64,
+        s.name_max as f64,
+    ]))
+}
+
+#[wasm_bindgen]
+pub fn fs_resolve(path: &str) -> Res<Box<[f64]>> {
+    attr(fs()?.resolve(FileSystem::ROOT, path.as_bytes(), true))
+}

@@ -1,0 +1,102 @@
+//! The PHP worker runtime, built as a shared-memory (atomics) module: every
+//! worker instantiates it over the same `WebAssembly.Memory`, so the
+//! filesystem below is one structure seen by all of them.
+//!
+//! `src-js/` holds the JS side: the worker entry (loads php-wasm) and the
+//! Emscripten mount adapter that calls `fs_calls`.
+
+mod fs_calls;
+mod jobs;
+pub mod routing;
+
+use protocol::WorkerConfig;
+use shared_fs::{Config, Errno, FileSystem, Timespec};
+use std::sync::OnceLock;
+use wasm_bindgen::prelude::*;
+
+/// Statics live in the shared memory, so this is the same slot in every worker.
+static FS: OnceLock<FileSystem> = OnceLock::new();
+static DOCUMENT_ROOT: OnceLock<String> = OnceLock::new();
+
+pub(crate) fn fs() -> Result<&'static FileSystem, JsValue> {
+    FS.get().ok_or_else(|| JsValue::from_str("the shared filesystem is not attached"))
+}
+
+pub(crate) fn document_root() -> &'static str {
+    DOCUMENT_ROOT.get().map(String::as_str).unwrap_or("/")
+}
+
+fn clock() -> Timespec {
+    let ms = js_sys::Date::now();
+    let sec = (ms / 1000.0).floor();
+    Timespec { sec: sec as i64, nsec: ((ms - sec * 1000.0) * 1e6) as u32 }
+}
+
+/// Errors cross into JS as the Linux errno number; the mount adapter turns it
+/// into Emscripten's code by name (see `errno_name`).
+pub(crate) fn errno(e: Errno) -> JsValue {
+    JsValue::from(e.0)
+}
+
+/// Formats (first worker) or attaches to the shared filesystem.
+#[wasm_bindgen]
+pub fn attach(config: &[u8]) -> Result<(), JsValue> {
+    let config: WorkerConfig = protocol::decode(config).map_err(|e| JsValue::from_str(&e))?;
+    INDEX.with(|i| i.set(config.index));
+    if config.format {
+        let fs = FileSystem::new(Config {
+            initial_bytes: config.fs_initial_bytes as usize,
+            max_bytes: config.fs_max_bytes as usize,
+            clock,
+        })
+        .map_err(|e| JsValue::from_str(&format!("cannot create the shared filesystem: {}", e.name())))?;
+        mkdir_all(&fs, &config.document_root)
+            .map_err(|e| JsValue::from_str(&format!("cannot create {}: {}", config.document_root, e.name())))?;
+        FS.set(fs).map_err(|_| JsValue::from_str("the shared filesystem was already formatted"))?;
+        DOCUMENT_ROOT
+            .set(config.document_root)
+            .map_err(|_| JsValue::from_str("the document root was already set"))?;
+    }
+    fs().map(|_| ())
+}
+
+pub(crate) fn mkdir_all(fs: &FileSystem, path: &str) -> Result<(), Errno> {
+    let mut dir = FileSystem::ROOT;
+    for name in path.split('/').filter(|n| !n.is_empty()) {
+        dir = match fs.lookup(dir, name.as_bytes()) {
+            Ok(attr) => attr.ino,
+            Err(Errno::ENOENT) => match fs.mkdir(dir, name.as_bytes(), 0o755, 0, 0) {
+                Ok(attr) => attr.ino,
+                // Another worker made it between our lookup and mkdir.
+                Err(Errno::EEXIST) => fs.lookup(dir, name.as_bytes())?.ino,
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(())
+}
+
+#[wasm_bindgen]
+pub fn document_root_path() -> String {
+    document_root().to_string()
+}
+
+thread_local! {
+    /// This worker's index (thread-locals are per worker; statics are shared).
+    static INDEX: std::cell::Cell<u32> = const { std::cell::Cell::new(u32::MAX) };
+}
+
+pub(crate) fn worker_index() -> u32 {
+    INDEX.with(|i| i.get())
+}
+
+#[wasm_bindgen]
+pub fn ready_event() -> Vec<u8> {
+    protocol::encode(&protocol::WorkerEvent::Ready { index: worker_index() })
+}
+
+#[wasm_bindgen]
+pub fn boot_failed_event(message: String) -> Vec<u8> {
+    protocol::encode(&protocol::WorkerEvent::BootFailed { index: worker_index(), message })
+}

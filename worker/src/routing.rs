@@ -1,0 +1,175 @@
+//! Which file answers an HTTP path: a PHP script, a static file, or nothing.
+//! Pure logic over shared-fs, so it is tested natively.
+
+use shared_fs::{FileKind, FileSystem};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Route {
+    /// Run this script (absolute path on the shared FS); `script_name` is its URL path.
+    Php { script_path: String, script_name: String },
+    Static { path: String, content_type: &'static str },
+    NotFound,
+}
+
+/// Splits `/a/b.php?x=1` into the decoded, normalized path and the query.
+/// `..` never climbs above the site root.
+pub fn split_url_path(path_and_query: &str) -> (String, &str) {
+    let (path, query) = match path_and_query.find('?') {
+        Some(i) => (&path_and_query[..i], &path_and_query[i + 1..]),
+        None => (path_and_query, ""),
+    };
+    let decoded = percent_decode(path);
+    let mut parts: Vec<&str> = Vec::new();
+    for segment in decoded.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut normalized = String::from("/");
+    normalized.push_str(&parts.join("/"));
+    if decoded.ends_with('/') && !parts.is_empty() {
+        normalized.push('/');
+    }
+    (normalized, query)
+}
+
+fn percent_decode(s: &str) -> String {
+    fn hex(b: u8) -> Option<u8> {
+        (b as char).to_digit(16).map(|d| d as u8)
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 3 <= bytes.len() {
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(hi << 4 | lo);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn kind(fs: &FileSystem, path: &str) -> Option<FileKind> {
+    fs.resolve(FileSystem::ROOT, path.as_bytes(), true).ok().map(|a| a.kind)
+}
+
+fn join(root: &str, path: &str) -> String {
+    format!("{}{}", root.trim_end_matches('/'), path)
+}
+
+pub fn route(fs: &FileSystem, document_root: &str, url_path: &str) -> Route {
+    let file = join(document_root, url_path);
+    match kind(fs, &file) {
+        Some(FileKind::Dir) => {
+            for index in ["index.php", "index.html"] {
+                let candidate = format!("{}/{}", file.trim_end_matches('/'), index);
+                if kind(fs, &candidate) == Some(FileKind::File) {
+                    let url = format!("{}/{}", url_path.trim_end_matches('/'), index);
+                    return for_file(candidate, url);
+                }
+            }
+        }
+        Some(FileKind::File) => return for_file(file, url_path.to_string()),
+        _ => {}
+    }
+    // Pretty permalinks: unknown paths go to the front controller.
+    let front = join(document_root, "/index.php");
+    if kind(fs, &front) == Some(FileKind::File) {
+        return Route::Php { script_path: front, script_name: "/index.php".into() };
+    }
+    Route::NotFound
+}
+
+fn for_file(path: String, url: String) -> Route {
+    if path.ends_with(".php") {
+        Route::Php { script_path: path, script_name: url }
+    } else {
+        let content_type = content_type(&path);
+        Route::Static { path, content_type }
+    }
+}
+
+pub fn content_type(path: &str) -> &'static str {
+    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "json" => "application/json",
+        "txt" => "text/plain; charset=utf-8",
+        "xml" => "application/xml",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "ico" => "image/x-icon",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "wasm" => "application/wasm",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "mp4" => "video/mp4",
+        "mp3" => "audio/mpeg",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_fs::{Config, Timespec};
+
+    fn fs_with(files: &[&str]) -> FileSystem {
+        let fs = FileSystem::new(Config { initial_bytes: 1 << 20, max_bytes: 16 << 20, clock: || Timespec::default() })
+            .unwrap();
+        crate::mkdir_all(&fs, "/www/sub").unwrap();
+        for f in files {
+            let (dir, name) = fs.resolve_parent(FileSystem::ROOT, f.as_bytes()).unwrap();
+            fs.create(dir, &name, 0o644, 0, 0).unwrap();
+        }
+        fs
+    }
+
+    #[test]
+    fn normalizes_and_never_climbs_above_root() {
+        assert_eq!(split_url_path("/a/../../etc/passwd?x=1"), ("/etc/passwd".to_string(), "x=1"));
+        assert_eq!(split_url_path("/a%20b/./c/"), ("/a b/c/".to_string(), ""));
+        assert_eq!(split_url_path("/"), ("/".to_string(), ""));
+        assert_eq!(split_url_path("/bad%zz%4"), ("/bad%zz%4".to_string(), ""));
+    }
+
+    #[test]
+    fn routes_php_static_index_and_front_controller() {
+        let fs = fs_with(&["/www/a.php", "/www/style.css", "/www/sub/index.html"]);
+        assert_eq!(
+            route(&fs, "/www", "/a.php"),
+            Route::Php { script_path: "/www/a.php".into(), script_name: "/a.php".into() }
+        );
+        assert_eq!(
+            route(&fs, "/www", "/style.css"),
+            Route::Static { path: "/www/style.css".into(), content_type: "text/css; charset=utf-8" }
+        );
+        assert_eq!(
+            route(&fs, "/www", "/sub/"),
+            Route::Static { path: "/www/sub/index.html".into(), content_type: "text/html; charset=utf-8" }
+        );
+        assert_eq!(route(&fs, "/www", "/missing"), Route::NotFound);
+
+        let fs = fs_with(&["/www/index.php"]);
+        assert_eq!(
+            route(&fs, "/www", "/2024/01/hello/"),
+            Route::Php { script_path: "/www/index.php".into(), script_name: "/index.php".into() }
+        );
+    }
+}
