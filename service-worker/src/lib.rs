@@ -135,6 +135,12 @@ fn wait_for_message(port: &web_sys::MessagePort) -> Promise {
     })
 }
 
+const ISOLATION_HEADERS: [(&str, &str); 3] = [
+    ("cross-origin-embedder-policy", "credentialless"),
+    ("cross-origin-opener-policy", "same-origin"),
+    ("cross-origin-resource-policy", "same-origin"),
+];
+
 fn to_response(response: HttpResponse) -> Result<Response, JsValue> {
     let init = ResponseInit::new();
     init.set_status(response.status);
@@ -145,6 +151,11 @@ fn to_response(response: HttpResponse) -> Result<Response, JsValue> {
             continue;
         }
         headers.append(name, value)?;
+    }
+    // The site is embedded in the isolated playground page, so its documents
+    // must be isolated too, or the browser refuses to show them in the iframe.
+    for (name, value) in ISOLATION_HEADERS {
+        headers.set(name, value)?;
     }
     init.set_headers(&headers);
     let null_body = matches!(response.status, 101 | 103 | 204 | 205 | 304);

@@ -114,14 +114,17 @@ pub struct Stats {
     pub max: u64,
     /// Live inodes (linked or still open).
     pub inodes: u64,
-    /// Lock acquisitions that had to wait.
+    /// Lock acquisitions that had to wait (process-wide, all filesystems).
     pub contention: u64,
 }
 
+#[derive(Copy, Clone, Debug)]
 pub struct Config {
-    /// Data space obtained at `FileSystem::new`.
+    /// Data space obtained at `FileSystem::new` (rounded up to 64 KiB).
     pub initial_bytes: usize,
-    /// Data space never grows past this; writes beyond it fail with `ENOSPC`.
+    /// Data space never grows past this (rounded down to 64 KiB, the wasm
+    /// page); writes beyond it fail with `ENOSPC`. Metadata (inodes, names,
+    /// symlink targets) lives on the global heap and is not counted.
     pub max_bytes: usize,
     /// Source of timestamps (`SystemTime::now` panics on wasm32-unknown-unknown).
     pub clock: fn() -> Timespec,

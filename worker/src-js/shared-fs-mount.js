@@ -3,19 +3,15 @@
 // name cache, so a lookup always asks shared-fs and no worker sees a stale
 // view of what another worker changed.
 
-export function createSharedFs(FS, ERRNO_CODES, calls) {
+export function createSharedFs(FS, calls) {
 	const field = Object.fromEntries(calls.attr_fields().map((name, i) => [name, i]));
 
-	function errnoError(e) {
-		if (typeof e !== 'number') return e;
-		const code = ERRNO_CODES[calls.errno_name(e)];
-		return new FS.ErrnoError(code ?? ERRNO_CODES.EIO);
-	}
+	// Rust throws php.wasm's errno number; anything else is a real bug.
 	function call(fn, ...args) {
 		try {
 			return fn(...args);
 		} catch (e) {
-			throw errnoError(e);
+			throw typeof e === 'number' ? new FS.ErrnoError(e) : e;
 		}
 	}
 
@@ -98,7 +94,7 @@ export function createSharedFs(FS, ERRNO_CODES, calls) {
 			let position = offset;
 			if (whence === 1) position += stream.position;
 			else if (whence === 2) position += call(calls.fs_getattr, stream.node.sharedIno)[field.size];
-			if (position < 0) throw new FS.ErrnoError(ERRNO_CODES.EINVAL);
+			if (position < 0) throw new FS.ErrnoError(28); // EINVAL
 			return position;
 		},
 	};

@@ -3,7 +3,7 @@
 // the compiled module the host sent, mounts shared-fs at the document root,
 // and hands every job to Rust (`handle_job`).
 
-import { loadPHPRuntime, PHP, __private__dont__use } from '@php-wasm/universal';
+import { loadPHPRuntime, PHP } from '@php-wasm/universal';
 import * as phpLoader from '@php-wasm/web-8-3/asyncify/php_8_3.js';
 import * as rust from '@bindgen/worker';
 import { createSharedFs } from './shared-fs-mount.js';
@@ -27,8 +27,7 @@ async function boot({ memory, workerModule, phpModule, config }) {
 	const documentRoot = rust.document_root_path();
 	php.mkdir(documentRoot);
 	await php.mount(documentRoot, (_php, FS, mountPoint) => {
-		const { ERRNO_CODES } = php[__private__dont__use];
-		FS.mount(createSharedFs(FS, ERRNO_CODES, rust), { root: documentRoot }, mountPoint);
+		FS.mount(createSharedFs(FS, rust), { root: documentRoot }, mountPoint);
 		return () => FS.unmount(mountPoint);
 	});
 }

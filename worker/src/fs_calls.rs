@@ -54,11 +54,6 @@ fn ino(v: f64) -> u64 {
 }
 
 #[wasm_bindgen]
-pub fn errno_name(code: i32) -> String {
-    Errno(code).name().to_string()
-}
-
-#[wasm_bindgen]
 pub fn fs_root() -> Res<Box<[f64]>> {
     attr(fs()?.getattr(FileSystem::ROOT))
 }

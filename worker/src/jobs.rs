@@ -89,6 +89,9 @@ async fn php_run(php: &Php, options: &Object) -> Result<JsValue, JobResult> {
 async fn run_code(php: &Php, code: &str) -> Result<JobResult, JobResult> {
     let options = Object::new();
     set(&options, "code", &JsValue::from_str(code));
+    let server = Object::new();
+    set(&server, "DOCUMENT_ROOT", &JsValue::from_str(document_root()));
+    set(&options, "$_SERVER", &server);
     let response = php_run(php, &options).await?;
     Ok(JobResult::Run(RunOutput {
         worker: crate::worker_index(),

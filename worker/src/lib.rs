@@ -5,6 +5,7 @@
 //! `src-js/` holds the JS side: the worker entry (loads php-wasm) and the
 //! Emscripten mount adapter that calls `fs_calls`.
 
+mod errno_abi;
 mod fs_calls;
 mod jobs;
 pub mod routing;
@@ -32,10 +33,10 @@ fn clock() -> Timespec {
     Timespec { sec: sec as i64, nsec: ((ms - sec * 1000.0) * 1e6) as u32 }
 }
 
-/// Errors cross into JS as the Linux errno number; the mount adapter turns it
-/// into Emscripten's code by name (see `errno_name`).
+/// Errors cross into JS as php.wasm's (Emscripten's) errno number, which the
+/// mount adapter throws as `FS.ErrnoError`.
 pub(crate) fn errno(e: Errno) -> JsValue {
-    JsValue::from(e.0)
+    JsValue::from(errno_abi::emscripten_errno(e))
 }
 
 /// Formats (first worker) or attaches to the shared filesystem.

@@ -1,0 +1,108 @@
+// The walking skeleton's real path, end to end in Chromium: two php-wasm
+// workers on one shared filesystem, and a PHP file served through the
+// service worker.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openPlayground, serve, startBrowser } from './harness.mjs';
+
+describe('two workers on one shared filesystem', () => {
+	let browser, server, page;
+
+	before(async () => {
+		browser = await startBrowser();
+		server = await serve();
+		({ page } = await openPlayground(browser, server.origin, '?workers=2&site=blank'));
+	});
+	after(async () => {
+		await browser?.close();
+		await server?.close();
+	});
+
+	const run = (code, worker) =>
+		page.evaluate(async ([code, worker]) => (await window.playground).run({ code, worker }), [code, worker]);
+
+	test('boots the requested number of workers', async () => {
+		const workers = await page.evaluate(async () => (await window.playground).workers());
+		assert.equal(workers.length, 2);
+		assert.ok(workers.every((w) => w.state === 'idle' || w.state === 'busy'), JSON.stringify(workers));
+	});
+
+	test('a SQLite row inserted on worker 0 is read back on worker 1', async () => {
+		const insert = await run(
+			`<?php
+			$db = new PDO('sqlite:' . $_SERVER['DOCUMENT_ROOT'] . '/skeleton.sqlite');
+			$db->exec('CREATE TABLE IF NOT EXISTS posts (id INTEGER PRIMARY KEY, title TEXT)');
+			$db->prepare('INSERT INTO posts (title) VALUES (?)')->execute(['written by worker 0']);
+			echo $db->lastInsertId();`,
+			0
+		);
+		assert.equal(insert.worker, 0);
+		assert.equal(insert.errors, '');
+		assert.match(insert.text, /^\d+$/);
+		const read = await run(
+			`<?php
+			$db = new PDO('sqlite:' . $_SERVER['DOCUMENT_ROOT'] . '/skeleton.sqlite');
+			echo $db->query('SELECT title FROM posts WHERE id = ${insert.text}')->fetchColumn();`,
+			1
+		);
+		assert.equal(read.worker, 1);
+		assert.equal(read.text, 'written by worker 0');
+	});
+
+	test('a file written through worker 1 is read through worker 0', async () => {
+		const content = `hello ${Math.random()}`;
+		const write = await run(`<?php echo file_put_contents('/wordpress/note.txt', '${content}');`, 1);
+		assert.equal(write.text, String(content.length));
+		const read = await run(`<?php echo file_get_contents('/wordpress/note.txt');`, 0);
+		assert.equal(read.text, content);
+	});
+
+	test('client.writeFile and readFileAsText go through the shared filesystem', async () => {
+		const text = await page.evaluate(async () => {
+			const client = await window.playground;
+			await client.writeFile(client.documentRoot + '/from-client.txt', 'from the client');
+			return client.readFileAsText(client.documentRoot + '/from-client.txt');
+		});
+		assert.equal(text, 'from the client');
+		const seenByPhp = await run(`<?php echo file_get_contents('/wordpress/from-client.txt');`, 1);
+		assert.equal(seenByPhp.text, 'from the client');
+	});
+
+	test('a bad path is rejected with a clear error', async () => {
+		const message = await page.evaluate(async () => {
+			const client = await window.playground;
+			return client.readFileAsText(client.documentRoot + '/missing.txt').then(
+				() => 'resolved',
+				(e) => `${e.code}: ${e.message}`
+			);
+		});
+		assert.match(message, /^ENOENT: .*missing\.txt/);
+	});
+
+	test('a PHP file is served through the service worker with its body and header', async () => {
+		await page.evaluate(async () => {
+			const client = await window.playground;
+			await client.writeFile(
+				client.documentRoot + '/hello.php',
+				`<?php header('X-Served-By: php-worker'); echo 'Hello ' . ($_GET['name'] ?? 'nobody');`
+			);
+		});
+		const response = await page.evaluate(async () => {
+			const client = await window.playground;
+			const r = await fetch(client.absoluteUrl + 'hello.php?name=skeleton');
+			return { status: r.status, header: r.headers.get('x-served-by'), body: await r.text() };
+		});
+		assert.deepEqual(response, { status: 200, header: 'php-worker', body: 'Hello skeleton' });
+	});
+
+	test('the iframe shows the site through the service worker', async () => {
+		await page.evaluate(async () => {
+			const client = await window.playground;
+			await client.writeFile(client.documentRoot + '/index.php', '<?php echo "<h1>Site index</h1>";');
+			document.getElementById('site').src = client.absoluteUrl;
+		});
+		const frame = page.frameLocator('#site');
+		await frame.locator('h1').waitFor({ timeout: 10000 });
+		assert.equal(await frame.locator('h1').textContent(), 'Site index');
+	});
+});
