@@ -1,0 +1,22 @@
+# Entry points. README's two commands are `make serve` and `make test`;
+# CI (.ci/run) runs `make test`. Every target first runs the idempotent setup.
+.PHONY: setup build serve test test-native test-e2e
+
+setup:
+	./scripts/setup.sh
+
+# The one build: cargo (worker with atomics, host, service worker),
+# wasm-bindgen, esbuild, assembled into dist/.
+build: setup
+	node playground/build.mjs
+
+serve: build
+	node playground/serve.mjs
+
+test-native: setup
+	cargo test --workspace --release
+
+test-e2e: build
+	node --test --test-concurrency=1 e2e/
+
+test: test-native test-e2e
