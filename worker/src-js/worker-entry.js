@@ -1,22 +1,56 @@
 // Entry of one PHP worker (a module Web Worker). It only wires things up:
 // attaches the Rust worker module to the shared memory, starts php-wasm from
 // the compiled module the host sent, mounts shared-fs at the document root,
-// and hands every job to Rust (`handle_job`).
+// and runs jobs: Rust plans them, php-wasm runs PHP, Rust writes the reply.
 
 import { loadPHPRuntime, PHP } from '@php-wasm/universal';
 import * as phpLoader from '@php-wasm/web-8-3/asyncify/php_8_3.js';
-import * as rust from '@bindgen/worker';
+import * as bindings from '@bindgen/worker';
 import { createSharedFs } from './shared-fs-mount.js';
 
+const OUTSIDE = 0;
+const INSIDE = 1;
+
 let php;
-let rustReady = false;
+let rust; // `bindings` with every call wrapped in the safe-point handshake
 // One job at a time: a php-wasm runtime serves one request at a time.
 let previousJob = Promise.resolve();
 
+/** Marks this worker as inside module code for the duration of each call
+ *  (worker/src/safe_point.rs); once the host has stopped it, waits until
+ *  it is terminated. */
+function guard(memory, address) {
+	const words = new Int32Array(memory.buffer);
+	const index = address >> 2;
+	const enter = () => {
+		while (Atomics.compareExchange(words, index, OUTSIDE, INSIDE) !== OUTSIDE) {
+			Atomics.wait(words, index, Atomics.load(words, index));
+		}
+	};
+	const leave = () => {
+		Atomics.store(words, index, OUTSIDE);
+		Atomics.notify(words, index);
+	};
+	return new Proxy(bindings, {
+		get(target, name) {
+			const value = target[name];
+			if (typeof value !== 'function') return value;
+			return (...args) => {
+				enter();
+				try {
+					return value(...args);
+				} finally {
+					leave();
+				}
+			};
+		},
+	});
+}
+
 async function boot({ memory, workerModule, phpModule, config }) {
-	rust.initSync({ module: workerModule, memory });
-	rustReady = true;
-	rust.attach(config);
+	bindings.initSync({ module: workerModule, memory });
+	bindings.attach(config);
+	rust = guard(memory, bindings.safe_point_address());
 	const runtimeId = await loadPHPRuntime(phpLoader, {
 		instantiateWasm(imports, receiveInstance) {
 			WebAssembly.instantiate(phpModule, imports).then((instance) => receiveInstance(instance, phpModule));
@@ -32,19 +66,35 @@ async function boot({ memory, workerModule, phpModule, config }) {
 	});
 }
 
+async function runJob(job, port) {
+	const plan = rust.start_job(job);
+	let reply = plan.reply;
+	if (plan.php) {
+		let response;
+		try {
+			response = await php.run(plan.php);
+		} catch (error) {
+			response = error;
+		}
+		reply = rust.finish_job(plan.kind, response);
+	}
+	port.postMessage(reply);
+	if (plan.id !== null) self.postMessage(rust.job_done_event(plan.id));
+}
+
 self.onmessage = (event) => {
 	const message = event.data;
 	if (message.type === 'boot') {
 		boot(message).then(
 			() => self.postMessage(rust.ready_event()),
 			(error) => {
-				const message = String(error?.stack ?? error);
+				const text = String(error?.stack ?? error);
 				// Before the Rust module is up, report in plain text.
-				self.postMessage(rustReady ? rust.boot_failed_event(message) : message);
+				self.postMessage(rust ? rust.boot_failed_event(text) : text);
 			}
 		);
 	} else if (message.type === 'job') {
-		previousJob = previousJob.then(() => rust.handle_job(message.job, php, message.port)).catch((error) => {
+		previousJob = previousJob.then(() => runJob(message.job, message.port)).catch((error) => {
 			console.error('worker job failed', error);
 		});
 	}

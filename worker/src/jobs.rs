@@ -1,4 +1,5 @@
-//! Runs one job on this worker's PHP runtime and answers on the job's port.
+//! One job on this worker: file jobs are done here; PHP jobs are planned
+//! here, run by the JS glue on php-wasm, and turned into a reply here.
 
 use crate::routing::{self, Route};
 use crate::{document_root, fs};
@@ -7,45 +8,69 @@ use protocol::{HttpRequest, HttpResponse, Job, JobEnvelope, JobResult, RunOutput
 use shared_fs::{Errno, FileSystem};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{DedicatedWorkerGlobalScope, MessagePort};
 
-#[wasm_bindgen]
-extern "C" {
-    /// php-wasm's `PHP` instance owned by this worker.
-    pub type Php;
-    #[wasm_bindgen(method)]
-    fn run(this: &Php, options: &JsValue) -> js_sys::Promise;
-}
-
-/// Decodes a `JobEnvelope`, runs it, posts the `JobResult` on `reply` and then
-/// tells the host (on the worker's own channel) that this worker is free.
-#[wasm_bindgen]
-pub async fn handle_job(envelope: Vec<u8>, php: Php, reply: MessagePort) -> Result<(), JsValue> {
-    let (id, result) = match protocol::decode::<JobEnvelope>(&envelope) {
-        Ok(JobEnvelope { id, job }) => (Some(id), run_job(job, &php).await),
-        Err(message) => (None, JobResult::Failed { message, errno: None }),
-    };
-    post_bytes(&reply, &protocol::encode(&result))?;
-    if let Some(id) = id {
-        let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-        scope.post_message(&Uint8Array::from(&protocol::encode(&WorkerEvent::JobDone { id })[..]))?;
+/// What `start_job` hands back to the JS glue: either the finished reply, or
+/// the options of a `php.run` the glue must await before calling
+/// `finish_job`. Every entry into this module is synchronous, so a worker is
+/// never inside module code while PHP runs or while it awaits anything (the
+/// host may terminate it then; see `safe_point`).
+fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object)>) -> JsValue {
+    let out = Object::new();
+    set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));
+    if let Some(result) = reply {
+        set(&out, "reply", &Uint8Array::from(&protocol::encode(&result)[..]));
     }
-    Ok(())
+    if let Some((kind, options)) = php {
+        set(&out, "kind", &JsValue::from_str(kind));
+        set(&out, "php", &options);
+    }
+    out.into()
 }
 
-fn post_bytes(port: &MessagePort, bytes: &[u8]) -> Result<(), JsValue> {
-    port.post_message(&Uint8Array::from(bytes))
-}
-
-async fn run_job(job: Job, php: &Php) -> JobResult {
-    let outcome = match job {
-        Job::Run { code } => run_code(php, &code).await,
-        Job::Http(request) => serve_http(php, request).await.map(JobResult::Http),
-        Job::WriteFile { path, data } => write_file(&path, &data).map(|_| JobResult::Done),
-        Job::ReadFile { path } => read_file(&path).map(JobResult::File),
+#[wasm_bindgen]
+pub fn start_job(envelope: &[u8]) -> JsValue {
+    let JobEnvelope { id, job } = match protocol::decode::<JobEnvelope>(envelope) {
+        Ok(envelope) => envelope,
+        Err(message) => return plan(None, Some(JobResult::Failed { message, errno: None }), None),
     };
-    outcome.unwrap_or_else(|failure| failure)
+    let outcome = match job {
+        Job::Run { code } => Ok(Step::Php("run", run_options(&code))),
+        Job::Http(request) => http_step(&request),
+        Job::WriteFile { path, data } => write_file(&path, &data).map(|_| Step::Reply(JobResult::Done)),
+        Job::ReadFile { path } => read_file(&path).map(|bytes| Step::Reply(JobResult::File(bytes))),
+    };
+    match outcome.unwrap_or_else(Step::Reply) {
+        Step::Reply(result) => plan(Some(id), Some(result), None),
+        Step::Php(kind, options) => plan(Some(id), None, Some((kind, options))),
+    }
+}
+
+/// Turns php-wasm's response (or the error `php.run` rejected with) into the
+/// encoded `JobResult` for a job `start_job` planned as `kind`.
+#[wasm_bindgen]
+pub fn finish_job(kind: &str, response: JsValue) -> Vec<u8> {
+    // php-wasm rejects a run that ended in a fatal error but still carries
+    // the response; use it so callers see PHP's output and errors.
+    let carried = get(&response, "response");
+    let response = if carried.is_object() { carried } else { response };
+    let result = if get(&response, "exitCode").is_undefined() {
+        js_failure(response)
+    } else if kind == "run" {
+        run_output(&response)
+    } else {
+        JobResult::Http(http_response(&response))
+    };
+    protocol::encode(&result)
+}
+
+#[wasm_bindgen]
+pub fn job_done_event(id: f64) -> Vec<u8> {
+    protocol::encode(&WorkerEvent::JobDone { id: id as u64 })
+}
+
+enum Step {
+    Reply(JobResult),
+    Php(&'static str, Object),
 }
 
 fn fs_failure(what: &str, path: &str, e: Errno) -> JobResult {
@@ -70,35 +95,22 @@ fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-/// php-wasm rejects a run that ended in a fatal error but still carries the
-/// response; use it so callers see PHP's output and errors.
-async fn php_run(php: &Php, options: &Object) -> Result<JsValue, JobResult> {
-    match JsFuture::from(php.run(options)).await {
-        Ok(response) => Ok(response),
-        Err(e) => {
-            let response = get(&e, "response");
-            if response.is_object() {
-                Ok(response)
-            } else {
-                Err(js_failure(e))
-            }
-        }
-    }
-}
-
-async fn run_code(php: &Php, code: &str) -> Result<JobResult, JobResult> {
+fn run_options(code: &str) -> Object {
     let options = Object::new();
     set(&options, "code", &JsValue::from_str(code));
     let server = Object::new();
     set(&server, "DOCUMENT_ROOT", &JsValue::from_str(document_root()));
     set(&options, "$_SERVER", &server);
-    let response = php_run(php, &options).await?;
-    Ok(JobResult::Run(RunOutput {
+    options
+}
+
+fn run_output(response: &JsValue) -> JobResult {
+    JobResult::Run(RunOutput {
         worker: crate::worker_index(),
-        text: get(&response, "text").as_string().unwrap_or_default(),
-        errors: get(&response, "errors").as_string().unwrap_or_default(),
-        exit_code: get(&response, "exitCode").as_f64().unwrap_or(-1.0) as i32,
-    }))
+        text: get(response, "text").as_string().unwrap_or_default(),
+        errors: get(response, "errors").as_string().unwrap_or_default(),
+        exit_code: get(response, "exitCode").as_f64().unwrap_or(-1.0) as i32,
+    })
 }
 
 fn scope_path(scope_url: &str) -> &str {
@@ -108,36 +120,27 @@ fn scope_path(scope_url: &str) -> &str {
     path.trim_end_matches('/')
 }
 
-async fn serve_http(php: &Php, request: HttpRequest) -> Result<HttpResponse, JobResult> {
+fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
     let fs = fs().map_err(js_failure)?;
     let (path, query) = routing::split_url_path(&request.path_and_query);
-    match routing::route(fs, document_root(), &path) {
+    Ok(match routing::route(fs, document_root(), &path) {
         Route::Php { script_path, script_name } => {
-            run_script(php, &request, &script_path, &script_name, query).await
+            Step::Php("http", script_options(request, &script_path, &script_name, query))
         }
-        Route::Static { path, content_type } => {
-            let body = read_file(&path)?;
-            Ok(HttpResponse {
-                status: 200,
-                headers: vec![("content-type".into(), content_type.into())],
-                body,
-            })
-        }
-        Route::NotFound => Ok(HttpResponse {
+        Route::Static { path, content_type } => Step::Reply(JobResult::Http(HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), content_type.into())],
+            body: read_file(&path)?,
+        })),
+        Route::NotFound => Step::Reply(JobResult::Http(HttpResponse {
             status: 404,
             headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
             body: format!("Not found: {path}").into_bytes(),
-        }),
-    }
+        })),
+    })
 }
 
-async fn run_script(
-    php: &Php,
-    request: &HttpRequest,
-    script_path: &str,
-    script_name: &str,
-    query: &str,
-) -> Result<HttpResponse, JobResult> {
+fn script_options(request: &HttpRequest, script_path: &str, script_name: &str, query: &str) -> Object {
     let prefix = scope_path(&request.scope_url);
     let request_uri = format!("{prefix}{}", request.path_and_query);
     let headers = Object::new();
@@ -170,21 +173,23 @@ async fn run_script(
     if !request.body.is_empty() {
         set(&options, "body", &Uint8Array::from(&request.body[..]));
     }
-    let response = php_run(php, &options).await?;
-    let status = get(&response, "httpStatusCode").as_f64().unwrap_or(500.0) as u16;
+    options
+}
+
+fn http_response(response: &JsValue) -> HttpResponse {
+    let status = get(response, "httpStatusCode").as_f64().unwrap_or(500.0) as u16;
     let mut headers = Vec::new();
-    let header_map = get(&response, "headers");
+    let header_map = get(response, "headers");
     if let Some(map) = header_map.dyn_ref::<Object>() {
         for key in Object::keys(map).iter() {
             let name = key.as_string().unwrap_or_default();
-            let values = get(map, &name);
-            for value in js_sys::Array::from(&values).iter() {
+            for value in js_sys::Array::from(&get(map, &name)).iter() {
                 headers.push((name.clone(), value.as_string().unwrap_or_default()));
             }
         }
     }
-    let body = get(&response, "bytes").dyn_into::<Uint8Array>().map(|b| b.to_vec()).unwrap_or_default();
-    Ok(HttpResponse { status, headers, body })
+    let body = get(response, "bytes").dyn_into::<Uint8Array>().map(|b| b.to_vec()).unwrap_or_default();
+    HttpResponse { status, headers, body }
 }
 
 const O_WRONLY: u32 = 0o1;

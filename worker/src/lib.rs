@@ -9,6 +9,7 @@ mod errno_abi;
 mod fs_calls;
 mod jobs;
 pub mod routing;
+pub mod safe_point;
 
 use protocol::WorkerConfig;
 use shared_fs::{Config, Errno, FileSystem, Timespec};
@@ -44,6 +45,7 @@ pub(crate) fn errno(e: Errno) -> JsValue {
 pub fn attach(config: &[u8]) -> Result<(), JsValue> {
     let config: WorkerConfig = protocol::decode(config).map_err(|e| JsValue::from_str(&e))?;
     INDEX.with(|i| i.set(config.index));
+    safe_point::reset(config.index);
     if config.format {
         let fs = FileSystem::new(Config {
             initial_bytes: config.fs_initial_bytes as usize,
@@ -100,4 +102,12 @@ pub fn ready_event() -> Vec<u8> {
 #[wasm_bindgen]
 pub fn boot_failed_event(message: String) -> Vec<u8> {
     protocol::encode(&protocol::WorkerEvent::BootFailed { index: worker_index(), message })
+}
+
+/// Address of this worker's safe-point word (see `safe_point`).
+#[wasm_bindgen]
+pub fn safe_point_address() -> Result<u32, JsValue> {
+    safe_point::word_address(worker_index())
+        .map(|a| a as u32)
+        .ok_or_else(|| JsValue::from_str("worker index out of range"))
 }
