@@ -3,7 +3,8 @@
 //! filesystem, the others attach to it).
 
 use crate::client::Client;
-use crate::pool::Pool;
+use crate::pool::{BootKit, Pool};
+use crate::scheduler::Limits;
 use crate::util::{error, get, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
@@ -20,6 +21,7 @@ const MAX_WORKERS: u32 = 64;
 struct Options {
     asset_base: String,
     workers: u32,
+    limits: Limits,
     memory_max_bytes: u64,
     fs_initial_bytes: u64,
     iframe: Option<web_sys::HtmlIFrameElement>,
@@ -44,6 +46,14 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
         return Err(error("memoryMaximumMb must be between 64 and 4096"));
     }
     let fs_initial_mb = optional_u32(options, "fsInitialMb")?.unwrap_or(16);
+    let defaults = Limits::default();
+    let limits = Limits {
+        max_queue: optional_u32(options, "maxQueue")?.map(|n| n as usize).unwrap_or(defaults.max_queue),
+        queue_timeout_ms: optional_u32(options, "queueTimeoutMs")?.map(f64::from).unwrap_or(defaults.queue_timeout_ms),
+        request_timeout_ms: optional_u32(options, "requestTimeoutMs")?
+            .map(f64::from)
+            .unwrap_or(defaults.request_timeout_ms),
+    };
     let iframe = get(options, "iframe");
     let iframe = if iframe.is_undefined() || iframe.is_null() {
         None
@@ -53,6 +63,7 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     Ok(Options {
         asset_base,
         workers,
+        limits,
         memory_max_bytes: memory_max_mb as u64 * (1 << 20),
         fs_initial_bytes: fs_initial_mb as u64 * (1 << 20),
         iframe,
@@ -145,30 +156,25 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     set(&descriptor, "shared", true);
     let memory = WebAssembly::Memory::new(&descriptor)?;
 
-    let pool = Pool::new(options.workers);
-    let worker_script = format!("{}worker/worker-entry.js", options.asset_base);
-    let boot_message = |index: u32| {
-        let config = WorkerConfig {
-            index,
-            format: index == 0,
+    let kit = BootKit {
+        script_url: format!("{}worker/worker-entry.js", options.asset_base),
+        memory,
+        worker_module,
+        php_module,
+        config: WorkerConfig {
+            index: 0,
+            format: false,
             document_root: DOCUMENT_ROOT.into(),
             fs_initial_bytes: options.fs_initial_bytes,
             fs_max_bytes: options.memory_max_bytes,
-        };
-        let message = Object::new();
-        set(&message, "type", "boot");
-        set(&message, "memory", memory.clone());
-        set(&message, "workerModule", worker_module.clone());
-        set(&message, "phpModule", php_module.clone());
-        set(&message, "config", Uint8Array::from(&protocol::encode(&config)[..]));
-        message
+        },
     };
+    let pool = Pool::new(options.workers, options.limits, kit);
     // Worker 0 formats the filesystem before anyone else attaches.
-    let first = pool.spawn(0, &worker_script, &boot_message(0))?;
-    wait_ready(0, first).await?;
+    wait_ready(0, pool.spawn(0, true)?).await?;
     let mut rest = Vec::new();
     for index in 1..options.workers {
-        rest.push((index, pool.spawn(index, &worker_script, &boot_message(index))?));
+        rest.push((index, pool.spawn(index, false)?));
     }
     for (index, ready) in rest {
         wait_ready(index, ready).await?;

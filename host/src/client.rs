@@ -1,7 +1,7 @@
 //! The client an embedding page gets (and `window.playground` in the
 //! playground). Names follow WordPress Playground's client where they overlap.
 
-use crate::pool::{Pending, Pool};
+use crate::pool::{GiveUp, Pending, Pool};
 use crate::scheduler::Target;
 use crate::util::{error, get, next_message, optional_string, optional_u32, set};
 use js_sys::{Object, Promise, Uint8Array};
@@ -40,11 +40,16 @@ impl Client {
             }
             let bytes = Uint8Array::new(&get(&data, "request")).to_vec();
             let Ok(reply) = get(&data, "port").dyn_into::<web_sys::MessagePort>() else { return };
+            let Some(service_worker) = event.source().and_then(|s| s.dyn_into::<web_sys::ServiceWorker>().ok())
+            else {
+                return;
+            };
             let outcome = protocol::decode::<ScopedRequest>(&bytes).map_err(error).and_then(|scoped| {
                 if scoped.scope != scope {
                     return Err(error(format!("scope {} is not served by this page", scoped.scope)));
                 }
-                pool.submit(Target::Any, Pending { job: Job::Http(scoped.request), reply: reply.clone() })
+                let give_up = GiveUp::ServiceWorker { worker: service_worker, request_id: scoped.request_id };
+                pool.submit(Target::Any, Pending { job: Job::Http(scoped.request), reply: reply.clone(), give_up })
             });
             if let Err(e) = outcome {
                 let failure = JobResult::Failed { message: format!("{e:?}"), errno: None };
@@ -75,8 +80,8 @@ impl From<Reply> for JsValue {
 
 async fn submit(pool: &Pool, target: Target, job: Job) -> Result<Reply, JsValue> {
     let channel = MessageChannel::new()?;
-    let reply = next_message(&channel.port1());
-    pool.submit(target, Pending { job, reply: channel.port2() })?;
+    let (reply, resolve) = next_message(&channel.port1());
+    pool.submit(target, Pending { job, reply: channel.port2(), give_up: GiveUp::Local(resolve) })?;
     let data = JsFuture::from(reply).await?;
     channel.port1().close();
     let bytes = Uint8Array::new(&data).to_vec();

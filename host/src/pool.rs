@@ -1,24 +1,98 @@
-//! The PHP workers as Web Workers: starting them, sending them jobs, and
-//! feeding what they report back into the scheduler.
+//! The PHP workers as Web Workers: starting and replacing them, sending them
+//! jobs, enforcing the scheduler's limits with timers, and feeding what the
+//! workers report back into the scheduler.
 
-use crate::scheduler::{Dispatch, Scheduler, Target, WorkerState};
+use crate::scheduler::{Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
 use crate::util::{error, set};
 use futures_channel::oneshot;
-use js_sys::{Array, Object, Uint8Array};
-use protocol::{Job, JobEnvelope, WorkerEvent};
+use js_sys::{Array, Int32Array, Object, Uint8Array, WebAssembly};
+use protocol::{HttpResponse, Job, JobEnvelope, JobResult, WorkerConfig, WorkerEvent};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{MessageEvent, MessagePort, Worker, WorkerOptions, WorkerType};
 
-/// A job waiting for or running on a worker, with the port its reply goes to.
+/// A job waiting for or running on a worker. `reply` is transferred to the
+/// worker, which answers on it; `give_up` is how the pool answers instead
+/// when no worker will (queue full or timed out, timeout, crash).
 pub struct Pending {
     pub job: Job,
     pub reply: MessagePort,
+    pub give_up: GiveUp,
 }
 
+pub enum GiveUp {
+    /// A request the service worker forwarded: answer the service worker.
+    ServiceWorker { worker: web_sys::ServiceWorker, request_id: u64 },
+    /// A call on this page: resolve its pending promise with the reply bytes.
+    Local(js_sys::Function),
+}
+
+impl GiveUp {
+    fn answer(&self, result: &JobResult) {
+        let bytes = Uint8Array::from(&protocol::encode(result)[..]);
+        match self {
+            GiveUp::ServiceWorker { worker, request_id } => {
+                let message = Object::new();
+                set(&message, "type", "reply");
+                set(&message, "requestId", *request_id as f64);
+                set(&message, "reply", bytes);
+                let _ = worker.post_message(&message);
+            }
+            GiveUp::Local(resolve) => {
+                let _ = resolve.call1(&JsValue::NULL, &bytes);
+            }
+        }
+    }
+}
+
+/// Everything needed to start a worker, kept to replace dead ones.
+pub struct BootKit {
+    pub script_url: String,
+    pub memory: WebAssembly::Memory,
+    pub worker_module: WebAssembly::Module,
+    pub php_module: WebAssembly::Module,
+    pub config: WorkerConfig,
+}
+
+impl BootKit {
+    fn message(&self, index: u32, format: bool) -> Object {
+        let config = WorkerConfig { index, format, ..self.config.clone() };
+        let message = Object::new();
+        set(&message, "type", "boot");
+        set(&message, "memory", self.memory.clone());
+        set(&message, "workerModule", self.worker_module.clone());
+        set(&message, "phpModule", self.php_module.clone());
+        set(&message, "config", Uint8Array::from(&protocol::encode(&config)[..]));
+        message
+    }
+}
+
+// worker/src/safe_point.rs
+const OUTSIDE: i32 = 0;
+const STOPPED: i32 = 2;
+/// How often to retry stopping a worker that is inside module code.
+const STOP_RETRY_MS: i32 = 5;
+
 type ReadySender = oneshot::Sender<Result<(), String>>;
+
+/// A running job, kept so a timeout or crash can still be answered.
+struct InFlight {
+    id: JobId,
+    give_up: GiveUp,
+    http: bool,
+}
+
+#[derive(Default)]
+struct Slot {
+    worker: Option<Worker>,
+    safe_point: Option<u32>,
+    in_flight: Option<InFlight>,
+    ready: Option<ReadySender>,
+    /// Bumped on each replacement so a dead worker's late messages are ignored.
+    generation: u32,
+}
 
 #[derive(Clone)]
 pub struct Pool {
@@ -26,19 +100,243 @@ pub struct Pool {
 }
 
 struct Inner {
+    kit: BootKit,
     scheduler: RefCell<Scheduler<Pending>>,
-    workers: RefCell<Vec<Option<Worker>>>,
-    ready: RefCell<Vec<Option<ReadySender>>>,
+    slots: RefCell<Vec<Slot>>,
+    timer: RefCell<Option<i32>>,
+}
+
+fn now() -> f64 {
+    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
+        .ok()
+        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
+        .map(|p| p.now())
+        .unwrap_or_else(js_sys::Date::now)
+}
+
+fn set_timeout(f: impl FnOnce() + 'static, ms: i32) -> Option<i32> {
+    let callback = Closure::once_into_js(f);
+    web_sys::window()?.set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), ms).ok()
+}
+
+/// The answer for a job the pool gives up on: an HTTP status for requests,
+/// an error for everything else.
+fn give_up(to: &GiveUp, http: bool, status: u16, message: &str) {
+    let result = if http {
+        let mut headers = vec![("content-type".to_string(), "text/plain; charset=utf-8".to_string())];
+        if status == 503 {
+            headers.push(("retry-after".into(), "1".into()));
+        }
+        JobResult::Http(HttpResponse { status, headers, body: message.as_bytes().to_vec() })
+    } else {
+        JobResult::Failed { message: message.to_string(), errno: None }
+    };
+    to.answer(&result);
 }
 
 impl Pool {
-    pub fn new(count: u32) -> Pool {
+    pub fn new(count: u32, limits: Limits, kit: BootKit) -> Pool {
         Pool {
             inner: Rc::new(Inner {
-                scheduler: RefCell::new(Scheduler::new(count)),
-                workers: RefCell::new((0..count).map(|_| None).collect()),
-                ready: RefCell::new((0..count).map(|_| None).collect()),
+                kit,
+                scheduler: RefCell::new(Scheduler::new(count, limits)),
+                slots: RefCell::new((0..count).map(|_| Slot::default()).collect()),
+                timer: RefCell::new(None),
             }),
+        }
+    }
+
+    /// Starts worker `index`; the receiver fires when it is ready (or failed).
+    pub fn spawn(&self, index: u32, format: bool) -> Result<oneshot::Receiver<Result<(), String>>, JsValue> {
+        let options = WorkerOptions::new();
+        options.set_type(WorkerType::Module);
+        options.set_name(&format!("php-worker-{index}"));
+        let worker = Worker::new_with_options(&self.inner.kit.script_url, &options)?;
+        let (sender, receiver) = oneshot::channel();
+        let generation = {
+            let mut slots = self.inner.slots.borrow_mut();
+            let slot = &mut slots[index as usize];
+            slot.generation += 1;
+            slot.ready = Some(sender);
+            slot.safe_point = None;
+            slot.generation
+        };
+
+        let pool = self.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            if !pool.is_current(index, generation) {
+                return;
+            }
+            let data = event.data();
+            if let Some(message) = data.as_string() {
+                // A worker that failed before its Rust module started.
+                pool.boot_finished(index, Err(message));
+                return;
+            }
+            match protocol::decode::<WorkerEvent>(&Uint8Array::new(&data).to_vec()) {
+                Ok(event) => pool.on_event(index, event),
+                Err(e) => web_sys::console::error_1(&format!("worker {index}: {e}").into()),
+            }
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget(); // lives as long as the page; ignored once replaced
+
+        let pool = self.clone();
+        let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+            if !pool.is_current(index, generation) {
+                return;
+            }
+            let message = format!("worker {index}: {}", event.message());
+            if pool.inner.slots.borrow()[index as usize].ready.is_some() {
+                pool.boot_finished(index, Err(message));
+            } else {
+                web_sys::console::error_1(&message.clone().into());
+                pool.replace(index, true);
+            }
+        });
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        on_error.forget();
+
+        worker.post_message(&self.inner.kit.message(index, format))?;
+        self.inner.slots.borrow_mut()[index as usize].worker = Some(worker);
+        Ok(receiver)
+    }
+
+    fn is_current(&self, index: u32, generation: u32) -> bool {
+        self.inner.slots.borrow().get(index as usize).map(|s| s.generation) == Some(generation)
+    }
+
+    fn boot_finished(&self, index: u32, outcome: Result<(), String>) {
+        let sender = self.inner.slots.borrow_mut()[index as usize].ready.take();
+        if let Some(sender) = sender {
+            let _ = sender.send(outcome);
+        }
+    }
+
+    fn on_event(&self, index: u32, event: WorkerEvent) {
+        match event {
+            WorkerEvent::Ready { safe_point, .. } => {
+                self.inner.slots.borrow_mut()[index as usize].safe_point = Some(safe_point);
+                self.boot_finished(index, Ok(()));
+                let next = self.inner.scheduler.borrow_mut().worker_ready(index, now());
+                self.run(next);
+            }
+            WorkerEvent::BootFailed { message, .. } => self.boot_finished(index, Err(message)),
+            WorkerEvent::JobDone { id } => {
+                let mut slots = self.inner.slots.borrow_mut();
+                if slots[index as usize].in_flight.as_ref().map(|f| f.id) == Some(id) {
+                    slots[index as usize].in_flight = None;
+                }
+                drop(slots);
+                let next = self.inner.scheduler.borrow_mut().complete(index, id, now());
+                self.run(next);
+            }
+            WorkerEvent::Crashed { message } => {
+                web_sys::console::error_1(&format!("worker {index} crashed: {message}").into());
+                self.replace(index, true);
+            }
+        }
+    }
+
+    pub fn submit(&self, target: Target, pending: Pending) -> Result<(), JsValue> {
+        let submitted = self.inner.scheduler.borrow_mut().submit(target, pending, now());
+        match submitted {
+            Ok(dispatch) => self.run(dispatch),
+            Err(Rejected::QueueFull(p)) => {
+                let http = matches!(p.job, Job::Http(_));
+                give_up(&p.give_up, http, 503, "Every PHP worker is busy and the queue is full; retry shortly.");
+            }
+            Err(Rejected::NoSuchWorker(_, message)) => return Err(error(message)),
+        }
+        self.schedule_expiry();
+        Ok(())
+    }
+
+    fn run(&self, dispatch: Option<Dispatch<Pending>>) {
+        let Some(Dispatch { worker, id, job: Pending { job, reply, give_up } }) = dispatch else { return };
+        let http = matches!(job, Job::Http(_));
+        let envelope = protocol::encode(&JobEnvelope { id, job });
+        let message = Object::new();
+        set(&message, "type", "job");
+        set(&message, "job", Uint8Array::from(&envelope[..]));
+        set(&message, "port", reply.clone());
+        let mut slots = self.inner.slots.borrow_mut();
+        let slot = &mut slots[worker as usize];
+        let posted = match &slot.worker {
+            Some(w) => w.post_message_with_transfer(&message, &Array::of1(&reply)),
+            None => Err(error(format!("worker {worker} is not running"))),
+        };
+        slot.in_flight = Some(InFlight { id, give_up, http });
+        drop(slots);
+        if let Err(e) = posted {
+            web_sys::console::error_2(&format!("could not send job {id} to worker {worker}").into(), &e);
+        }
+        self.schedule_expiry();
+    }
+
+    /// Keeps one timer armed for the scheduler's next deadline.
+    fn schedule_expiry(&self) {
+        if let Some(handle) = self.inner.timer.borrow_mut().take() {
+            if let Some(window) = web_sys::window() {
+                window.clear_timeout_with_handle(handle);
+            }
+        }
+        let Some(deadline) = self.inner.scheduler.borrow().next_deadline() else { return };
+        let pool = self.clone();
+        let delay = (deadline - now()).max(0.0).ceil() as i32 + 1;
+        *self.inner.timer.borrow_mut() = set_timeout(move || pool.expire(), delay);
+    }
+
+    fn expire(&self) {
+        *self.inner.timer.borrow_mut() = None;
+        let Expired { queued, overdue } = self.inner.scheduler.borrow_mut().expire(now());
+        for (_, pending) in queued {
+            let http = matches!(pending.job, Job::Http(_));
+            give_up(&pending.give_up, http, 503, "The request waited too long for a free PHP worker; retry shortly.");
+        }
+        for (worker, _) in overdue {
+            let in_flight = self.inner.slots.borrow_mut()[worker as usize].in_flight.take();
+            if let Some(f) = in_flight {
+                give_up(&f.give_up, f.http, 504, "The PHP request ran past the request timeout and was stopped.");
+            }
+            self.replace(worker, false);
+        }
+        self.schedule_expiry();
+    }
+
+    /// Stops worker `index` at a safe point and starts a fresh one in its place.
+    fn replace(&self, index: u32, crashed: bool) {
+        let lost = self.inner.scheduler.borrow_mut().worker_lost(index, crashed);
+        let in_flight = self.inner.slots.borrow_mut()[index as usize].in_flight.take();
+        if let (Some(_), Some(f)) = (lost, in_flight) {
+            give_up(&f.give_up, f.http, 502, "The PHP worker running this request crashed.");
+        }
+        self.stop_then_respawn(index);
+    }
+
+    fn stop_then_respawn(&self, index: u32) {
+        let (worker, safe_point) = {
+            let slots = self.inner.slots.borrow();
+            let slot = &slots[index as usize];
+            (slot.worker.clone(), slot.safe_point)
+        };
+        if let (Some(worker), Some(address)) = (&worker, safe_point) {
+            let words = Int32Array::new(&self.inner.kit.memory.buffer());
+            let previous =
+                js_sys::Atomics::compare_exchange(&words, address / 4, OUTSIDE, STOPPED).unwrap_or(OUTSIDE);
+            if previous != OUTSIDE && previous != STOPPED {
+                // Inside module code right now: try again in a moment.
+                let pool = self.clone();
+                set_timeout(move || pool.stop_then_respawn(index), STOP_RETRY_MS);
+                return;
+            }
+            worker.terminate();
+        } else if let Some(worker) = &worker {
+            worker.terminate();
+        }
+        self.inner.slots.borrow_mut()[index as usize].worker = None;
+        if let Err(e) = self.spawn(index, false) {
+            web_sys::console::error_2(&format!("could not restart worker {index}").into(), &e);
         }
     }
 
@@ -46,95 +344,7 @@ impl Pool {
         self.inner.scheduler.borrow().worker_count()
     }
 
-    /// Starts worker `index` with `boot` (the shared memory, the compiled
-    /// modules and its config); the receiver fires when it is ready.
-    pub fn spawn(
-        &self,
-        index: u32,
-        script_url: &str,
-        boot: &JsValue,
-    ) -> Result<oneshot::Receiver<Result<(), String>>, JsValue> {
-        let options = WorkerOptions::new();
-        options.set_type(WorkerType::Module);
-        options.set_name(&format!("php-worker-{index}"));
-        let worker = Worker::new_with_options(script_url, &options)?;
-        let (sender, receiver) = oneshot::channel();
-        self.inner.ready.borrow_mut()[index as usize] = Some(sender);
-
-        let pool = self.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let data = event.data();
-            if let Some(message) = data.as_string() {
-                // A worker that failed before its Rust module started.
-                pool.boot_finished(index, Err(message));
-                return;
-            }
-            let bytes = Uint8Array::new(&data).to_vec();
-            match protocol::decode::<WorkerEvent>(&bytes) {
-                Ok(event) => pool.on_event(index, event),
-                Err(e) => web_sys::console::error_1(&format!("worker {index}: {e}").into()),
-            }
-        });
-        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        on_message.forget(); // lives as long as the worker
-
-        let pool = self.clone();
-        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_event: web_sys::Event| {
-            pool.boot_finished(index, Err(format!("worker {index} failed to load its script")));
-        });
-        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        on_error.forget();
-
-        worker.post_message(boot)?;
-        self.inner.workers.borrow_mut()[index as usize] = Some(worker);
-        Ok(receiver)
-    }
-
-    fn boot_finished(&self, index: u32, outcome: Result<(), String>) {
-        if let Some(sender) = self.inner.ready.borrow_mut()[index as usize].take() {
-            let _ = sender.send(outcome);
-        }
-    }
-
-    fn on_event(&self, index: u32, event: WorkerEvent) {
-        match event {
-            WorkerEvent::Ready { .. } => {
-                self.boot_finished(index, Ok(()));
-                let next = self.inner.scheduler.borrow_mut().worker_ready(index);
-                self.run(next);
-            }
-            WorkerEvent::BootFailed { message, .. } => self.boot_finished(index, Err(message)),
-            WorkerEvent::JobDone { id } => {
-                let next = self.inner.scheduler.borrow_mut().complete(index, id);
-                self.run(next);
-            }
-        }
-    }
-
-    pub fn submit(&self, target: Target, pending: Pending) -> Result<(), JsValue> {
-        let dispatch = self.inner.scheduler.borrow_mut().submit(target, pending).map_err(error)?;
-        self.run(dispatch);
-        Ok(())
-    }
-
-    fn run(&self, dispatch: Option<Dispatch<Pending>>) {
-        let Some(Dispatch { worker, id, job: Pending { job, reply } }) = dispatch else { return };
-        let envelope = protocol::encode(&JobEnvelope { id, job });
-        let message = Object::new();
-        set(&message, "type", "job");
-        set(&message, "job", Uint8Array::from(&envelope[..]));
-        set(&message, "port", reply.clone());
-        let workers = self.inner.workers.borrow();
-        let posted = match workers.get(worker as usize).and_then(Option::as_ref) {
-            Some(w) => w.post_message_with_transfer(&message, &Array::of1(&reply)),
-            None => Err(error(format!("worker {worker} is not running"))),
-        };
-        if let Err(e) = posted {
-            web_sys::console::error_2(&format!("could not send job {id} to worker {worker}").into(), &e);
-        }
-    }
-
-    /// `[{index, state, currentJob, completed}]` for `client.workers()`.
+    /// `[{index, state, currentJob, completed, timedOut, crashed, restarts}]` for `client.workers()`.
     pub fn describe(&self) -> Array {
         let scheduler = self.inner.scheduler.borrow();
         (0..scheduler.worker_count())
@@ -144,12 +354,17 @@ impl Pool {
                 let (state, job) = match scheduler.state(w) {
                     Some(WorkerState::Booting) => ("booting", JsValue::NULL),
                     Some(WorkerState::Idle) => ("idle", JsValue::NULL),
-                    Some(WorkerState::Busy(id)) => ("busy", JsValue::from(id as f64)),
+                    Some(WorkerState::Busy { job, .. }) => ("busy", JsValue::from(job as f64)),
+                    Some(WorkerState::Stopping { job }) => ("stopping", JsValue::from(job as f64)),
                     None => ("gone", JsValue::NULL),
                 };
                 set(&info, "state", state);
                 set(&info, "currentJob", job);
-                set(&info, "completed", scheduler.counts(w).map(|c| c.completed as f64).unwrap_or(0.0));
+                let counts = scheduler.counts(w).cloned().unwrap_or_default();
+                set(&info, "completed", counts.completed as f64);
+                set(&info, "timedOut", counts.timed_out as f64);
+                set(&info, "crashed", counts.crashed as f64);
+                set(&info, "restarts", counts.restarts as f64);
                 JsValue::from(info)
             })
             .collect()

@@ -1,6 +1,8 @@
-//! The process manager's brain: which worker runs which job, and in what
-//! order the rest wait. Plain Rust with no browser types, so every rule is
-//! unit-tested natively; `pool.rs` wires it to real Web Workers.
+//! The process manager's brain: which worker runs which job, in what order
+//! the rest wait, and what happens when limits are crossed. Plain Rust with no
+//! browser types and no clock of its own (callers pass `now` in
+//! milliseconds), so every rule is unit-tested natively; `pool.rs` wires it
+//! to real Web Workers and timers.
 
 use std::collections::VecDeque;
 
@@ -14,11 +16,27 @@ pub enum Target {
     Worker(u32),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum WorkerState {
     Booting,
     Idle,
-    Busy(JobId),
+    Busy { job: JobId, since: f64 },
+    /// Its job ran past the request timeout; it is being stopped and replaced.
+    Stopping { job: JobId },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Jobs allowed to wait when every worker is busy.
+    pub max_queue: usize,
+    pub queue_timeout_ms: f64,
+    pub request_timeout_ms: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_queue: 256, queue_timeout_ms: 30_000.0, request_timeout_ms: 60_000.0 }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -28,18 +46,39 @@ pub struct Dispatch<J> {
     pub job: J,
 }
 
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rejected<J> {
+    /// The queue is at `max_queue`: answer 503 with Retry-After.
+    QueueFull(J),
+    /// `Target::Worker` named a worker that does not exist.
+    NoSuchWorker(J, String),
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WorkerCounts {
     pub completed: u64,
+    pub timed_out: u64,
+    pub crashed: u64,
+    pub restarts: u64,
+}
+
+/// What `expire` found: jobs that waited too long (answer 503), and workers
+/// whose job ran too long (answer 504, stop and replace the worker).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Expired<J> {
+    pub queued: Vec<(JobId, J)>,
+    pub overdue: Vec<(u32, JobId)>,
 }
 
 struct Queued<J> {
     id: JobId,
     target: Target,
+    since: f64,
     job: J,
 }
 
 pub struct Scheduler<J> {
+    limits: Limits,
     states: Vec<WorkerState>,
     counts: Vec<WorkerCounts>,
     queue: VecDeque<Queued<J>>,
@@ -47,8 +86,9 @@ pub struct Scheduler<J> {
 }
 
 impl<J> Scheduler<J> {
-    pub fn new(workers: u32) -> Self {
+    pub fn new(workers: u32, limits: Limits) -> Self {
         Scheduler {
+            limits,
             states: vec![WorkerState::Booting; workers as usize],
             counts: vec![WorkerCounts::default(); workers as usize],
             queue: VecDeque::new(),
@@ -73,55 +113,118 @@ impl<J> Scheduler<J> {
     }
 
     /// Accepts a job: returns the dispatch if a suitable worker is idle now,
-    /// otherwise queues it in arrival order.
-    pub fn submit(&mut self, target: Target, job: J) -> Result<Option<Dispatch<J>>, String> {
+    /// otherwise queues it in arrival order, or rejects it if the queue is full.
+    pub fn submit(&mut self, target: Target, job: J, now: f64) -> Result<Option<Dispatch<J>>, Rejected<J>> {
         if let Target::Worker(w) = target {
             if w >= self.worker_count() {
-                return Err(format!("there is no worker {w}; workers are 0..{}", self.worker_count()));
+                let message = format!("there is no worker {w}; workers are 0..{}", self.worker_count());
+                return Err(Rejected::NoSuchWorker(job, message));
             }
         }
-        let id = self.next_id;
-        self.next_id += 1;
         let idle = match target {
             Target::Worker(w) => (self.states[w as usize] == WorkerState::Idle).then_some(w),
             Target::Any => self.states.iter().position(|s| *s == WorkerState::Idle).map(|w| w as u32),
         };
+        if idle.is_none() && self.queue.len() >= self.limits.max_queue {
+            return Err(Rejected::QueueFull(job));
+        }
+        let id = self.next_id;
+        self.next_id += 1;
         match idle {
-            Some(worker) => Ok(Some(self.start(worker, id, job))),
+            Some(worker) => Ok(Some(self.start(worker, id, job, now))),
             None => {
-                self.queue.push_back(Queued { id, target, job });
+                self.queue.push_back(Queued { id, target, since: now, job });
                 Ok(None)
             }
         }
     }
 
     /// A worker finished booting: it takes the oldest job it may run.
-    pub fn worker_ready(&mut self, worker: u32) -> Option<Dispatch<J>> {
-        self.set_idle_and_pick(worker)
-    }
-
-    /// A worker finished job `id`; it takes the oldest job it may run.
-    pub fn complete(&mut self, worker: u32, id: JobId) -> Option<Dispatch<J>> {
-        if self.states.get(worker as usize) != Some(&WorkerState::Busy(id)) {
+    pub fn worker_ready(&mut self, worker: u32, now: f64) -> Option<Dispatch<J>> {
+        if self.states.get(worker as usize) != Some(&WorkerState::Booting) {
             return None;
         }
-        self.counts[worker as usize].completed += 1;
-        self.set_idle_and_pick(worker)
+        self.set_idle_and_pick(worker, now)
     }
 
-    fn set_idle_and_pick(&mut self, worker: u32) -> Option<Dispatch<J>> {
-        let slot = self.states.get_mut(worker as usize)?;
-        *slot = WorkerState::Idle;
+    /// A worker finished job `id`; it takes the oldest job it may run. A
+    /// completion for a job that is not the worker's current one (late, or
+    /// from a worker being stopped) changes nothing.
+    pub fn complete(&mut self, worker: u32, id: JobId, now: f64) -> Option<Dispatch<J>> {
+        match self.states.get(worker as usize) {
+            Some(WorkerState::Busy { job, .. }) if *job == id => {}
+            _ => return None,
+        }
+        self.counts[worker as usize].completed += 1;
+        self.set_idle_and_pick(worker, now)
+    }
+
+    /// Removes queued jobs that waited longer than the queue timeout, and
+    /// marks workers whose job ran past the request timeout as stopping.
+    pub fn expire(&mut self, now: f64) -> Expired<J> {
+        let mut queued = Vec::new();
+        let limit = self.limits.queue_timeout_ms;
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for q in self.queue.drain(..) {
+            if now - q.since > limit {
+                queued.push((q.id, q.job));
+            } else {
+                kept.push_back(q);
+            }
+        }
+        self.queue = kept;
+        let mut overdue = Vec::new();
+        for (w, state) in self.states.iter_mut().enumerate() {
+            if let WorkerState::Busy { job, since } = *state {
+                if now - since > self.limits.request_timeout_ms {
+                    *state = WorkerState::Stopping { job };
+                    self.counts[w].timed_out += 1;
+                    overdue.push((w as u32, job));
+                }
+            }
+        }
+        Expired { queued, overdue }
+    }
+
+    /// The worker's runtime died (or was stopped): returns the job it was
+    /// running, if any, and marks it booting until its replacement is ready.
+    pub fn worker_lost(&mut self, worker: u32, crashed: bool) -> Option<JobId> {
+        let state = self.states.get_mut(worker as usize)?;
+        let job = match *state {
+            WorkerState::Busy { job, .. } | WorkerState::Stopping { job } => Some(job),
+            _ => None,
+        };
+        *state = WorkerState::Booting;
+        let counts = &mut self.counts[worker as usize];
+        counts.restarts += 1;
+        if crashed {
+            counts.crashed += 1;
+        }
+        job
+    }
+
+    /// The earliest time at which `expire` could find something, if any.
+    pub fn next_deadline(&self) -> Option<f64> {
+        let queue = self.queue.iter().map(|q| q.since + self.limits.queue_timeout_ms);
+        let running = self.states.iter().filter_map(|s| match s {
+            WorkerState::Busy { since, .. } => Some(since + self.limits.request_timeout_ms),
+            _ => None,
+        });
+        queue.chain(running).reduce(f64::min)
+    }
+
+    fn set_idle_and_pick(&mut self, worker: u32, now: f64) -> Option<Dispatch<J>> {
+        self.states[worker as usize] = WorkerState::Idle;
         let position = self
             .queue
             .iter()
             .position(|q| q.target == Target::Any || q.target == Target::Worker(worker))?;
         let queued = self.queue.remove(position)?;
-        Some(self.start(worker, queued.id, queued.job))
+        Some(self.start(worker, queued.id, queued.job, now))
     }
 
-    fn start(&mut self, worker: u32, id: JobId, job: J) -> Dispatch<J> {
-        self.states[worker as usize] = WorkerState::Busy(id);
+    fn start(&mut self, worker: u32, id: JobId, job: J, now: f64) -> Dispatch<J> {
+        self.states[worker as usize] = WorkerState::Busy { job: id, since: now };
         Dispatch { worker, id, job }
     }
 }
@@ -130,65 +233,154 @@ impl<J> Scheduler<J> {
 mod tests {
     use super::*;
 
-    fn ready(workers: u32) -> Scheduler<&'static str> {
-        let mut s = Scheduler::new(workers);
+    fn ready(workers: u32, limits: Limits) -> Scheduler<&'static str> {
+        let mut s = Scheduler::new(workers, limits);
         for w in 0..workers {
-            assert!(s.worker_ready(w).is_none());
+            assert!(s.worker_ready(w, 0.0).is_none());
         }
         s
     }
 
+    fn submit(s: &mut Scheduler<&'static str>, job: &'static str, now: f64) -> Option<Dispatch<&'static str>> {
+        s.submit(Target::Any, job, now).unwrap()
+    }
+
     #[test]
     fn jobs_go_to_idle_workers_then_queue_in_order() {
-        let mut s = ready(2);
-        let a = s.submit(Target::Any, "a").unwrap().unwrap();
-        let b = s.submit(Target::Any, "b").unwrap().unwrap();
+        let mut s = ready(2, Limits::default());
+        let a = submit(&mut s, "a", 0.0).unwrap();
+        let b = submit(&mut s, "b", 0.0).unwrap();
         assert_ne!(a.worker, b.worker);
-        assert!(s.submit(Target::Any, "c").unwrap().is_none());
-        assert!(s.submit(Target::Any, "d").unwrap().is_none());
+        assert!(submit(&mut s, "c", 1.0).is_none());
+        assert!(submit(&mut s, "d", 2.0).is_none());
         assert_eq!(s.queued(), 2);
-        let next = s.complete(b.worker, b.id).unwrap();
+        let next = s.complete(b.worker, b.id, 3.0).unwrap();
         assert_eq!((next.worker, next.job), (b.worker, "c"));
-        let next = s.complete(a.worker, a.id).unwrap();
+        let next = s.complete(a.worker, a.id, 4.0).unwrap();
         assert_eq!((next.worker, next.job), (a.worker, "d"));
         assert_eq!(s.counts(a.worker).unwrap().completed, 1);
     }
 
     #[test]
+    fn fifo_across_many_jobs_and_workers() {
+        let mut s = Scheduler::new(3, Limits::default());
+        let names = ["j0", "j1", "j2", "j3", "j4", "j5", "j6", "j7", "j8", "j9"];
+        let mut started = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            assert!(s.submit(Target::Any, *name, i as f64).unwrap().is_none());
+        }
+        let mut running: Vec<Dispatch<&str>> = (0..3).filter_map(|w| s.worker_ready(w, 10.0)).collect();
+        while !running.is_empty() {
+            let d = running.remove(0);
+            started.push(d.job);
+            if let Some(next) = s.complete(d.worker, d.id, 20.0) {
+                running.push(next);
+            }
+        }
+        assert_eq!(started, names, "jobs start in arrival order");
+        let total: u64 = (0..3).map(|w| s.counts(w).unwrap().completed).sum();
+        assert_eq!(total, 10, "no completion is lost");
+    }
+
+    #[test]
     fn targeted_jobs_wait_for_their_worker_without_blocking_others() {
-        let mut s = ready(2);
-        let a = s.submit(Target::Worker(1), "on-1").unwrap().unwrap();
+        let mut s = ready(2, Limits::default());
+        let a = s.submit(Target::Worker(1), "on-1", 0.0).unwrap().unwrap();
         assert_eq!(a.worker, 1);
-        assert!(s.submit(Target::Worker(1), "also-on-1").unwrap().is_none());
+        assert!(s.submit(Target::Worker(1), "also-on-1", 0.0).unwrap().is_none());
         // A later untargeted job may overtake it on the idle worker 0.
-        let b = s.submit(Target::Any, "any").unwrap().unwrap();
+        let b = submit(&mut s, "any", 0.0).unwrap();
         assert_eq!(b.worker, 0);
-        assert!(s.complete(0, b.id).is_none());
-        let next = s.complete(1, a.id).unwrap();
+        assert!(s.complete(0, b.id, 1.0).is_none());
+        let next = s.complete(1, a.id, 1.0).unwrap();
         assert_eq!((next.worker, next.job), (1, "also-on-1"));
     }
 
     #[test]
     fn jobs_submitted_while_booting_start_when_ready() {
-        let mut s = Scheduler::new(1);
-        assert!(s.submit(Target::Any, "early").unwrap().is_none());
-        let d = s.worker_ready(0).unwrap();
+        let mut s = Scheduler::new(1, Limits::default());
+        assert!(submit(&mut s, "early", 0.0).is_none());
+        let d = s.worker_ready(0, 5.0).unwrap();
         assert_eq!(d.job, "early");
-        assert_eq!(s.state(0), Some(WorkerState::Busy(d.id)));
+        assert_eq!(s.state(0), Some(WorkerState::Busy { job: d.id, since: 5.0 }));
     }
 
     #[test]
     fn unknown_worker_is_a_clear_error() {
-        let mut s = ready(2);
-        let err = s.submit(Target::Worker(5), "x").unwrap_err();
-        assert!(err.contains("no worker 5"), "{err}");
+        let mut s = ready(2, Limits::default());
+        match s.submit(Target::Worker(5), "x", 0.0) {
+            Err(Rejected::NoSuchWorker("x", message)) => assert!(message.contains("no worker 5"), "{message}"),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
     fn a_stale_completion_changes_nothing() {
-        let mut s = ready(1);
-        let a = s.submit(Target::Any, "a").unwrap().unwrap();
-        assert!(s.complete(0, a.id + 100).is_none());
-        assert_eq!(s.state(0), Some(WorkerState::Busy(a.id)));
+        let mut s = ready(1, Limits::default());
+        let a = submit(&mut s, "a", 0.0).unwrap();
+        assert!(s.complete(0, a.id + 100, 1.0).is_none());
+        assert_eq!(s.state(0), Some(WorkerState::Busy { job: a.id, since: 0.0 }));
+    }
+
+    #[test]
+    fn a_full_queue_rejects_without_losing_queued_jobs() {
+        let limits = Limits { max_queue: 2, ..Limits::default() };
+        let mut s = ready(1, limits);
+        let running = submit(&mut s, "running", 0.0).unwrap();
+        assert!(submit(&mut s, "q1", 0.0).is_none());
+        assert!(submit(&mut s, "q2", 0.0).is_none());
+        assert_eq!(s.submit(Target::Any, "q3", 0.0), Err(Rejected::QueueFull("q3")));
+        assert_eq!(s.queued(), 2);
+        assert_eq!(s.complete(0, running.id, 1.0).unwrap().job, "q1");
+    }
+
+    #[test]
+    fn queued_jobs_past_the_queue_timeout_expire() {
+        let limits = Limits { queue_timeout_ms: 100.0, ..Limits::default() };
+        let mut s = ready(1, limits);
+        let running = submit(&mut s, "running", 0.0).unwrap();
+        assert!(submit(&mut s, "old", 0.0).is_none());
+        assert!(submit(&mut s, "young", 80.0).is_none());
+        assert_eq!(s.next_deadline(), Some(100.0));
+        let expired = s.expire(150.0);
+        assert_eq!(expired.queued.iter().map(|(_, j)| *j).collect::<Vec<_>>(), vec!["old"]);
+        assert!(expired.overdue.is_empty());
+        assert_eq!(s.complete(0, running.id, 151.0).unwrap().job, "young");
+    }
+
+    #[test]
+    fn a_job_past_the_request_timeout_stops_its_worker_until_replaced() {
+        let limits = Limits { request_timeout_ms: 1000.0, ..Limits::default() };
+        let mut s = ready(2, limits);
+        let slow = submit(&mut s, "slow", 0.0).unwrap();
+        let fast = submit(&mut s, "fast", 500.0).unwrap();
+        let expired = s.expire(1200.0);
+        assert_eq!(expired.overdue, vec![(slow.worker, slow.id)]);
+        assert_eq!(s.state(slow.worker), Some(WorkerState::Stopping { job: slow.id }));
+        // A stopping worker takes no new job and its late completion is ignored.
+        assert!(submit(&mut s, "waits", 1200.0).is_none());
+        assert!(s.complete(slow.worker, slow.id, 1300.0).is_none());
+        assert_eq!(s.worker_lost(slow.worker, false), Some(slow.id));
+        let next = s.worker_ready(slow.worker, 1400.0).unwrap();
+        assert_eq!(next.job, "waits");
+        assert_eq!(s.counts(slow.worker).unwrap().timed_out, 1);
+        assert_eq!(s.counts(slow.worker).unwrap().restarts, 1);
+        // The other worker was never disturbed.
+        assert!(s.complete(fast.worker, fast.id, 1500.0).is_none());
+        assert_eq!(s.counts(fast.worker).unwrap().completed, 1);
+    }
+
+    #[test]
+    fn a_crashed_worker_gives_back_its_job_and_is_replaced() {
+        let mut s = ready(2, Limits::default());
+        let a = submit(&mut s, "a", 0.0).unwrap();
+        let b = submit(&mut s, "b", 0.0).unwrap();
+        assert_eq!(s.worker_lost(a.worker, true), Some(a.id));
+        assert_eq!(s.state(a.worker), Some(WorkerState::Booting));
+        assert!(submit(&mut s, "c", 1.0).is_none(), "no idle worker while one reboots");
+        let next = s.complete(b.worker, b.id, 2.0).unwrap();
+        assert_eq!(next.job, "c");
+        assert!(s.worker_ready(a.worker, 3.0).is_none());
+        assert_eq!(s.counts(a.worker).unwrap().crashed, 1);
     }
 }

@@ -18,15 +18,23 @@ pub fn error(message: impl AsRef<str>) -> JsValue {
     js_sys::Error::new(message.as_ref()).into()
 }
 
-/// Resolves with the data of the next message on `port`.
-pub fn next_message(port: &MessagePort) -> Promise {
+/// A promise of the data of the next message on `port`, and its resolve
+/// function so the reply can also come from elsewhere.
+pub fn next_message(port: &MessagePort) -> (Promise, js_sys::Function) {
     let port = port.clone();
-    Promise::new(&mut move |resolve, _reject| {
-        let on_message = Closure::once_into_js(move |event: MessageEvent| {
-            let _ = resolve.call1(&JsValue::NULL, &event.data());
-        });
+    let mut resolver = None;
+    let promise = Promise::new(&mut |resolve, _reject| {
+        let on_message = {
+            let resolve = resolve.clone();
+            Closure::once_into_js(move |event: MessageEvent| {
+                let _ = resolve.call1(&JsValue::NULL, &event.data());
+            })
+        };
         port.set_onmessage(Some(on_message.unchecked_ref()));
-    })
+        resolver = Some(resolve);
+    });
+    // The executor runs synchronously inside `Promise::new`.
+    (promise, resolver.unwrap_or_else(|| js_sys::Function::new_no_args("")))
 }
 
 pub fn optional_u32(options: &JsValue, key: &str) -> Result<Option<u32>, JsValue> {

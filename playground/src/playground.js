@@ -12,6 +12,9 @@ window.playground = startPlayground({
 	workers: numberParam('workers') ?? 2,
 	site: params.get('site') ?? 'blank',
 	memoryMaximumMb: numberParam('memoryMaximumMb'),
+	maxQueue: numberParam('maxQueue'),
+	queueTimeoutMs: numberParam('queueTimeoutMs'),
+	requestTimeoutMs: numberParam('requestTimeoutMs'),
 	iframe: document.getElementById('site'),
 });
 

@@ -79,15 +79,24 @@ pub struct WorkerConfig {
 /// What a worker reports to the host on its own channel.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum WorkerEvent {
-    Ready { index: u32 },
+    /// Booted; `safe_point` is the byte address of its safe-point word in
+    /// the shared memory (see worker/src/safe_point.rs).
+    Ready { index: u32, safe_point: u32 },
     BootFailed { index: u32, message: String },
     /// The worker finished job `id` and is free again.
     JobDone { id: u64 },
+    /// Its PHP runtime died (not a PHP error: the runtime itself); the
+    /// worker must be replaced.
+    Crashed { message: String },
 }
 
-/// Service worker → host: one request to schedule. A reply port travels beside it.
+/// Service worker → host: one request to schedule. A reply port travels
+/// beside it; the worker answers on that port. If the host gives up on the
+/// request (queue full, timeout, crash) it answers the service worker
+/// directly, naming `request_id`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct ScopedRequest {
+    pub request_id: u64,
     pub scope: String,
     pub request: HttpRequest,
 }

@@ -9,8 +9,11 @@ self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener('message', (event) => {
-	if (event.data?.type === 'claim-scope' && event.source) {
-		event.waitUntil(ready.then(() => rust.claim_scope(event.data.scope, event.source.id)));
+	const data = event.data;
+	if (data?.type === 'claim-scope' && event.source) {
+		event.waitUntil(ready.then(() => rust.claim_scope(data.scope, event.source.id)));
+	} else if (data?.type === 'reply') {
+		event.waitUntil(ready.then(() => rust.host_reply(data.requestId, data.reply)));
 	}
 });
 

@@ -21,6 +21,18 @@ use web_sys::{
 thread_local! {
     /// scope id -> id of the window client (host page) that serves it.
     static OWNERS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    /// Requests waiting for a reply, by request id: resolves with the reply bytes.
+    static PENDING: RefCell<HashMap<u64, js_sys::Function>> = RefCell::new(HashMap::new());
+    static NEXT_REQUEST_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
+}
+
+/// The host answers a request itself (`{type: 'reply', requestId, reply}`)
+/// when no worker will: queue full, timeout, crash.
+#[wasm_bindgen]
+pub fn host_reply(request_id: f64, reply: JsValue) {
+    if let Some(resolve) = PENDING.with(|p| p.borrow_mut().remove(&(request_id as u64))) {
+        let _ = resolve.call1(&JsValue::NULL, &reply);
+    }
 }
 
 fn global() -> ServiceWorkerGlobalScope {
@@ -75,7 +87,9 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
         "GET" | "HEAD" => Vec::new(),
         _ => Uint8Array::new(&JsFuture::from(request.array_buffer()?).await?).to_vec(),
     };
+    let request_id = NEXT_REQUEST_ID.with(|n| n.replace(n.get() + 1));
     let scoped = ScopedRequest {
+        request_id,
         scope: scope.to_string(),
         request: HttpRequest {
             method: request.method(),
@@ -89,13 +103,14 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
         return error_response(503, &format!("No page is running the site scope:{scope}. Open the playground again."));
     };
     let channel = MessageChannel::new()?;
-    let reply = wait_for_message(&channel.port1());
+    let reply = wait_for_reply(&channel.port1(), request_id);
     let message = js_sys::Object::new();
     js_sys::Reflect::set(&message, &"type".into(), &"http".into())?;
     js_sys::Reflect::set(&message, &"request".into(), &Uint8Array::from(&protocol::encode(&scoped)[..]))?;
     js_sys::Reflect::set(&message, &"port".into(), &channel.port2())?;
     host.post_message_with_transfer(&message, &Array::of1(&channel.port2()))?;
     let bytes = Uint8Array::new(&JsFuture::from(reply).await?).to_vec();
+    PENDING.with(|p| p.borrow_mut().remove(&request_id));
     channel.port1().close();
     match protocol::decode::<JobResult>(&bytes).map_err(|e| JsValue::from_str(&e))? {
         JobResult::Http(response) => to_response(response),
@@ -125,9 +140,12 @@ async fn find_host(scope: &str) -> Result<Option<Client>, JsValue> {
     Ok(if hosts.len() == 1 { hosts.into_iter().next() } else { None })
 }
 
-fn wait_for_message(port: &web_sys::MessagePort) -> Promise {
+/// Resolves with the first reply: the worker's on `port`, or the host's
+/// through `host_reply`.
+fn wait_for_reply(port: &web_sys::MessagePort, request_id: u64) -> Promise {
     let port = port.clone();
     Promise::new(&mut move |resolve, _reject| {
+        PENDING.with(|p| p.borrow_mut().insert(request_id, resolve.clone()));
         let on_message = Closure::once_into_js(move |event: MessageEvent| {
             let _ = resolve.call1(&JsValue::NULL, &event.data());
         });

@@ -66,20 +66,33 @@ async function boot({ memory, workerModule, phpModule, config }) {
 	});
 }
 
+/** A trap or abort inside php.wasm, as opposed to a PHP error. */
+function isRuntimeDeath(error) {
+	return error instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(String(error?.message ?? ''));
+}
+
 async function runJob(job, port) {
 	const plan = rust.start_job(job);
 	let reply = plan.reply;
+	let crash;
 	if (plan.php) {
 		let response;
 		try {
 			response = await php.run(plan.php);
 		} catch (error) {
 			response = error;
+			if (isRuntimeDeath(error)) crash = error;
 		}
 		reply = rust.finish_job(plan.kind, response);
 	}
 	port.postMessage(reply);
-	if (plan.id !== null) self.postMessage(rust.job_done_event(plan.id));
+	if (crash) {
+		// This runtime is unusable: the host stops and replaces this worker.
+		self.postMessage(rust.crashed_event(String(crash?.stack ?? crash)));
+		previousJob = new Promise(() => {});
+	} else if (plan.id !== null) {
+		self.postMessage(rust.job_done_event(plan.id));
+	}
 }
 
 self.onmessage = (event) => {

@@ -95,8 +95,14 @@ pub(crate) fn worker_index() -> u32 {
 }
 
 #[wasm_bindgen]
-pub fn ready_event() -> Vec<u8> {
-    protocol::encode(&protocol::WorkerEvent::Ready { index: worker_index() })
+pub fn ready_event() -> Result<Vec<u8>, JsValue> {
+    let safe_point = safe_point_address()?;
+    Ok(protocol::encode(&protocol::WorkerEvent::Ready { index: worker_index(), safe_point }))
+}
+
+#[wasm_bindgen]
+pub fn crashed_event(message: String) -> Vec<u8> {
+    protocol::encode(&protocol::WorkerEvent::Crashed { message })
 }
 
 #[wasm_bindgen]

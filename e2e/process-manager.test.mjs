@@ -1,0 +1,86 @@
+// The process manager with real workers: a bounded queue answers 503, a
+// runaway request answers 504 and its worker is replaced, and the site keeps
+// serving.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openPlayground, serve, startBrowser } from './harness.mjs';
+
+let browser, server;
+before(async () => {
+	browser = await startBrowser();
+	server = await serve();
+});
+after(async () => {
+	await browser?.close();
+	await server?.close();
+});
+
+async function writeScript(page, name, code) {
+	await page.evaluate(
+		async ([name, code]) => {
+			const client = await window.playground;
+			await client.writeFile(`${client.documentRoot}/${name}`, code);
+		},
+		[name, code]
+	);
+}
+
+describe('one worker, a queue of two', () => {
+	test('8 simultaneous slow requests: some 200, the rest 503 with Retry-After, none hangs', async () => {
+		const { page, context } = await openPlayground(browser, server.origin, '?workers=1&maxQueue=2');
+		await writeScript(page, 'slow.php', '<?php usleep(300000); echo "done";');
+		const results = await page.evaluate(async () => {
+			const client = await window.playground;
+			const started = performance.now();
+			const responses = await Promise.all(
+				Array.from({ length: 8 }, () =>
+					fetch(client.absoluteUrl + 'slow.php').then(async (r) => ({
+						status: r.status,
+						retryAfter: r.headers.get('retry-after'),
+						body: await r.text(),
+					}))
+				)
+			);
+			return { responses, ms: performance.now() - started };
+		});
+		const ok = results.responses.filter((r) => r.status === 200);
+		const busy = results.responses.filter((r) => r.status === 503);
+		assert.equal(ok.length + busy.length, 8, JSON.stringify(results.responses));
+		assert.ok(ok.length >= 1 && ok.length <= 3, `1 running + 2 queued at most: ${ok.length} succeeded`);
+		assert.ok(busy.length >= 5, `${busy.length} rejected`);
+		assert.ok(ok.every((r) => r.body === 'done'));
+		assert.ok(busy.every((r) => r.retryAfter === '1'));
+		await context.close();
+	});
+});
+
+describe('request timeout', () => {
+	test('an endless loop gets 504, its worker is replaced, and the next request succeeds', async () => {
+		const { page, context } = await openPlayground(browser, server.origin, '?workers=1&requestTimeoutMs=3000');
+		await writeScript(page, 'loop.php', '<?php while (true) {}');
+		await writeScript(page, 'ok.php', '<?php echo "still serving";');
+		const outcome = await page.evaluate(async () => {
+			const client = await window.playground;
+			const looped = await fetch(client.absoluteUrl + 'loop.php');
+			const next = await fetch(client.absoluteUrl + 'ok.php');
+			return {
+				loopStatus: looped.status,
+				nextStatus: next.status,
+				nextBody: await next.text(),
+				workers: client.workers(),
+			};
+		});
+		assert.equal(outcome.loopStatus, 504);
+		assert.equal(outcome.nextStatus, 200);
+		assert.equal(outcome.nextBody, 'still serving');
+		assert.equal(outcome.workers[0].timedOut, 1);
+		assert.equal(outcome.workers[0].restarts, 1);
+		// Files written before the timeout are still there on the shared FS.
+		const kept = await page.evaluate(async () => {
+			const client = await window.playground;
+			return client.readFileAsText(client.documentRoot + '/ok.php');
+		});
+		assert.equal(kept, '<?php echo "still serving";');
+		await context.close();
+	});
+});
