@@ -60,6 +60,13 @@ impl Client {
         on_message.forget(); // serves for the page's lifetime
     }
 
+    fn path_job(&self, path: String, job: impl FnOnce(String) -> Job) -> Promise {
+        match path_arg(&path) {
+            Ok(path) => self.submit(Target::Any, job(path)),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
     fn submit(&self, target: Target, job: Job) -> Promise {
         let pool = self.pool.clone();
         future_to_promise(async move { Ok(submit(&pool, target, job).await?.into()) })
@@ -73,7 +80,20 @@ impl From<Reply> for JsValue {
         match reply.0 {
             JobResult::Done => JsValue::UNDEFINED,
             JobResult::File(bytes) => Uint8Array::from(&bytes[..]).into(),
-            other => JsValue::from_str(&format!("{other:?}")),
+            JobResult::Names(names) => names.into_iter().map(JsValue::from).collect::<js_sys::Array>().into(),
+            JobResult::Bool(b) => JsValue::from(b),
+            JobResult::Stats(s) => {
+                let out = Object::new();
+                set(&out, "capacity", s.capacity as f64);
+                set(&out, "used", s.used as f64);
+                set(&out, "highWater", s.high_water as f64);
+                set(&out, "max", s.max as f64);
+                set(&out, "inodes", s.inodes as f64);
+                set(&out, "memoryBytes", s.memory_bytes as f64);
+                out.into()
+            }
+            // run() and request() convert their own replies.
+            JobResult::Run(_) | JobResult::Http(_) | JobResult::Failed { .. } => JsValue::UNDEFINED,
         }
     }
 }
@@ -199,10 +219,7 @@ impl Client {
 
     #[wasm_bindgen(js_name = readFileAsBuffer)]
     pub fn read_file_as_buffer(&self, path: String) -> Promise {
-        match path_arg(&path) {
-            Ok(path) => self.submit(Target::Any, Job::ReadFile { path }),
-            Err(e) => Promise::reject(&e),
-        }
+        self.path_job(path, |path| Job::ReadFile { path })
     }
 
     #[wasm_bindgen(js_name = readFileAsText)]
@@ -213,6 +230,32 @@ impl Client {
             let JobResult::File(bytes) = result else { return Err(error("unexpected reply to readFileAsText()")) };
             Ok(JsValue::from_str(&String::from_utf8_lossy(&bytes)))
         })
+    }
+
+    /// Creates a directory and any missing parents.
+    pub fn mkdir(&self, path: String) -> Promise {
+        self.path_job(path, |path| Job::Mkdir { path })
+    }
+
+    /// Removes a file.
+    pub fn unlink(&self, path: String) -> Promise {
+        self.path_job(path, |path| Job::Unlink { path })
+    }
+
+    /// Names in a directory (without `.` and `..`).
+    #[wasm_bindgen(js_name = listFiles)]
+    pub fn list_files(&self, path: String) -> Promise {
+        self.path_job(path, |path| Job::ListFiles { path })
+    }
+
+    #[wasm_bindgen(js_name = fileExists)]
+    pub fn file_exists(&self, path: String) -> Promise {
+        self.path_job(path, |path| Job::FileExists { path })
+    }
+
+    /// `{capacity, used, highWater, max, inodes, memoryBytes}` of the shared filesystem.
+    pub fn stats(&self) -> Promise {
+        self.submit(Target::Any, Job::Stats)
     }
 
     /// Where the site's files live on the shared filesystem.

@@ -43,6 +43,26 @@ pub enum Job {
     Http(HttpRequest),
     WriteFile { path: String, data: Vec<u8> },
     ReadFile { path: String },
+    /// Creates a directory and any missing parents.
+    Mkdir { path: String },
+    /// Removes a file (not a directory).
+    Unlink { path: String },
+    /// Names in a directory, without `.` and `..`.
+    ListFiles { path: String },
+    FileExists { path: String },
+    Stats,
+}
+
+/// The shared filesystem's space, for `client.stats()`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FsStats {
+    pub capacity: u64,
+    pub used: u64,
+    pub high_water: u64,
+    pub max: u64,
+    pub inodes: u64,
+    /// Bytes of the shared memory (filesystem, worker heaps and stacks).
+    pub memory_bytes: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -59,6 +79,9 @@ pub enum JobResult {
     Run(RunOutput),
     Http(HttpResponse),
     File(Vec<u8>),
+    Names(Vec<String>),
+    Bool(bool),
+    Stats(FsStats),
     Done,
     /// The job could not be done; `errno` names the filesystem error if any.
     Failed { message: String, errno: Option<String> },

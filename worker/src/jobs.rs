@@ -4,7 +4,7 @@
 use crate::routing::{self, Route};
 use crate::{document_root, fs};
 use js_sys::{Object, Reflect, Uint8Array};
-use protocol::{HttpRequest, HttpResponse, Job, JobEnvelope, JobResult, RunOutput, WorkerEvent};
+use protocol::{FsStats, HttpRequest, HttpResponse, Job, JobEnvelope, JobResult, RunOutput, WorkerEvent};
 use shared_fs::{Errno, FileSystem};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -38,6 +38,11 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Job::Http(request) => http_step(&request),
         Job::WriteFile { path, data } => write_file(&path, &data).map(|_| Step::Reply(JobResult::Done)),
         Job::ReadFile { path } => read_file(&path).map(|bytes| Step::Reply(JobResult::File(bytes))),
+        Job::Mkdir { path } => mkdir(&path).map(|_| Step::Reply(JobResult::Done)),
+        Job::Unlink { path } => unlink(&path).map(|_| Step::Reply(JobResult::Done)),
+        Job::ListFiles { path } => list_files(&path).map(|names| Step::Reply(JobResult::Names(names))),
+        Job::FileExists { path } => file_exists(&path).map(|found| Step::Reply(JobResult::Bool(found))),
+        Job::Stats => stats().map(|s| Step::Reply(JobResult::Stats(s))),
     };
     match outcome.unwrap_or_else(Step::Reply) {
         Step::Reply(result) => plan(Some(id), Some(result), None),
@@ -221,6 +226,53 @@ pub(crate) fn read_file(path: &str) -> Result<Vec<u8>, JobResult> {
     let n = read.map_err(|e| fs_failure("cannot read", path, e))?;
     data.truncate(n);
     Ok(data)
+}
+
+fn mkdir(path: &str) -> Result<(), JobResult> {
+    let fs = fs().map_err(js_failure)?;
+    crate::mkdir_all(fs, path).map_err(|e| fs_failure("cannot create directory", path, e))
+}
+
+fn unlink(path: &str) -> Result<(), JobResult> {
+    let fs = fs().map_err(js_failure)?;
+    let (dir, name) =
+        fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(|e| fs_failure("cannot unlink", path, e))?;
+    fs.unlink(dir, &name).map_err(|e| fs_failure("cannot unlink", path, e))
+}
+
+fn list_files(path: &str) -> Result<Vec<String>, JobResult> {
+    let fs = fs().map_err(js_failure)?;
+    let dir = fs.resolve(FileSystem::ROOT, path.as_bytes(), true).map_err(|e| fs_failure("cannot list", path, e))?;
+    let mut names = Vec::new();
+    fs.readdir(dir.ino, 0, &mut |entry| {
+        if entry.name != b"." && entry.name != b".." {
+            names.push(String::from_utf8_lossy(&entry.name).into_owned());
+        }
+        true
+    })
+    .map_err(|e| fs_failure("cannot list", path, e))?;
+    Ok(names)
+}
+
+fn file_exists(path: &str) -> Result<bool, JobResult> {
+    let fs = fs().map_err(js_failure)?;
+    match fs.resolve(FileSystem::ROOT, path.as_bytes(), true) {
+        Ok(_) => Ok(true),
+        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Ok(false),
+        Err(e) => Err(fs_failure("cannot check", path, e)),
+    }
+}
+
+fn stats() -> Result<FsStats, JobResult> {
+    let s = fs().map_err(js_failure)?.stats();
+    Ok(FsStats {
+        capacity: s.capacity,
+        used: s.used,
+        high_water: s.high_water,
+        max: s.max,
+        inodes: s.inodes,
+        memory_bytes: crate::memory_bytes(),
+    })
 }
 
 #[cfg(test)]

@@ -117,3 +117,11 @@ pub fn safe_point_address() -> Result<u32, JsValue> {
         .map(|a| a as u32)
         .ok_or_else(|| JsValue::from_str("worker index out of range"))
 }
+
+/// Size of the shared memory this module runs in.
+pub(crate) fn memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    return core::arch::wasm32::memory_size(0) as u64 * 65536;
+    #[cfg(not(target_arch = "wasm32"))]
+    0
+}

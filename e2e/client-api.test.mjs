@@ -1,0 +1,72 @@
+// The embedding API on a live playground: file calls, stats, and clear
+// errors for bad calls.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openPlayground, serve, startBrowser } from './harness.mjs';
+
+describe('client API', () => {
+	let browser, server, page;
+	before(async () => {
+		browser = await startBrowser();
+		server = await serve();
+		({ page } = await openPlayground(browser, server.origin, '?workers=2'));
+	});
+	after(async () => {
+		await browser?.close();
+		await server?.close();
+	});
+
+	test('mkdir, writeFile, listFiles, fileExists, readFileAsBuffer, unlink', async () => {
+		const result = await page.evaluate(async () => {
+			const c = await window.playground;
+			const dir = c.documentRoot + '/api/a/b';
+			await c.mkdir(dir);
+			await c.writeFile(dir + '/one.txt', new Uint8Array([1, 2, 3]));
+			await c.writeFile(dir + '/two.txt', 'two');
+			const listed = (await c.listFiles(dir)).sort();
+			const exists = await c.fileExists(dir + '/one.txt');
+			const bytes = Array.from(await c.readFileAsBuffer(dir + '/one.txt'));
+			await c.unlink(dir + '/one.txt');
+			return { listed, exists, bytes, after: await c.fileExists(dir + '/one.txt'), left: await c.listFiles(dir) };
+		});
+		assert.deepEqual(result, {
+			listed: ['one.txt', 'two.txt'],
+			exists: true,
+			bytes: [1, 2, 3],
+			after: false,
+			left: ['two.txt'],
+		});
+	});
+
+	test('stats report the shared filesystem and it grows with stored bytes', async () => {
+		const { before, after } = await page.evaluate(async () => {
+			const c = await window.playground;
+			const before = await c.stats();
+			await c.writeFile(c.documentRoot + '/big.bin', new Uint8Array(8 << 20).fill(7));
+			return { before, after: await c.stats() };
+		});
+		assert.ok(after.used >= before.used + (8 << 20), JSON.stringify({ before, after }));
+		assert.ok(after.highWater >= after.used);
+		assert.ok(after.capacity >= after.used);
+		assert.ok(after.memoryBytes >= after.capacity);
+	});
+
+	test('bad calls reject with clear errors', async () => {
+		const errors = await page.evaluate(async () => {
+			const c = await window.playground;
+			const message = (p) => p.then(() => 'resolved', (e) => String(e.message));
+			return {
+				worker: await message(c.run({ code: '<?php echo 1;', worker: 7 })),
+				relative: await message(c.readFileAsText('relative/path')),
+				unlinkDir: await message(c.unlink(c.documentRoot)),
+				longName: await message(c.writeFile(c.documentRoot + '/' + 'x'.repeat(300), 'x')),
+				noCode: await message(c.run({})),
+			};
+		});
+		assert.match(errors.worker, /no worker 7/);
+		assert.match(errors.relative, /must be absolute/);
+		assert.match(errors.unlinkDir, /EISDIR|EPERM/);
+		assert.match(errors.longName, /ENAMETOOLONG/);
+		assert.match(errors.noCode, /needs `code`/);
+	});
+});
