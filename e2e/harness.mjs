@@ -46,3 +46,26 @@ export async function openPlayground(browser, origin, query = '') {
 	}
 	return { context, page, logs };
 }
+
+/** Opens the playground in a fresh context with context options (e.g.
+ *  `serviceWorkers: 'block'`), riding out the one reload the isolation
+ *  ladder may do. */
+export async function openPlaygroundIn(browser, origin, query, contextOptions) {
+	const context = await browser.newContext(contextOptions);
+	const page = await context.newPage();
+	const logs = [];
+	page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+	page.on('pageerror', (e) => logs.push(`[pageerror] ${e.message}`));
+	await page.goto(`${origin}/${query}`);
+	for (let attempt = 0; ; attempt++) {
+		try {
+			await page.waitForLoadState('load');
+			await page.waitForFunction(() => window.playground !== undefined, null, { timeout: 30000 });
+			await page.evaluate(() => window.playground.then(() => true));
+			return { context, page, logs };
+		} catch (e) {
+			const navigated = /context was destroyed|navigation/i.test(e.message);
+			if (!navigated || attempt >= 3) throw new Error(`playground did not boot: ${e.message}\n${logs.join('\n')}`);
+		}
+	}
+}

@@ -4,6 +4,7 @@
 
 use crate::client::Client;
 use crate::pool::{BootKit, Pool};
+use crate::isolation::{decide, Decision, Facts, Mode};
 use crate::scheduler::Limits;
 use crate::util::{error, get, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
@@ -75,26 +76,109 @@ fn random_scope_id() -> String {
     format!("{n:x}")
 }
 
-async fn register_service_worker(window: &Window, asset_base: &str) -> Result<ServiceWorkerRegistration, JsValue> {
-    let container = window.navigator().service_worker();
+/// Registers the service worker (asking for the embedder policy this
+/// browser supports) and waits until it controls the page.
+async fn register_service_worker(window: &Window, asset_base: &str) -> Result<ServiceWorkerRegistration, String> {
+    let describe = |e: JsValue| {
+        e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"))
+    };
+    let navigator = window.navigator();
+    if get(&navigator, "serviceWorker").is_undefined() {
+        return Err("service workers are not available in this context".into());
+    }
+    let container = navigator.service_worker();
     let options = Object::new();
     set(&options, "type", "module");
     set(&options, "scope", "/");
     set(&options, "updateViaCache", "none");
-    let url = format!("{asset_base}sw.js");
-    JsFuture::from(container.register_with_options(&url, options.unchecked_ref()))
+    let url = format!("{asset_base}sw.js?coep={}", embedder_policy(window));
+    let registered = container.register_with_options(&url, options.unchecked_ref());
+    within(SERVICE_WORKER_TIMEOUT_MS, registered)
         .await
-        .map_err(|e| error(format!("cannot register the service worker {url}: {e:?}")))?;
-    let registration: ServiceWorkerRegistration = JsFuture::from(container.ready()?).await?.unchecked_into();
+        .map_err(|e| format!("cannot register {url}: {}", describe(e)))?;
+    let ready = container.ready().map_err(describe)?;
+    let registration: ServiceWorkerRegistration =
+        within(SERVICE_WORKER_TIMEOUT_MS, ready).await.map_err(describe)?.unchecked_into();
     if container.controller().is_none() {
         // The worker claims open pages when it activates; wait for that.
         let changed = js_sys::Promise::new(&mut |resolve, _| {
             container.set_oncontrollerchange(Some(&resolve));
         });
-        JsFuture::from(changed).await?;
+        within(SERVICE_WORKER_TIMEOUT_MS, changed).await.map_err(describe)?;
         container.set_oncontrollerchange(None);
     }
     Ok(registration)
+}
+
+/// A browser that blocks service workers may leave registration pending forever.
+const SERVICE_WORKER_TIMEOUT_MS: i32 = 10_000;
+
+/// `promise`, or a rejection after `ms`.
+async fn within(ms: i32, promise: js_sys::Promise) -> Result<JsValue, JsValue> {
+    let timeout = js_sys::Promise::new(&mut |_, reject| {
+        let message = JsValue::from(error(format!("no answer within {ms} ms")));
+        let reject = Closure::once_into_js(move || {
+            let _ = reject.call1(&JsValue::NULL, &message);
+        });
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(reject.unchecked_ref(), ms);
+        }
+    });
+    JsFuture::from(js_sys::Promise::race(&js_sys::Array::of2(&promise, &timeout))).await
+}
+
+/// `credentialless` where the browser knows it (Chromium, Firefox), else
+/// `require-corp` (Safari).
+fn embedder_policy(window: &Window) -> &'static str {
+    let iframe_knows = js_sys::Reflect::get(&window, &"HTMLIFrameElement".into())
+        .ok()
+        .map(|c| get(&get(&c, "prototype"), "credentialless"))
+        .is_some_and(|v| !v.is_undefined());
+    let firefox = window.navigator().user_agent().map(|ua| ua.contains("Firefox/")).unwrap_or(false);
+    if iframe_knows || firefox {
+        "credentialless"
+    } else {
+        "require-corp"
+    }
+}
+
+/// Did the service worker isolate this document? It says so in Server-Timing.
+fn isolated_by_service_worker(window: &Window) -> bool {
+    let Some(performance) = window.performance() else { return false };
+    let entries = performance.get_entries_by_type("navigation");
+    let timing = get(&entries.get(0), "serverTiming");
+    js_sys::Array::from(&timing).iter().any(|t| get(&t, "name").as_string().as_deref() == Some("isolation"))
+}
+
+const RELOAD_MARK: &str = "php-pool-isolation-reload";
+
+fn session_flag(window: &Window, set_it: Option<bool>) -> bool {
+    let Ok(Some(storage)) = window.session_storage() else { return false };
+    match set_it {
+        Some(true) => storage.set_item(RELOAD_MARK, "1").is_ok(),
+        Some(false) => storage.remove_item(RELOAD_MARK).is_ok(),
+        None => storage.get_item(RELOAD_MARK).ok().flatten().is_some(),
+    }
+}
+
+/// Emits `{stage, done, total}` to the `onProgress` option.
+struct Progress {
+    callback: Option<js_sys::Function>,
+    total: u32,
+    done: std::cell::Cell<u32>,
+}
+
+impl Progress {
+    fn step(&self, stage: &str) {
+        self.done.set((self.done.get() + 1).min(self.total));
+        if let Some(callback) = &self.callback {
+            let event = Object::new();
+            set(&event, "stage", stage);
+            set(&event, "done", self.done.get());
+            set(&event, "total", self.total);
+            let _ = callback.call1(&JsValue::NULL, &event);
+        }
+    }
 }
 
 /// Starts fetching and compiling at once (JS promises are eager).
@@ -123,25 +207,55 @@ async fn fetch_worker_module(window: &Window, url: String) -> Result<(WebAssembl
 
 #[wasm_bindgen(js_name = startPlaygroundWithAssets)]
 pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
-    let options = parse_options(&options)?;
+    let on_progress = get(&options, "onProgress").dyn_into::<js_sys::Function>().ok();
+    let mut options = parse_options(&options)?;
     let window = web_sys::window().ok_or_else(|| error("startPlayground must run on a page"))?;
-    if get(&window, "crossOriginIsolated").as_bool() != Some(true) {
-        return Err(error(
-            "this page is not cross-origin isolated (serve it with COOP same-origin and COEP credentialless)",
-        ));
+
+    let registration = register_service_worker(&window, &options.asset_base).await;
+    let facts = Facts {
+        isolated: get(&window, "crossOriginIsolated").as_bool() == Some(true),
+        injected: isolated_by_service_worker(&window),
+        service_worker: registration.as_ref().map(|_| ()).map_err(String::as_str),
+        already_reloaded: session_flag(&window, None),
+    };
+    let mode = match decide(&facts) {
+        Decision::Reload => {
+            session_flag(&window, Some(true));
+            window.location().reload()?;
+            // The page is going away; never resolve.
+            JsFuture::from(js_sys::Promise::new(&mut |_, _| {})).await?;
+            unreachable_boot()?
+        }
+        Decision::Proceed(mode) => mode,
+    };
+    if !matches!(mode, Mode::SingleWorker { .. }) {
+        session_flag(&window, Some(false));
     }
-    let registration = register_service_worker(&window, &options.asset_base).await?;
+    let shared = !matches!(mode, Mode::SingleWorker { .. });
+    if !shared {
+        options.workers = 1;
+    }
+    let progress = Progress { callback: on_progress, total: 3 + options.workers, done: Default::default() };
+    progress.step("isolation");
+
     let scope = random_scope_id();
-    let absolute_url = format!("{}scope:{scope}/", registration.scope());
-    let claim = Object::new();
-    set(&claim, "type", "claim-scope");
-    set(&claim, "scope", scope.as_str());
-    registration.active().ok_or_else(|| error("the service worker is not active"))?.post_message(&claim)?;
+    let absolute_url = match &registration {
+        Ok(registration) => {
+            let claim = Object::new();
+            set(&claim, "type", "claim-scope");
+            set(&claim, "scope", scope.as_str());
+            registration.active().ok_or_else(|| error("the service worker is not active"))?.post_message(&claim)?;
+            format!("{}scope:{scope}/", registration.scope())
+        }
+        Err(_) => format!("{}/scope:{scope}/", window.location().origin()?),
+    };
 
     let php_module = compile(&window, format!("{}worker/php_8_3.wasm", options.asset_base));
     let (worker_module, limits) =
         fetch_worker_module(&window, format!("{}worker/worker_bg.wasm", options.asset_base)).await?;
+    progress.step("worker-module");
     let php_module = php_module.await?;
+    progress.step("php-module");
     let max_pages = options.memory_max_bytes / PAGE;
     if max_pages < limits.min_pages || limits.max_pages.is_some_and(|m| max_pages > m) {
         return Err(error(format!(
@@ -154,11 +268,14 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     set(&descriptor, "initial", limits.min_pages as f64);
     set(&descriptor, "maximum", max_pages as f64);
     set(&descriptor, "shared", true);
-    let memory = WebAssembly::Memory::new(&descriptor)?;
+    // Without isolation a shared memory cannot be posted to a worker: the
+    // single worker creates its own from the descriptor.
+    let memory = if shared { Some(WebAssembly::Memory::new(&descriptor)?) } else { None };
 
     let kit = BootKit {
         script_url: format!("{}worker/worker-entry.js", options.asset_base),
         memory,
+        memory_descriptor: descriptor,
         worker_module,
         php_module,
         config: WorkerConfig {
@@ -172,18 +289,24 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     let pool = Pool::new(options.workers, options.limits, kit);
     // Worker 0 formats the filesystem before anyone else attaches.
     wait_ready(0, pool.spawn(0, true)?).await?;
+    progress.step("worker-ready");
     let mut rest = Vec::new();
     for index in 1..options.workers {
         rest.push((index, pool.spawn(index, false)?));
     }
     for (index, ready) in rest {
         wait_ready(index, ready).await?;
+        progress.step("worker-ready");
     }
 
     if let Some(iframe) = &options.iframe {
         iframe.set_src(&absolute_url);
     }
-    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into()))
+    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode))
+}
+
+fn unreachable_boot() -> Result<Mode, JsValue> {
+    Err(error("the page is reloading to become cross-origin isolated"))
 }
 
 async fn wait_ready(

@@ -2,6 +2,7 @@
 //! playground). Names follow WordPress Playground's client where they overlap.
 
 use crate::pool::{GiveUp, Pending, Pool};
+use crate::isolation::Mode;
 use crate::scheduler::Target;
 use crate::util::{error, get, next_message, optional_string, optional_u32, set};
 use js_sys::{Object, Promise, Uint8Array};
@@ -14,14 +15,15 @@ use web_sys::{MessageChannel, MessageEvent};
 #[wasm_bindgen(js_name = PlaygroundClient)]
 pub struct Client {
     pool: Pool,
+    isolation: Mode,
     scope: String,
     absolute_url: String,
     document_root: String,
 }
 
 impl Client {
-    pub fn new(pool: Pool, scope: String, absolute_url: String, document_root: String) -> Client {
-        let client = Client { pool, scope, absolute_url, document_root };
+    pub fn new(pool: Pool, scope: String, absolute_url: String, document_root: String, isolation: Mode) -> Client {
+        let client = Client { pool, isolation, scope, absolute_url, document_root };
         client.serve_service_worker();
         client
     }
@@ -268,6 +270,19 @@ impl Client {
     #[wasm_bindgen(getter, js_name = absoluteUrl)]
     pub fn absolute_url(&self) -> String {
         self.absolute_url.clone()
+    }
+
+    /// `{mode, crossOriginIsolated, reason?}`: how (or why not) the page got
+    /// cross-origin isolation. Modes: `server-headers`,
+    /// `service-worker-headers`, `single-worker`.
+    pub fn isolation(&self) -> JsValue {
+        let out = Object::new();
+        set(&out, "mode", self.isolation.name());
+        set(&out, "crossOriginIsolated", !matches!(self.isolation, Mode::SingleWorker { .. }));
+        if let Mode::SingleWorker { reason } = &self.isolation {
+            set(&out, "reason", reason.as_str());
+        }
+        out.into()
     }
 
     pub fn workers(&self) -> js_sys::Array {

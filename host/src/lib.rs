@@ -9,6 +9,7 @@
 //! It never calls blocking shared-fs code: `Atomics.wait` traps on the main
 //! thread, so everything that touches the filesystem runs in a worker.
 
+pub mod isolation;
 pub mod scheduler;
 pub mod wasm_imports;
 

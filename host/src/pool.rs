@@ -50,7 +50,10 @@ impl GiveUp {
 /// Everything needed to start a worker, kept to replace dead ones.
 pub struct BootKit {
     pub script_url: String,
-    pub memory: WebAssembly::Memory,
+    /// The shared memory; `None` when the page is not isolated and the
+    /// single worker makes its own from `memory_descriptor`.
+    pub memory: Option<WebAssembly::Memory>,
+    pub memory_descriptor: Object,
     pub worker_module: WebAssembly::Module,
     pub php_module: WebAssembly::Module,
     pub config: WorkerConfig,
@@ -61,7 +64,8 @@ impl BootKit {
         let config = WorkerConfig { index, format, ..self.config.clone() };
         let message = Object::new();
         set(&message, "type", "boot");
-        set(&message, "memory", self.memory.clone());
+        set(&message, "memory", self.memory.clone().map(JsValue::from).unwrap_or(JsValue::NULL));
+        set(&message, "memoryDescriptor", self.memory_descriptor.clone());
         set(&message, "workerModule", self.worker_module.clone());
         set(&message, "phpModule", self.php_module.clone());
         set(&message, "config", Uint8Array::from(&protocol::encode(&config)[..]));
@@ -320,8 +324,8 @@ impl Pool {
             let slot = &slots[index as usize];
             (slot.worker.clone(), slot.safe_point)
         };
-        if let (Some(worker), Some(address)) = (&worker, safe_point) {
-            let words = Int32Array::new(&self.inner.kit.memory.buffer());
+        if let (Some(worker), Some(address), Some(memory)) = (&worker, safe_point, &self.inner.kit.memory) {
+            let words = Int32Array::new(&memory.buffer());
             let previous =
                 js_sys::Atomics::compare_exchange(&words, address / 4, OUTSIDE, STOPPED).unwrap_or(OUTSIDE);
             if previous != OUTSIDE && previous != STOPPED {
@@ -332,6 +336,8 @@ impl Pool {
             }
             worker.terminate();
         } else if let Some(worker) = &worker {
+            // Nobody else shares its memory: stopping it anywhere harms no one
+            // (its private filesystem goes with it).
             worker.terminate();
         }
         self.inner.slots.borrow_mut()[index as usize].worker = None;

@@ -6,6 +6,7 @@ import { startPlayground } from './host/index.js';
 const params = new URLSearchParams(location.search);
 const numberParam = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
 const status = document.getElementById('status');
+const progress = document.getElementById('progress');
 const started = performance.now();
 
 window.playground = startPlayground({
@@ -16,11 +17,21 @@ window.playground = startPlayground({
 	queueTimeoutMs: numberParam('queueTimeoutMs'),
 	requestTimeoutMs: numberParam('requestTimeoutMs'),
 	iframe: document.getElementById('site'),
+	onProgress: ({ stage, done, total }) => {
+		progress.value = done / total;
+		status.textContent = `Booting… ${stage} (${done}/${total})`;
+	},
 });
 
 window.playground.then(
 	(client) => {
 		status.textContent = `Ready in ${Math.round(performance.now() - started)} ms — ${client.absoluteUrl}`;
+		const isolation = client.isolation();
+		if (!isolation.crossOriginIsolated) {
+			const notice = document.getElementById('notice');
+			notice.textContent = `Single-worker mode: ${isolation.reason}. Files live in this worker only.`;
+			notice.hidden = false;
+		}
 		const panel = document.getElementById('workers');
 		const render = () => {
 			panel.replaceChildren(
@@ -32,6 +43,7 @@ window.playground.then(
 				})
 			);
 		};
+		progress.hidden = true;
 		render();
 		setInterval(render, 500);
 	},

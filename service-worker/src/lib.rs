@@ -4,6 +4,7 @@
 //! request on a PHP worker, handing over a fresh `MessagePort` on which that
 //! worker answers directly. Everything else passes through to the network.
 
+pub mod isolation;
 pub mod scope;
 
 use js_sys::{Array, Promise, Uint8Array};
@@ -60,9 +61,35 @@ pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
         }
         None => {
             let response: Response = JsFuture::from(global().fetch_with_request(&request)).await?.unchecked_into();
-            Ok(response)
+            // Documents and worker scripts each carry their own isolation.
+            let needs_isolation = request.mode() == web_sys::RequestMode::Navigate
+                || request.destination() == web_sys::RequestDestination::Worker;
+            if needs_isolation {
+                isolate(response)
+            } else {
+                Ok(response)
+            }
         }
     }
+}
+
+/// Adds the isolation headers to a document the server sent without them.
+fn isolate(response: Response) -> Result<Response, JsValue> {
+    let coep = isolation::coep_from_query(&global().location().search());
+    let existing = response.headers().get("cross-origin-embedder-policy")?;
+    let added = isolation::headers_to_inject(existing.as_deref(), coep);
+    if added.is_empty() {
+        return Ok(response);
+    }
+    let headers = web_sys::Headers::new_with_headers(&response.headers())?;
+    for (name, value) in added {
+        headers.set(name, &value)?;
+    }
+    let init = ResponseInit::new();
+    init.set_status(response.status());
+    init.set_status_text(&response.status_text());
+    init.set_headers(&headers);
+    Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
 }
 
 fn describe(e: &JsValue) -> String {

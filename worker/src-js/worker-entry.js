@@ -47,7 +47,10 @@ function guard(memory, address) {
 	});
 }
 
-async function boot({ memory, workerModule, phpModule, config }) {
+async function boot({ memory, memoryDescriptor, workerModule, phpModule, config }) {
+	// Without cross-origin isolation the host cannot send a shared memory:
+	// this (single) worker makes its own, private filesystem.
+	memory ??= new WebAssembly.Memory(memoryDescriptor);
 	bindings.initSync({ module: workerModule, memory });
 	bindings.attach(config);
 	rust = guard(memory, bindings.safe_point_address());

@@ -1,0 +1,96 @@
+//! The isolation ladder: what to do when the page starts, given whether it
+//! is `crossOriginIsolated` and what the service worker can do. The decision
+//! is pure (tested natively); `boot.rs` gathers the facts and acts on it.
+//!
+//! 1. Already isolated: by the server's headers, or by the service worker's
+//!    (it marks documents it isolated with `Server-Timing: isolation`).
+//! 2. Not isolated, service worker running, not yet tried: reload once, so
+//!    the document comes through the service worker, which adds
+//!    Document-Isolation-Policy + COOP + COEP `credentialless` (or
+//!    `require-corp` where `credentialless` is unsupported: Safari).
+//! 3. Still not isolated after that reload, or no service worker: one worker
+//!    on a private filesystem, announced.
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mode {
+    ServerHeaders,
+    ServiceWorkerHeaders,
+    /// Not isolated: a single worker with a private filesystem.
+    SingleWorker { reason: String },
+}
+
+impl Mode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mode::ServerHeaders => "server-headers",
+            Mode::ServiceWorkerHeaders => "service-worker-headers",
+            Mode::SingleWorker { .. } => "single-worker",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Proceed(Mode),
+    /// Reload the page once; the service worker will add the headers.
+    Reload,
+}
+
+pub struct Facts<'a> {
+    pub isolated: bool,
+    /// The service worker added the headers to this document.
+    pub injected: bool,
+    /// Whether a service worker controls this page, or why not.
+    pub service_worker: Result<(), &'a str>,
+    /// This page load is the one reload the ladder allows.
+    pub already_reloaded: bool,
+}
+
+pub fn decide(facts: &Facts) -> Decision {
+    if facts.isolated {
+        return Decision::Proceed(if facts.injected { Mode::ServiceWorkerHeaders } else { Mode::ServerHeaders });
+    }
+    match facts.service_worker {
+        Err(why) => Decision::Proceed(Mode::SingleWorker {
+            reason: format!("not cross-origin isolated and no service worker to add the headers ({why})"),
+        }),
+        Ok(()) if !facts.already_reloaded => Decision::Reload,
+        Ok(()) => Decision::Proceed(Mode::SingleWorker {
+            reason: "not cross-origin isolated even with the service worker's headers (the browser or an \
+                     embedding page prevents it)"
+                .into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(isolated: bool, injected: bool, sw: Result<(), &str>, reloaded: bool) -> Decision {
+        decide(&Facts { isolated, injected, service_worker: sw, already_reloaded: reloaded })
+    }
+
+    #[test]
+    fn isolated_pages_proceed_and_say_who_isolated_them() {
+        assert_eq!(facts(true, false, Ok(()), false), Decision::Proceed(Mode::ServerHeaders));
+        assert_eq!(facts(true, true, Ok(()), true), Decision::Proceed(Mode::ServiceWorkerHeaders));
+    }
+
+    #[test]
+    fn one_reload_then_single_worker_never_a_loop() {
+        assert_eq!(facts(false, false, Ok(()), false), Decision::Reload);
+        match facts(false, false, Ok(()), true) {
+            Decision::Proceed(Mode::SingleWorker { reason }) => assert!(reason.contains("even with")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_service_worker_means_single_worker_at_once() {
+        match facts(false, false, Err("blocked"), false) {
+            Decision::Proceed(Mode::SingleWorker { reason }) => assert!(reason.contains("blocked")),
+            other => panic!("{other:?}"),
+        }
+    }
+}
