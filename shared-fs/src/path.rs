@@ -58,7 +58,8 @@ impl FileSystem {
             match attr.kind {
                 FileKind::Symlink => return Err(Errno::ELOOP), // only reached with O_NOFOLLOW
                 FileKind::Dir if write_access || flags & (O_CREAT | O_TRUNC) != 0 => return Err(Errno::EISDIR),
-                FileKind::File if flags & O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
+                FileKind::Dir => {}
+                _ if flags & O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
                 _ => {}
             }
             match self.open(attr.ino) {
