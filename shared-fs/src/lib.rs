@@ -41,13 +41,15 @@
 //! Not done yet: permission checks (the API carries no caller identity, so
 //! nothing returns `EACCES`; uid/gid/mode are stored only), clearing
 //! set-user-ID on write, byte-range/whole-file locks, recovery of a dead
-//! worker's locks, xattrs, `RENAME_NOREPLACE`/`RENAME_EXCHANGE`.
+//! worker's locks, xattrs, `RENAME_EXCHANGE`.
 
 mod check;
 mod data;
 mod dir;
 mod errno;
 mod file;
+#[cfg(all(feature = "fuse", target_os = "linux"))]
+pub mod fuse;
 mod fs;
 mod inode;
 mod names;
