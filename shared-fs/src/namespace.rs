@@ -124,15 +124,16 @@ impl FileSystem {
     pub fn link(&self, ino: Ino, new_parent: Ino, new_name: &[u8]) -> Result<Attr> {
         check_new_name(new_name)?;
         let target = self.inode(ino)?;
-        if target.kind == FileKind::Dir {
-            return Err(Errno::EPERM);
-        }
         let dir = self.dir_inode(new_parent)?;
         let set = lock_order(vec![target.clone(), dir]);
         let mut locked = Locked::new(&set);
         let dir_st = locked.get(new_parent)?;
         if dir_st.linked_dir()?.get(new_name).is_some() {
             return Err(Errno::EEXIST);
+        }
+        // After EEXIST, as Linux (the new name is checked before the inode).
+        if target.kind == FileKind::Dir {
+            return Err(Errno::EPERM);
         }
         let st = locked.get(ino)?;
         if st.dead || st.nlink == 0 {
@@ -264,6 +265,9 @@ impl FileSystem {
                 }
                 match (src.kind == FileKind::Dir, d.kind == FileKind::Dir) {
                     (true, false) => return Err(Errno::ENOTDIR),
+                    // A directory containing the source is "not empty"
+                    // before it is "a directory" (Linux checks ancestry first).
+                    (false, true) if self.check_not_ancestor(d.ino, parent).is_err() => return Err(Errno::ENOTEMPTY),
                     (false, true) => return Err(Errno::EISDIR),
                     (true, true) if !locked.get(d.ino)?.dir()?.is_empty() => return Err(Errno::ENOTEMPTY),
                     _ => {}
