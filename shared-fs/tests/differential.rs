@@ -188,7 +188,8 @@ impl Sfs {
 
     fn stat_out(a: &Attr) -> Out {
         let size = if a.kind == FileKind::Dir { None } else { Some(a.size) };
-        Out::Stat(kind_char(a.kind), u64::from(a.nlink), size)
+        let nlink = if a.kind == FileKind::Dir && !host_counts_subdirs() { 0 } else { u64::from(a.nlink) };
+        Out::Stat(kind_char(a.kind), nlink, size)
     }
 
     fn apply(&self, op: &Op) -> Res {
@@ -284,7 +285,21 @@ fn meta_out(m: &fs::Metadata) -> Out {
     } else {
         's'
     };
-    Out::Stat(kind, m.nlink(), if ft.is_dir() { None } else { Some(m.size()) })
+    let nlink = if ft.is_dir() && !host_counts_subdirs() { 0 } else { m.nlink() };
+    Out::Stat(kind, nlink, if ft.is_dir() { None } else { Some(m.size()) })
+}
+
+/// Whether the host's directories have nlink 2 + subdirectories (ext4,
+/// tmpfs, xfs: yes; btrfs: always 1). If not, directory nlink is not compared.
+fn host_counts_subdirs() -> bool {
+    static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("shared-fs-diff-nlink-{}", std::process::id()));
+        fs::create_dir_all(d.join("sub")).unwrap();
+        let n = fs::metadata(&d).unwrap().nlink();
+        fs::remove_dir_all(&d).unwrap();
+        n == 3
+    })
 }
 
 impl Host {
