@@ -294,7 +294,7 @@ fn meta_out(m: &fs::Metadata) -> Out {
 fn host_counts_subdirs() -> bool {
     static ANSWER: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ANSWER.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("shared-fs-diff-nlink-{}", std::process::id()));
+        let d = host_base().join(format!("shared-fs-diff-nlink-{}", std::process::id()));
         fs::create_dir_all(d.join("sub")).unwrap();
         let n = fs::metadata(&d).unwrap().nlink();
         fs::remove_dir_all(&d).unwrap();
@@ -425,6 +425,10 @@ fn sfs_tree(fs: &FileSystem, dir: Ino, rel: &str, out: &mut Vec<(String, Out, Ve
     }
 }
 
+fn host_base() -> PathBuf {
+    std::env::var_os("DIFF_HOST_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)
+}
+
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
@@ -434,7 +438,7 @@ fn shared_fs_matches_the_host_filesystem() {
     let sequences = env("DIFF_SEQUENCES", 3000);
     let ops_per = env("DIFF_OPS", 60) as usize;
     let first_seed = env("DIFF_SEED", 1);
-    let base = std::env::temp_dir().join(format!("shared-fs-diff-{}", std::process::id()));
+    let base = host_base().join(format!("shared-fs-diff-{}", std::process::id()));
     let mut checked = 0u64;
     let mut errors = std::collections::BTreeMap::<i32, u64>::new();
     for seed in first_seed..first_seed + sequences {
