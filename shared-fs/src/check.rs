@@ -49,7 +49,7 @@ impl FileSystem {
                     owned_blocks.extend(file.blocks());
                 }
                 Body::Symlink(target) if target.is_empty() => return fail("empty symlink target".into()),
-                Body::Symlink(_) => {}
+                Body::Symlink(_) | Body::Special(_) => {}
                 Body::Dir(dir) => {
                     dir.verify().or_else(fail)?;
                     if st.nlink == 0 && !dir.is_empty() {

@@ -68,7 +68,7 @@ impl FileSystem {
         match inode.kind {
             FileKind::File => Ok(inode),
             FileKind::Dir => Err(Errno::EISDIR),
-            FileKind::Symlink => Err(Errno::EINVAL),
+            _ => Err(Errno::EINVAL),
         }
     }
 }

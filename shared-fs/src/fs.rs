@@ -88,7 +88,7 @@ impl FileSystem {
             match &mut st.body {
                 Body::File(file) => file.set_size(&self.space, size)?,
                 Body::Dir(_) => return Err(Errno::EISDIR),
-                Body::Symlink(_) => return Err(Errno::EINVAL),
+                Body::Symlink(_) | Body::Special(_) => return Err(Errno::EINVAL),
             }
             // POSIX truncate marks both times even when the size stays.
             st.mtime = now;
@@ -155,7 +155,7 @@ impl FileSystem {
         match &mut st.body {
             Body::File(file) => file.free_all(&self.space),
             Body::Symlink(target) => *target = Box::default(),
-            Body::Dir(_) => {}
+            Body::Dir(_) | Body::Special(_) => {}
         }
         self.table.remove(ino);
     }

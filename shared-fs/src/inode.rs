@@ -47,6 +47,8 @@ pub(crate) enum Body {
     File(FileData),
     Dir(Dir),
     Symlink(Box<[u8]>),
+    /// A fifo, socket or device node: only its `rdev`.
+    Special(u64),
 }
 
 impl Inode {
@@ -55,6 +57,7 @@ impl Inode {
             Body::File(_) => FileKind::File,
             Body::Dir(_) => FileKind::Dir,
             Body::Symlink(_) => FileKind::Symlink,
+            Body::Special(_) => FileKind::from_mode(state.mode).unwrap_or(FileKind::Fifo),
         };
         Inode { ino, kind, parent: AtomicU64::new(parent), atime: Mutex::new(now), state: RwLock::new(state) }
     }
@@ -68,10 +71,11 @@ impl Inode {
     }
 
     pub(crate) fn attr(&self, st: &State) -> Attr {
-        let (size, blocks) = match &st.body {
-            Body::File(f) => (f.size, f.block_count() * (BLOCK_SIZE as u64 / 512)),
-            Body::Dir(d) => ((d.len() as u64 + 2) * DIRENT_BOGO_SIZE, 0),
-            Body::Symlink(target) => (target.len() as u64, 0),
+        let (size, blocks, rdev) = match &st.body {
+            Body::File(f) => (f.size, f.block_count() * (BLOCK_SIZE as u64 / 512), 0),
+            Body::Dir(d) => ((d.len() as u64 + 2) * DIRENT_BOGO_SIZE, 0, 0),
+            Body::Symlink(target) => (target.len() as u64, 0, 0),
+            Body::Special(rdev) => (0, 0, *rdev),
         };
         Attr {
             ino: self.ino,
@@ -83,6 +87,7 @@ impl Inode {
             size,
             blocks,
             blksize: BLOCK_SIZE as u32,
+            rdev,
             atime: *self.atime.lock(),
             mtime: st.mtime,
             ctime: st.ctime,

@@ -52,6 +52,22 @@ impl FileSystem {
         self.make_node(parent, name, S_IFDIR | (mode & MODE_PERM_MASK), uid, gid, Body::Dir(Dir::default()))
     }
 
+    /// Creates a node of the kind given by the `S_IFMT` bits of `mode`
+    /// (regular file if none, as Linux): a regular file, or a fifo, socket
+    /// or device that stores `rdev`. Directories and symlinks have their own
+    /// calls (`EINVAL` here).
+    pub fn mknod(&self, parent: Ino, name: &[u8], mode: u32, rdev: u64, uid: u32, gid: u32) -> Result<Attr> {
+        let perm = mode & MODE_PERM_MASK;
+        match FileKind::from_mode(if mode & S_IFMT == 0 { S_IFREG } else { mode }) {
+            Some(FileKind::File) => self.create(parent, name, perm, uid, gid),
+            Some(kind @ (FileKind::Fifo | FileKind::Socket | FileKind::CharDev | FileKind::BlockDev)) => {
+                let rdev = if matches!(kind, FileKind::CharDev | FileKind::BlockDev) { rdev } else { 0 };
+                self.make_node(parent, name, kind.mode_bits() | perm, uid, gid, Body::Special(rdev))
+            }
+            _ => Err(Errno::EINVAL),
+        }
+    }
+
     /// Creates a symlink (mode 0o777); the target is stored as given, up to
     /// `PATH_MAX - 1` bytes, and must not be empty.
     pub fn symlink(&self, parent: Ino, name: &[u8], target: &[u8], uid: u32, gid: u32) -> Result<Attr> {
@@ -108,15 +124,16 @@ impl FileSystem {
     pub fn link(&self, ino: Ino, new_parent: Ino, new_name: &[u8]) -> Result<Attr> {
         check_new_name(new_name)?;
         let target = self.inode(ino)?;
-        if target.kind == FileKind::Dir {
-            return Err(Errno::EPERM);
-        }
         let dir = self.dir_inode(new_parent)?;
         let set = lock_order(vec![target.clone(), dir]);
         let mut locked = Locked::new(&set);
         let dir_st = locked.get(new_parent)?;
         if dir_st.linked_dir()?.get(new_name).is_some() {
             return Err(Errno::EEXIST);
+        }
+        // After EEXIST, as Linux (the new name is checked before the inode).
+        if target.kind == FileKind::Dir {
+            return Err(Errno::EPERM);
         }
         let st = locked.get(ino)?;
         if st.dead || st.nlink == 0 {
@@ -190,6 +207,17 @@ impl FileSystem {
     /// Atomically moves `parent/name` to `new_parent/new_name`, replacing a
     /// non-directory or an empty directory there.
     pub fn rename(&self, parent: Ino, name: &[u8], new_parent: Ino, new_name: &[u8]) -> Result<()> {
+        self.rename2(parent, name, new_parent, new_name, 0)
+    }
+
+    /// `renameat2`: `flags` may hold `RENAME_NOREPLACE` (fail with `EEXIST`
+    /// if the new name exists, checked atomically under the locks); any
+    /// other flag, `RENAME_EXCHANGE` included, is `EINVAL` (not supported).
+    pub fn rename2(&self, parent: Ino, name: &[u8], new_parent: Ino, new_name: &[u8], flags: u32) -> Result<()> {
+        if flags & !RENAME_NOREPLACE != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let noreplace = flags & RENAME_NOREPLACE != 0;
         check_component(name)?;
         check_component(new_name)?;
         if is_dot_or_dotdot(name) || is_dot_or_dotdot(new_name) {
@@ -229,11 +257,17 @@ impl FileSystem {
                 continue;
             }
             if let Some(d) = dst {
+                if noreplace {
+                    return Err(Errno::EEXIST);
+                }
                 if d.ino == src.ino {
                     return Ok(()); // two names of one inode: POSIX says do nothing
                 }
                 match (src.kind == FileKind::Dir, d.kind == FileKind::Dir) {
                     (true, false) => return Err(Errno::ENOTDIR),
+                    // A directory containing the source is "not empty"
+                    // before it is "a directory" (Linux checks ancestry first).
+                    (false, true) if self.check_not_ancestor(d.ino, parent).is_err() => return Err(Errno::ENOTEMPTY),
                     (false, true) => return Err(Errno::EISDIR),
                     (true, true) if !locked.get(d.ino)?.dir()?.is_empty() => return Err(Errno::ENOTEMPTY),
                     _ => {}

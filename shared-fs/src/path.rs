@@ -8,7 +8,7 @@
 
 use crate::errno::{Errno, Result};
 use crate::fs::FileSystem;
-use crate::names::{check_component, NAME_MAX, PATH_MAX};
+use crate::names::{check_component, is_dot_or_dotdot, NAME_MAX, PATH_MAX};
 use crate::types::oflags::*;
 use crate::types::{Attr, FileKind, Ino, SetAttr};
 
@@ -49,16 +49,23 @@ impl FileSystem {
         for _ in 0..OPEN_RETRIES {
             let (attr, created) = if flags & O_CREAT != 0 {
                 if path.ends_with(b"/") {
-                    return Err(Errno::EISDIR);
+                    // As Linux: errors of the directory part come first,
+                    // and "./" or "../" exist (so O_EXCL says EEXIST).
+                    let (_, last) = self.resolve_parent(cwd, path)?;
+                    if !is_dot_or_dotdot(&last) {
+                        return Err(Errno::EISDIR);
+                    }
                 }
                 self.create_or_find(cwd, path, flags, mode)?
             } else {
                 (self.resolve(cwd, path, flags & O_NOFOLLOW == 0)?, false)
             };
             match attr.kind {
-                FileKind::Symlink => return Err(Errno::ELOOP), // only reached with O_NOFOLLOW
                 FileKind::Dir if write_access || flags & (O_CREAT | O_TRUNC) != 0 => return Err(Errno::EISDIR),
-                FileKind::File if flags & O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
+                FileKind::Dir => {}
+                // O_DIRECTORY is checked before O_NOFOLLOW's ELOOP, as Linux.
+                _ if flags & O_DIRECTORY != 0 => return Err(Errno::ENOTDIR),
+                FileKind::Symlink => return Err(Errno::ELOOP), // only reached with O_NOFOLLOW
                 _ => {}
             }
             match self.open(attr.ino) {
@@ -97,6 +104,8 @@ impl FileSystem {
                     }
                     let target = self.readlink(attr.ino)?;
                     if target.ends_with(b"/") {
+                        // Errors of the target's directory part come first.
+                        self.walk_parent(dir, &target, &mut hops)?;
                         return Err(Errno::EISDIR);
                     }
                     (dir, name) = self.walk_parent(dir, &target, &mut hops)?;
@@ -157,6 +166,11 @@ impl FileSystem {
                     let target = self.readlink(attr.ino)?;
                     if target.starts_with(b"/") {
                         dir = Self::ROOT;
+                    }
+                    if target.ends_with(b"/") {
+                        // A target ending in "/" must name a directory:
+                        // walking "." after it demands one (else ENOTDIR).
+                        pending.push(b".".to_vec());
                     }
                     if push_components(&mut pending, &target)? == 0 {
                         last = None; // target "/" names the directory itself

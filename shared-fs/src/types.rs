@@ -15,6 +15,12 @@ pub enum FileKind {
     File,
     Dir,
     Symlink,
+    /// Special files (`mknod`): they keep only attributes and `rdev`; their
+    /// I/O is the host kernel's business, never the filesystem's.
+    Fifo,
+    CharDev,
+    BlockDev,
+    Socket,
 }
 
 impl FileKind {
@@ -24,7 +30,25 @@ impl FileKind {
             FileKind::File => S_IFREG,
             FileKind::Dir => S_IFDIR,
             FileKind::Symlink => S_IFLNK,
+            FileKind::Fifo => S_IFIFO,
+            FileKind::CharDev => S_IFCHR,
+            FileKind::BlockDev => S_IFBLK,
+            FileKind::Socket => S_IFSOCK,
         }
+    }
+
+    /// The kind named by the `S_IFMT` bits of `mode`, if any.
+    pub fn from_mode(mode: u32) -> Option<FileKind> {
+        Some(match mode & S_IFMT {
+            S_IFREG => FileKind::File,
+            S_IFDIR => FileKind::Dir,
+            S_IFLNK => FileKind::Symlink,
+            S_IFIFO => FileKind::Fifo,
+            S_IFCHR => FileKind::CharDev,
+            S_IFBLK => FileKind::BlockDev,
+            S_IFSOCK => FileKind::Socket,
+            _ => return None,
+        })
     }
 }
 
@@ -32,11 +56,19 @@ pub const S_IFMT: u32 = 0o170000;
 pub const S_IFREG: u32 = 0o100000;
 pub const S_IFDIR: u32 = 0o040000;
 pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFIFO: u32 = 0o010000;
+pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFBLK: u32 = 0o060000;
+pub const S_IFSOCK: u32 = 0o140000;
 pub const S_ISUID: u32 = 0o4000;
 pub const S_ISGID: u32 = 0o2000;
 pub const S_IXGRP: u32 = 0o0010;
 /// Permission bits a caller may set (`chmod` mask).
 pub const MODE_PERM_MASK: u32 = 0o7777;
+
+/// `renameat2` flags (Linux values) for `FileSystem::rename2`.
+pub const RENAME_NOREPLACE: u32 = 1;
+pub const RENAME_EXCHANGE: u32 = 2;
 
 /// Linux `open(2)` flag values understood by `FileSystem::open_path`.
 pub mod oflags {
@@ -65,6 +97,8 @@ pub struct Attr {
     /// Allocated space in 512-byte units.
     pub blocks: u64,
     pub blksize: u32,
+    /// Device number of a character or block device (0 otherwise).
+    pub rdev: u64,
     pub atime: Timespec,
     pub mtime: Timespec,
     pub ctime: Timespec,
