@@ -50,8 +50,13 @@ mod errno;
 mod file;
 mod fs;
 mod inode;
+mod journal;
+#[cfg(any(test, feature = "kill-points"))]
+pub mod kill_points;
+mod locks;
 mod names;
 mod namespace;
+mod owner;
 mod path;
 mod space;
 mod sync;
@@ -59,6 +64,8 @@ mod types;
 
 pub use errno::{Errno, Result};
 pub use fs::FileSystem;
+pub use owner::{Released, SafePoint};
+pub use sync::{clear_current_owner, current_owner, set_current_owner};
 pub use names::{NAME_MAX, PATH_MAX};
 pub use path::MAX_SYMLINK_HOPS;
 pub use types::*;
