@@ -51,6 +51,8 @@ mod file;
 mod fs;
 mod inode;
 mod journal;
+#[cfg(test)]
+mod kill_tests;
 #[cfg(any(test, feature = "kill-points"))]
 pub mod kill_points;
 mod locks;
