@@ -183,7 +183,7 @@ pub enum FlockOp {
 }
 
 /// Kind of a held lock in `lock_table`.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum HeldKind {
     /// Byte-range read (shared) lock.
     Read,
