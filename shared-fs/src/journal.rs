@@ -21,6 +21,7 @@
 //! between every two steps: a thread armed for (op, step) parks forever
 //! there, as a worker terminated at that instant would.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::dir::Entry;
@@ -91,8 +92,6 @@ pub(crate) struct Journal {
     /// Address of the filesystem it belongs to.
     fs: usize,
     pub op: Op,
-    /// Last step done.
-    pub step: usize,
     /// Inodes the operation holds write-locked, ascending.
     locked: Vec<Arc<Inode>>,
     pub plan: Plan,
@@ -114,7 +113,8 @@ impl FileSystem {
     pub(crate) fn journal_begin(&self, op: Op, step: usize, locked: &[Arc<Inode>], plan: impl FnOnce() -> Plan) -> Scope {
         let rec = sync::current();
         if let Some(r) = rec {
-            *r.journal() = Some(Journal { fs: self as *const _ as usize, op, step, locked: locked.to_vec(), plan: plan() });
+            *r.journal() = Some(Journal { fs: self as *const _ as usize, op, locked: locked.to_vec(), plan: plan() });
+            r.step.store(step, Ordering::Release);
         }
         Scope(rec)
     }
@@ -131,9 +131,8 @@ impl FileSystem {
     /// Marks `step` of `op` done; a kill point.
     pub(crate) fn step(&self, op: Op, step: usize) {
         if let Some(r) = sync::current() {
-            if let Some(j) = r.journal().as_mut() {
-                j.step = step;
-            }
+            // Meaningful only while a journal is open; harmless otherwise.
+            r.step.store(step, Ordering::Release);
             #[cfg(any(test, feature = "kill-points"))]
             crate::kill_points::hit(r.id, op, step);
         }
@@ -161,7 +160,8 @@ impl FileSystem {
             }
         }
         let mut locked = Locked::from_guards(guards);
-        let from = journal.step + 1;
+        let last = rec.step.load(Ordering::Acquire);
+        let from = last + 1;
         let ino = journal.locked.first().map(|i| i.ino).unwrap_or(0);
         match journal.plan {
             Plan::Create { name, inode } => {
@@ -182,7 +182,7 @@ impl FileSystem {
                 let _ = self.rename_commit(&mut locked, &plan, from, self.now());
             }
         }
-        Some((journal.op.name(), journal.step))
+        Some((journal.op.name(), last))
     }
 
     /// The truncate steps from `from` on (1..=5 of `Op::Truncate`).

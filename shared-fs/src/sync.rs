@@ -63,6 +63,8 @@ pub(crate) struct OwnerRecord {
     held: [AtomicUsize; HELD_SLOTS],
     /// The operation in flight, for `release_all` to repair (see `journal.rs`).
     pub(crate) journal: std::sync::Mutex<Option<crate::journal::Journal>>,
+    /// Last step done by that operation: a plain store per step, no mutex.
+    pub(crate) step: AtomicUsize,
 }
 
 static REGISTRY: std::sync::Mutex<Vec<&'static OwnerRecord>> = std::sync::Mutex::new(Vec::new());
@@ -82,6 +84,7 @@ pub(crate) fn record(owner: Owner) -> &'static OwnerRecord {
         safe: AtomicU32::new(OUTSIDE),
         held: [const { AtomicUsize::new(0) }; HELD_SLOTS],
         journal: std::sync::Mutex::new(None),
+        step: AtomicUsize::new(0),
     }));
     reg.push(r);
     r
