@@ -24,7 +24,9 @@ fn lock_child() {
     let cpath = std::ffi::CString::new(path).unwrap();
     // SAFETY: plain libc calls on a file we own.
     let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR) };
-    assert!(fd >= 0);
+    // A second open file description, for flock.
+    let fd2 = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR) };
+    assert!(fd >= 0 && fd2 >= 0);
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let line = line.unwrap();
@@ -32,6 +34,18 @@ fn lock_child() {
         let answer = match w[0] {
             "pid" => format!("pid {}", std::process::id()),
             "quit" => break,
+            "flock" => {
+                let op = match w[2] {
+                    "SH" => libc::LOCK_SH,
+                    "EX" => libc::LOCK_EX,
+                    _ => libc::LOCK_UN,
+                } | libc::LOCK_NB;
+                // SAFETY: plain flock on our descriptors.
+                match unsafe { libc::flock(if w[1] == "0" { fd } else { fd2 }, op) } {
+                    0 => "ok".to_string(),
+                    _ => format!("err {}", std::io::Error::last_os_error().raw_os_error().unwrap()),
+                }
+            }
             cmd => {
                 let mut fl: libc::flock = unsafe { std::mem::zeroed() };
                 fl.l_type = match w[1] {
@@ -300,5 +314,35 @@ fn deadlock_detection_matches_linux() {
                 fs.setlk(ino, i as Owner, LockRange { start: i as u64, len: 2 }, LockType::Unlock).unwrap();
             }
         }
+    }
+}
+
+/// Non-blocking flock on two open file descriptions per process, and its
+/// independence from byte-range locks, against Linux.
+#[test]
+fn flock_sequences_match_linux() {
+    let mut b = Both::new(2, "flock");
+    let mut rng = Rng::new(99);
+    for step in 0..400 {
+        let owner = rng.below(2) as usize;
+        let desc = rng.below(2);
+        if rng.chance(20) {
+            // Interleave range locks: they must not affect flock.
+            let kind = if rng.chance(50) { LockType::Write } else { LockType::Unlock };
+            let cmd = format!("set {} 0 0", kind_str(kind));
+            assert_eq!(b.ours_set(owner, kind, 0, 0), b.linux(owner, &cmd), "step {step} `{cmd}`");
+            continue;
+        }
+        let (op, word) = match rng.below(3) {
+            0 => (FlockOp::Shared, "SH"),
+            1 => (FlockOp::Exclusive, "EX"),
+            _ => (FlockOp::Unlock, "UN"),
+        };
+        let cmd = format!("flock {desc} {word}");
+        let ours = match b.fs.flock(b.ino, owner as u64 * 10 + desc, owner as Owner, op, true) {
+            Ok(()) => "ok".to_string(),
+            Err(e) => format!("err {}", e.0),
+        };
+        assert_eq!(ours, b.linux(owner, &cmd), "step {step}: owner {owner} `{cmd}`");
     }
 }
