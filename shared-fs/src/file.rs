@@ -116,10 +116,11 @@ impl FileData {
         for step in from..=4 {
             match step {
                 1 if size < self.size => detached.extend(self.blocks.split_off(&size.div_ceil(BLOCK)).into_values()),
-                2 if size < self.size && size % BLOCK != 0 => {
-                    if let Some(block) = self.blocks.get(&(size / BLOCK)) {
+                2 if size < self.size => {
+                    let tail = (size % BLOCK) as usize;
+                    if let Some(block) = self.blocks.get(&(size / BLOCK)).filter(|_| tail != 0) {
                         // SAFETY: the caller holds the owning inode's write lock.
-                        unsafe { block.bytes_mut()[(size % BLOCK) as usize..].fill(0) };
+                        unsafe { block.bytes_mut()[tail..].fill(0) };
                     }
                 }
                 3 => self.size = size,

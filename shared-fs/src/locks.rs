@@ -18,7 +18,10 @@
 //!   waiter that no longer conflicts, installing its lock on its behalf, so
 //!   waiters are served first come, first served. A waiter that still
 //!   conflicts does not hold up later compatible ones (no head-of-line
-//!   blocking, which would hide wait-for edges from deadlock detection).
+//!   blocking, which would hide wait-for edges from deadlock detection),
+//!   and a new request that conflicts with no held lock is granted at once
+//!   even if an earlier waiter wants the range (as Linux does): so under an
+//!   endless stream of overlapping readers a writer can wait long.
 //! * `EDEADLK`: before sleeping, a range request follows "owner X waits for
 //!   owner Y" edges (a queued range request waits for the owners of every
 //!   held lock it conflicts with) and refuses to sleep if they lead back to
@@ -334,7 +337,9 @@ impl FileSystem {
     }
 
     /// Drops `owner`'s byte-range locks on `ino`: call it when `owner`
-    /// closes ANY descriptor of the file (POSIX), not only the last one.
+    /// closes ANY descriptor of the file (POSIX), not only the last one,
+    /// and before the matching `release` (locks are keyed by inode number,
+    /// which is never reused, so a forgotten call leaks only table space).
     pub fn close_release(&self, ino: Ino, owner: Owner) {
         let mut t = self.locks.table.lock();
         if let Some(fl) = t.files.get_mut(&ino) {
