@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::errno::{Errno, Result};
 use crate::fs::FileSystem;
 use crate::inode::{Body, Inode};
+use crate::journal::{Op, Plan};
 use crate::types::{FileKind, Ino};
 
 impl FileSystem {
@@ -55,10 +56,23 @@ impl FileSystem {
             return Err(Errno::ENOENT);
         }
         let Body::File(file) = &mut st.body else { return Err(Errno::EIO) };
+        self.step(Op::Write, 0);
+        let _journal = self.journal_begin(Op::Write, 0, core::slice::from_ref(&inode), || Plan::Write { reserved: Vec::new() });
         let at = offset.unwrap_or(file.size);
-        let n = file.write(&self.space, at, data)?;
+        let n = file.write(&self.space, at, data, &mut |step, fresh| {
+            if step == 1 || step == 5 {
+                self.journal_update(|p| {
+                    if let Plan::Write { reserved } = p {
+                        reserved.clear();
+                        reserved.extend_from_slice(fresh);
+                    }
+                });
+            }
+            self.step(Op::Write, step);
+        })?;
         if n > 0 {
             st.touch_modified(self.now());
+            self.step(Op::Write, 6);
         }
         Ok((n, at))
     }

@@ -5,7 +5,6 @@
 //! extending a file (by truncate or by a write past EOF) exposes zeros
 //! without touching memory.
 
-use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 use crate::errno::{Errno, Result};
@@ -58,7 +57,12 @@ impl FileData {
 
     /// Writes all of `data` at `offset` or nothing: every missing block is
     /// allocated up front, so `ENOSPC` leaves the file untouched.
-    pub(crate) fn write(&mut self, space: &Space, offset: u64, data: &[u8]) -> Result<usize> {
+    ///
+    /// Steps (`hook(step, blocks reserved and not yet in the file)` after
+    /// each, see `journal.rs`): 1 reserve, 2 grow the size (the new range
+    /// reads as zeros), 3 copy into blocks the file has, 4 fill the fresh
+    /// blocks, 5 link them. Every prefix leaves a valid file.
+    pub(crate) fn write(&mut self, space: &Space, offset: u64, data: &[u8], hook: &mut dyn FnMut(usize, &[BlockPtr])) -> Result<usize> {
         if data.is_empty() {
             return Ok(0);
         }
@@ -67,56 +71,64 @@ impl FileData {
             .filter(|&end| end <= MAX_FILE_SIZE)
             .ok_or(Errno::EFBIG)?;
         let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
-        let missing = (first..=last).filter(|i| !self.blocks.contains_key(i)).count();
-        let mut fresh = Vec::with_capacity(missing);
-        space.alloc(missing, &mut fresh)?;
-        let mut fresh = fresh.into_iter();
-
-        let mut pos = offset;
-        let mut rest = data;
-        while !rest.is_empty() {
-            let in_block = (pos % BLOCK) as usize;
-            let n = (BLOCK_SIZE - in_block).min(rest.len());
-            let block = match self.blocks.entry(pos / BLOCK) {
-                Entry::Occupied(e) => *e.get(),
-                Entry::Vacant(v) => {
-                    let block = fresh.next().ok_or(Errno::EIO)?;
-                    // Recycled blocks hold old data: zero what this write won't cover.
-                    // SAFETY: the block is fresh and not yet visible to anyone.
-                    let bytes = unsafe { block.bytes_mut() };
-                    bytes[..in_block].fill(0);
-                    bytes[in_block + n..].fill(0);
-                    *v.insert(block)
-                }
-            };
-            // SAFETY: the caller holds the owning inode's write lock.
-            unsafe { block.bytes_mut()[in_block..in_block + n].copy_from_slice(&rest[..n]) };
-            pos += n as u64;
-            rest = &rest[n..];
-        }
+        let missing: Vec<u64> = (first..=last).filter(|i| !self.blocks.contains_key(i)).collect();
+        let mut fresh = Vec::with_capacity(missing.len());
+        space.alloc(missing.len(), &mut fresh)?;
+        hook(1, &fresh);
         self.size = self.size.max(end);
+        hook(2, &fresh);
+        // The part of block `idx` this write covers: (offset in block, data range).
+        let part = |idx: u64| {
+            let from = offset.max(idx * BLOCK);
+            let to = end.min((idx + 1) * BLOCK);
+            ((from - idx * BLOCK) as usize, (from - offset) as usize..(to - offset) as usize)
+        };
+        for (&idx, block) in self.blocks.range(first..=last) {
+            let (in_block, src) = part(idx);
+            // SAFETY: the caller holds the owning inode's write lock.
+            unsafe { block.bytes_mut()[in_block..in_block + src.len()].copy_from_slice(&data[src]) };
+        }
+        hook(3, &fresh);
+        for (&idx, block) in missing.iter().zip(&fresh) {
+            let (in_block, src) = part(idx);
+            let n = src.len();
+            // Recycled blocks hold old data: zero what this write won't cover.
+            // SAFETY: the block is fresh and not yet visible to anyone.
+            let bytes = unsafe { block.bytes_mut() };
+            bytes[..in_block].fill(0);
+            bytes[in_block..in_block + n].copy_from_slice(&data[src]);
+            bytes[in_block + n..].fill(0);
+        }
+        hook(4, &fresh);
+        for (&idx, &block) in missing.iter().zip(&fresh) {
+            self.blocks.insert(idx, block);
+        }
+        hook(5, &[]);
         Ok(data.len())
     }
 
-    /// Truncates or extends; extending allocates nothing (the new range is a hole).
-    pub(crate) fn set_size(&mut self, space: &Space, size: u64) -> Result<()> {
-        if size > MAX_FILE_SIZE {
-            return Err(Errno::EFBIG);
-        }
-        if size < self.size {
-            let keep = size.div_ceil(BLOCK);
-            let dropped = self.blocks.split_off(&keep);
-            space.free(dropped.into_values());
-            let tail = (size % BLOCK) as usize;
-            if tail != 0 {
-                if let Some(block) = self.blocks.get(&(size / BLOCK)) {
-                    // SAFETY: the caller holds the owning inode's write lock.
-                    unsafe { block.bytes_mut()[tail..].fill(0) };
+    /// Truncates or extends (extending allocates nothing: the new range is
+    /// a hole), as steps `from..=4` (`hook(step, detached blocks)` after
+    /// each): 1 detach the blocks past the new end, 2 zero the new last
+    /// block's tail, 3 set the size, 4 free the detached blocks. Re-running
+    /// a suffix completes an interrupted truncate (`size <= MAX_FILE_SIZE`).
+    pub(crate) fn set_size_steps(&mut self, space: &Space, size: u64, detached: &mut Vec<BlockPtr>, from: usize, hook: &mut dyn FnMut(usize, &[BlockPtr])) {
+        for step in from..=4 {
+            match step {
+                1 if size < self.size => detached.extend(self.blocks.split_off(&size.div_ceil(BLOCK)).into_values()),
+                2 if size < self.size => {
+                    let tail = (size % BLOCK) as usize;
+                    if let Some(block) = self.blocks.get(&(size / BLOCK)).filter(|_| tail != 0) {
+                        // SAFETY: the caller holds the owning inode's write lock.
+                        unsafe { block.bytes_mut()[tail..].fill(0) };
+                    }
                 }
+                3 => self.size = size,
+                4 => space.free(detached.drain(..)),
+                _ => {}
             }
+            hook(step, detached);
         }
-        self.size = size;
-        Ok(())
     }
 
     /// Gives every block back to `space` (the file is being destroyed).

@@ -17,6 +17,9 @@ use std::sync::Arc;
 use crate::errno::{Errno, Result};
 use crate::inode::{Body, Inode, InodeTable, State};
 use crate::dir::Dir;
+use crate::file::MAX_FILE_SIZE;
+use crate::journal::{Op, Plan};
+use crate::locks::LockManager;
 use crate::names::NAME_MAX;
 use crate::space::{Space, BLOCK_SIZE};
 use crate::sync::{Mutex, RwLockWriteGuard};
@@ -31,6 +34,7 @@ pub struct FileSystem {
     pub(crate) space: Space,
     pub(crate) clock: fn() -> Timespec,
     pub(crate) rename_lock: Mutex<()>,
+    pub(crate) locks: LockManager,
 }
 
 impl FileSystem {
@@ -47,6 +51,7 @@ impl FileSystem {
             space: Space::new(config.initial_bytes, config.max_bytes)?,
             clock: config.clock,
             rename_lock: Mutex::new(()),
+            locks: LockManager::new(),
         };
         let now = fs.now();
         let root = State::new(S_IFDIR | 0o755, 0, 0, 2, now, Body::Dir(Dir::default()));
@@ -85,13 +90,16 @@ impl FileSystem {
         let now = self.now();
         let mut changed = false;
         if let Some(size) = set.size {
-            match &mut st.body {
-                Body::File(file) => file.set_size(&self.space, size)?,
+            match &st.body {
+                Body::File(_) if size > MAX_FILE_SIZE => return Err(Errno::EFBIG),
+                Body::File(_) => {}
                 Body::Dir(_) => return Err(Errno::EISDIR),
                 Body::Symlink(_) | Body::Special(_) => return Err(Errno::EINVAL),
             }
-            // POSIX truncate marks both times even when the size stays.
-            st.mtime = now;
+            self.step(Op::Truncate, 0);
+            let _journal = self.journal_begin(Op::Truncate, 0, core::slice::from_ref(&inode), || Plan::Truncate { size, detached: Vec::new() });
+            // Steps 1..=5; POSIX truncate marks both times even when the size stays.
+            self.truncate_commit(&mut st, size, &mut Vec::new(), 1, now);
             changed = true;
         }
         if set.uid.is_some() || set.gid.is_some() {
@@ -198,6 +206,11 @@ impl<'a> Locked<'a> {
     /// `inodes` must come from `lock_order`.
     pub(crate) fn new(inodes: &'a [Arc<Inode>]) -> Locked<'a> {
         Locked { slots: inodes.iter().map(|i| (i.ino, i.state.write())).collect() }
+    }
+
+    /// Write locks taken over from a dead owner (see `journal.rs`).
+    pub(crate) fn from_guards(slots: Vec<(Ino, RwLockWriteGuard<'a, State>)>) -> Locked<'a> {
+        Locked { slots }
     }
 
     pub(crate) fn get(&mut self, ino: Ino) -> Result<&mut State> {

@@ -32,12 +32,53 @@
 //!   `sync` is the only module naming lock types.
 //! * Times follow POSIX; atime uses Linux "relatime". `Stats::contention`
 //!   counts process-wide lock waits.
+//! * **Advisory locks** (`locks`): POSIX byte-range locks (`getlk`,
+//!   `setlk`, `setlkw`, `close_release`) owned by an `Owner` (a worker = a
+//!   POSIX process) and whole-file `flock` per open file description,
+//!   independent of each other as on Linux. Blocked requests sleep and are
+//!   granted first come, first served; `setlkw` detects deadlock cycles of
+//!   any length (`EDEADLK`) and takes a timeout (`ETIMEDOUT`). Outcomes are
+//!   checked against Linux `fcntl` in `tests/linux_locks.rs`. `lock_table`
+//!   lists held locks for a status panel.
+//!
+//! # Worker death
+//!
+//! All workers share the module's memory, so a worker terminated while
+//! inside shared-fs could leave a lock held or a structure half-changed.
+//! Two layers make that harmless:
+//!
+//! 1. **Safe points** (`owner`): a worker runs shared-fs code only between
+//!    `fs.enter(owner)` and dropping the returned `SafePoint`. The host
+//!    calls `fs.request_kill(owner)` (never blocks): `Killed` means the
+//!    worker is outside and cannot re-enter, so `Worker.terminate()` is
+//!    safe; `KillPending` means it is inside: its blocking lock waits return
+//!    `EINTR` at once and it becomes `Killed` when it leaves (poll
+//!    `safe_point_state`). After terminating it, some worker (not the main
+//!    thread) calls `fs.release_all(owner)`, which frees its range locks,
+//!    flocks and queued requests and resets the id for reuse.
+//! 2. **Owner-aware internals**, for a worker terminated inside anyway
+//!    (e.g. a hard timeout): every internal lock records its owner
+//!    (`sync`, owner set per thread by `set_current_owner`), and every
+//!    mutating operation (create/mkdir/symlink, write, truncate,
+//!    unlink/rmdir, rename) is a list of steps recorded in its owner's
+//!    journal (`journal`). `release_all` takes over the dead owner's inode
+//!    locks, completes its operation from the next step (or, for write,
+//!    returns the blocks reserved but not yet linked), then force-releases
+//!    every internal lock it still held. Kill-point tests stop a thread at
+//!    each of the 30 steps and check that `check()` stays clean.
+//!
+//! The dead worker's guards are abandoned, not dropped: a terminated
+//! worker never runs again (the test hook parks the thread forever), and
+//! the memory its stack pointed to is never reclaimed, so the abandoned
+//! references are never used.
 //!
 //! Module map: `space`, `file`, `dir`, `inode`, `fs` (the filesystem object
 //! and lock order), `namespace` (name operations), `data` (read/write),
-//! `path` (path resolution and open), `check` (invariants), `sync`, `errno`,
-//! `names`, `types`; `fuse` (feature `fuse`, Linux): a native FUSE adapter
-//! behind the `shared-fs-fuse` binary, used to run pjdfstest.
+//! `path` (path resolution and open), `check` (invariants), `sync`
+//! (owner-aware locks), `locks` (advisory locks), `journal` (operations in
+//! flight), `owner` (safe points, `release_all`), `kill_points` (test hook),
+//! `errno`, `names`, `types`; `fuse` (feature `fuse`, Linux): a native FUSE
+//! adapter behind the `shared-fs-fuse` binary, used to run pjdfstest.
 //!
 //! Conformance tests beyond the unit tests: `tests/differential.rs` (random
 //! sequences compared with the host filesystem, errno included),
@@ -46,8 +87,8 @@
 //!
 //! Not done yet: permission checks (the API carries no caller identity, so
 //! nothing returns `EACCES`; uid/gid/mode are stored only), clearing
-//! set-user-ID on write, byte-range/whole-file locks, recovery of a dead
-//! worker's locks, xattrs, `RENAME_EXCHANGE`.
+//! set-user-ID on write, xattrs, `RENAME_EXCHANGE`, open file description
+//! (OFD) locks, mandatory locks, lock leases.
 
 mod check;
 mod data;
@@ -58,8 +99,15 @@ mod file;
 pub mod fuse;
 mod fs;
 mod inode;
+mod journal;
+#[cfg(test)]
+mod kill_tests;
+#[cfg(any(test, feature = "kill-points"))]
+pub mod kill_points;
+mod locks;
 mod names;
 mod namespace;
+mod owner;
 mod path;
 mod space;
 mod sync;
@@ -67,6 +115,8 @@ mod types;
 
 pub use errno::{Errno, Result};
 pub use fs::FileSystem;
+pub use owner::{Released, SafePoint};
+pub use sync::{clear_current_owner, current_owner, set_current_owner};
 pub use names::{NAME_MAX, PATH_MAX};
 pub use path::MAX_SYMLINK_HOPS;
 pub use types::*;

@@ -11,6 +11,7 @@ use crate::errno::{Errno, Result};
 use crate::file::FileData;
 use crate::fs::{lock_order, FileSystem, Locked, RETRY_LIMIT};
 use crate::inode::{Body, Inode, State};
+use crate::journal::{Op, Plan, RenamePlan};
 use crate::names::{check_component, is_dot_or_dotdot};
 use crate::types::*;
 
@@ -105,19 +106,39 @@ impl FileSystem {
         if is_dir && dir_st.nlink == u32::MAX {
             return Err(Errno::EMLINK);
         }
+        self.step(Op::Create, 0);
         let now = self.now();
         // The new Ino is larger than any existing one, so holding the
         // parent's lock while touching the new inode respects the lock order.
         let ino = self.table.next_ino();
         let inode = Arc::new(Inode::new(ino, parent, now, State::new(mode, uid, gid, if is_dir { 2 } else { 1 }, now, body)));
         let attr = inode.attr(&inode.state.read());
-        self.table.insert(inode);
-        dir_st.linked_dir()?.insert(name, ino, attr.kind);
-        if is_dir {
-            dir_st.nlink += 1;
-        }
-        dir_st.touch_modified(now);
+        let _journal = self.journal_begin(Op::Create, 1, core::slice::from_ref(&dir_inode), || Plan::Create { name: name.into(), inode: inode.clone() });
+        self.step(Op::Create, 1);
+        self.create_commit(&mut dir_st, name, &inode, 2, now);
         Ok(attr)
+    }
+
+    /// Steps `from..=4` of `Op::Create`; also completes a dead owner's create.
+    pub(crate) fn create_commit(&self, dir_st: &mut State, name: &[u8], inode: &Arc<Inode>, from: usize, now: Timespec) {
+        for step in from..=4 {
+            match step {
+                2 => self.table.insert(inode.clone()),
+                3 => {
+                    if let Ok(dir) = dir_st.linked_dir() {
+                        dir.insert(name, inode.ino, inode.kind);
+                    }
+                }
+                4 => {
+                    if inode.kind == FileKind::Dir {
+                        dir_st.nlink += 1;
+                    }
+                    dir_st.touch_modified(now);
+                }
+                _ => {}
+            }
+            self.step(Op::Create, step);
+        }
     }
 
     /// Adds the name `new_name` in `new_parent` for the non-directory `ino`.
@@ -190,18 +211,40 @@ impl FileSystem {
                 return Err(Errno::ENOTEMPTY);
             }
             let now = self.now();
-            child_st.nlink = if want_dir { 0 } else { child_st.nlink.saturating_sub(1) };
-            child_st.ctime = now;
-            self.destroy_if_unused(entry.ino, child_st);
-            let dir_st = locked.get(parent)?;
-            dir_st.linked_dir()?.remove(name);
-            if want_dir {
-                dir_st.nlink = dir_st.nlink.saturating_sub(1);
-            }
-            dir_st.touch_modified(now);
-            return Ok(());
+            self.step(Op::Unlink, 0);
+            let _journal = self.journal_begin(Op::Unlink, 0, &set, || Plan::Unlink { parent, name: name.into(), child: entry.ino, want_dir });
+            return self.unlink_commit(&mut locked, parent, name, entry.ino, want_dir, 1, now);
         }
         Err(Errno::EAGAIN)
+    }
+
+    /// Steps `from..=4` of `Op::Unlink` (name first, so a half-done unlink
+    /// is completed, never undone); also completes a dead owner's unlink.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn unlink_commit(&self, locked: &mut Locked<'_>, parent: Ino, name: &[u8], child: Ino, want_dir: bool, from: usize, now: Timespec) -> Result<()> {
+        for step in from..=4 {
+            match step {
+                1 => {
+                    locked.get(parent)?.linked_dir()?.remove(name);
+                }
+                2 => {
+                    let child_st = locked.get(child)?;
+                    child_st.nlink = if want_dir { 0 } else { child_st.nlink.saturating_sub(1) };
+                    child_st.ctime = now;
+                }
+                3 => self.destroy_if_unused(child, locked.get(child)?),
+                4 => {
+                    let dir_st = locked.get(parent)?;
+                    if want_dir {
+                        dir_st.nlink = dir_st.nlink.saturating_sub(1);
+                    }
+                    dir_st.touch_modified(now);
+                }
+                _ => {}
+            }
+            self.step(Op::Unlink, step);
+        }
+        Ok(())
     }
 
     /// Atomically moves `parent/name` to `new_parent/new_name`, replacing a
@@ -275,32 +318,59 @@ impl FileSystem {
             }
             let now = self.now();
             // All checks passed; from here on nothing can fail half-way.
-            locked.get(parent)?.linked_dir()?.remove(name);
-            if let Some(d) = dst {
-                let new_st = locked.get(new_parent)?;
-                new_st.linked_dir()?.remove(new_name);
-                if d.kind == FileKind::Dir {
-                    new_st.nlink = new_st.nlink.saturating_sub(1);
-                }
-                let dst_st = locked.get(d.ino)?;
-                dst_st.nlink = if d.kind == FileKind::Dir { 0 } else { dst_st.nlink.saturating_sub(1) };
-                dst_st.ctime = now;
-                self.destroy_if_unused(d.ino, dst_st);
-            }
-            locked.get(new_parent)?.linked_dir()?.insert(new_name, src.ino, src.kind);
-            if moves_dir {
-                let old_st = locked.get(parent)?;
-                old_st.nlink = old_st.nlink.saturating_sub(1);
-                let new_st = locked.get(new_parent)?;
-                new_st.nlink = new_st.nlink.saturating_add(1);
-                src_inode.set_parent(new_parent);
-            }
-            locked.get(src.ino)?.ctime = now;
-            locked.get(parent)?.touch_modified(now);
-            locked.get(new_parent)?.touch_modified(now);
-            return Ok(());
+            self.step(Op::Rename, 0);
+            let plan = RenamePlan {
+                parent,
+                name: name.into(),
+                new_parent,
+                new_name: new_name.into(),
+                src,
+                dst,
+                moves_dir,
+                src_inode: src_inode.clone(),
+            };
+            let _journal = self.journal_begin(Op::Rename, 0, &set, || Plan::Rename(plan.clone()));
+            return self.rename_commit(&mut locked, &plan, 1, now);
         }
         Err(Errno::EAGAIN)
+    }
+
+    /// Steps `from..=6` of `Op::Rename`; also completes a dead owner's rename.
+    pub(crate) fn rename_commit(&self, locked: &mut Locked<'_>, p: &RenamePlan, from: usize, now: Timespec) -> Result<()> {
+        for step in from..=6 {
+            match (step, p.dst) {
+                (1, _) => {
+                    locked.get(p.parent)?.linked_dir()?.remove(&p.name);
+                }
+                (2, Some(d)) => {
+                    let new_st = locked.get(p.new_parent)?;
+                    new_st.linked_dir()?.remove(&p.new_name);
+                    if d.kind == FileKind::Dir {
+                        new_st.nlink = new_st.nlink.saturating_sub(1);
+                    }
+                    let dst_st = locked.get(d.ino)?;
+                    dst_st.nlink = if d.kind == FileKind::Dir { 0 } else { dst_st.nlink.saturating_sub(1) };
+                    dst_st.ctime = now;
+                }
+                (3, Some(d)) => self.destroy_if_unused(d.ino, locked.get(d.ino)?),
+                (4, _) => locked.get(p.new_parent)?.linked_dir()?.insert(&p.new_name, p.src.ino, p.src.kind),
+                (5, _) if p.moves_dir => {
+                    let old_st = locked.get(p.parent)?;
+                    old_st.nlink = old_st.nlink.saturating_sub(1);
+                    let new_st = locked.get(p.new_parent)?;
+                    new_st.nlink = new_st.nlink.saturating_add(1);
+                    p.src_inode.set_parent(p.new_parent);
+                }
+                (6, _) => {
+                    locked.get(p.src.ino)?.ctime = now;
+                    locked.get(p.parent)?.touch_modified(now);
+                    locked.get(p.new_parent)?.touch_modified(now);
+                }
+                _ => {}
+            }
+            self.step(Op::Rename, step);
+        }
+        Ok(())
     }
 
     /// `EINVAL` if `dir` is `start` or one of its ancestors. Caller holds the rename lock.

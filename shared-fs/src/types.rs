@@ -177,3 +177,85 @@ pub fn system_clock() -> Timespec {
         Err(_) => Timespec::default(),
     }
 }
+
+/// Who holds a lock: a worker id (a process, in POSIX terms). Byte-range
+/// locks conflict only between different owners; `release_all(owner)` frees
+/// everything an owner held.
+pub type Owner = u32;
+
+/// A byte range `[start, start+len)`; `len == 0` means "to end of file and
+/// beyond" (it grows with the file), as in `struct flock`. The adapter turns
+/// `l_whence` and negative `l_len` into this form.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct LockRange {
+    pub start: u64,
+    pub len: u64,
+}
+
+/// `F_RDLCK` / `F_WRLCK` / `F_UNLCK`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum LockType {
+    Read,
+    Write,
+    Unlock,
+}
+
+/// What `getlk` reports: the first lock that would block the request.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub range: LockRange,
+    pub kind: LockType,
+    pub owner: Owner,
+}
+
+/// `LOCK_SH` / `LOCK_EX` / `LOCK_UN` of `flock(2)`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FlockOp {
+    Shared,
+    Exclusive,
+    Unlock,
+}
+
+/// Kind of a held lock in `lock_table`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HeldKind {
+    /// Byte-range read (shared) lock.
+    Read,
+    /// Byte-range write (exclusive) lock.
+    Write,
+    /// Whole-file `flock(LOCK_SH)`.
+    FlockShared,
+    /// Whole-file `flock(LOCK_EX)`.
+    FlockExclusive,
+}
+
+/// One held lock, for a status panel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    pub ino: Ino,
+    /// A path naming the inode, best effort (`None` if unlinked or not found).
+    pub path: Option<Vec<u8>>,
+    pub start: u64,
+    /// 0 = to end of file (always 0 for flock).
+    pub len: u64,
+    pub kind: HeldKind,
+    pub owner: Owner,
+    /// Open file description id (flock only).
+    pub description: Option<u64>,
+    /// Blocked requests waiting on this lock.
+    pub waiters: usize,
+}
+
+/// Safe-point state of an owner; see `FileSystem::enter`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SafePointState {
+    /// Not running shared-fs code: may be terminated.
+    Outside,
+    /// Running shared-fs code: must not be terminated.
+    Inside,
+    /// Inside, and a kill was requested: it becomes `Killed` when it leaves;
+    /// blocking lock waits return `EINTR` so that happens soon.
+    KillPending,
+    /// Outside and refused further entry: terminate it, then `release_all`.
+    Killed,
+}
