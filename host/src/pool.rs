@@ -73,9 +73,11 @@ impl BootKit {
     }
 }
 
-// worker/src/safe_point.rs
+// Safe-point word values (shared-fs's owner.rs; worker `safe_point_address`).
 const OUTSIDE: i32 = 0;
-const STOPPED: i32 = 2;
+const INSIDE: i32 = 1;
+const KILL_PENDING: i32 = 2;
+const KILLED: i32 = 3;
 /// How often to retry stopping a worker that is inside module code.
 const STOP_RETRY_MS: i32 = 5;
 
@@ -326,10 +328,15 @@ impl Pool {
         };
         if let (Some(worker), Some(address), Some(memory)) = (&worker, safe_point, &self.inner.kit.memory) {
             let words = Int32Array::new(&memory.buffer());
-            let previous =
-                js_sys::Atomics::compare_exchange(&words, address / 4, OUTSIDE, STOPPED).unwrap_or(OUTSIDE);
-            if previous != OUTSIDE && previous != STOPPED {
-                // Inside module code right now: try again in a moment.
+            let word = address / 4;
+            let cas = |from, to| js_sys::Atomics::compare_exchange(&words, word, from, to).unwrap_or(from);
+            let previous = cas(OUTSIDE, KILLED);
+            if previous != OUTSIDE && previous != KILLED {
+                if previous == INSIDE {
+                    // Inside module code: ask it to stop (its lock waits give
+                    // up) and come back when it has left.
+                    cas(INSIDE, KILL_PENDING);
+                }
                 let pool = self.clone();
                 set_timeout(move || pool.stop_then_respawn(index), STOP_RETRY_MS);
                 return;

@@ -116,6 +116,11 @@ mod types;
 pub use errno::{Errno, Result};
 pub use fs::FileSystem;
 pub use owner::{Released, SafePoint};
+/// Values of the safe-point word (see `FileSystem::safe_point_word`).
+pub use sync::{
+    INSIDE as SAFE_POINT_INSIDE, KILLED as SAFE_POINT_KILLED, KILL_PENDING as SAFE_POINT_KILL_PENDING,
+    OUTSIDE as SAFE_POINT_OUTSIDE,
+};
 pub use sync::{clear_current_owner, current_owner, set_current_owner};
 pub use names::{NAME_MAX, PATH_MAX};
 pub use path::MAX_SYMLINK_HOPS;

@@ -49,6 +49,9 @@ const INF: u64 = 1 << 63;
 /// Without a clock (wasm32 before `set_lock_clock`), a timed wait sleeps in
 /// slices of this and counts each slice as fully elapsed.
 const NO_CLOCK_SLICE: Duration = Duration::from_millis(20);
+/// A waiter rechecks at least this often whether its owner is being killed:
+/// the host marks that with a plain atomic store (it cannot wake us).
+const KILL_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct RangeLock {
@@ -445,6 +448,7 @@ impl FileSystem {
                     Some(s)
                 }
             };
+            let slice = Some(slice.map_or(KILL_POLL, |s| s.min(KILL_POLL)));
             if kill_requested(owner) || slice == Some(Duration::ZERO) {
                 t.queue.remove(i);
                 let err = if kill_requested(owner) { Errno::EINTR } else { Errno::ETIMEDOUT };

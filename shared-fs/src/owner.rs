@@ -98,6 +98,14 @@ impl FileSystem {
         }
     }
 
+    /// The owner's safe-point word itself, for a host that cannot call into
+    /// this module (a page's main thread runs another wasm module): it does
+    /// the same transitions with `Atomics.compareExchange` on this address.
+    /// Values: `SAFE_POINT_OUTSIDE`, `_INSIDE`, `_KILL_PENDING`, `_KILLED`.
+    pub fn safe_point_word(&self, owner: Owner) -> &'static std::sync::atomic::AtomicU32 {
+        &sync::record(owner).safe
+    }
+
     pub fn safe_point_state(&self, owner: Owner) -> SafePointState {
         state_of(sync::record(owner).safe.load(Ordering::Acquire))
     }

@@ -48,10 +48,10 @@ fn note_wait() {
 const HELD_SLOTS: usize = 32;
 
 /// Safe-point states of an owner (see `owner.rs`).
-pub(crate) const OUTSIDE: u32 = 0;
-pub(crate) const INSIDE: u32 = 1;
-pub(crate) const KILL_PENDING: u32 = 2;
-pub(crate) const KILLED: u32 = 3;
+pub const OUTSIDE: u32 = 0;
+pub const INSIDE: u32 = 1;
+pub const KILL_PENDING: u32 = 2;
+pub const KILLED: u32 = 3;
 
 /// Everything shared-fs knows about one owner (worker). Records are created on
 /// first use and never freed (there are as many as worker ids ever used).

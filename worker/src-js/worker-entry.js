@@ -3,15 +3,18 @@
 // the compiled module the host sent, mounts shared-fs at the document root,
 // and runs jobs: Rust plans them, php-wasm runs PHP, Rust writes the reply.
 
-import { loadPHPRuntime, PHP } from '@php-wasm/universal';
+import { loadPHPRuntime, PHP, __private__dont__use, setPhpIniEntries } from '@php-wasm/universal';
 import * as phpLoader from '@php-wasm/web-8-3/asyncify/php_8_3.js';
 import * as bindings from '@bindgen/worker';
-import { createSharedFs } from './shared-fs-mount.js';
+import { createLockCalls, createSharedFs, FLOCK_POLYFILL } from './shared-fs-mount.js';
 
+// Safe-point word values (shared-fs's owner.rs).
 const OUTSIDE = 0;
 const INSIDE = 1;
+const KILLED = 3;
 
 let php;
+let locks;
 let rust; // `bindings` with every call wrapped in the safe-point handshake
 // One job at a time: a php-wasm runtime serves one request at a time.
 let previousJob = Promise.resolve();
@@ -23,13 +26,14 @@ function guard(memory, address) {
 	const words = new Int32Array(memory.buffer);
 	const index = address >> 2;
 	const enter = () => {
+		// Anything but OUTSIDE means the host is stopping us: sleep until it does.
 		while (Atomics.compareExchange(words, index, OUTSIDE, INSIDE) !== OUTSIDE) {
 			Atomics.wait(words, index, Atomics.load(words, index));
 		}
 	};
 	const leave = () => {
-		Atomics.store(words, index, OUTSIDE);
-		Atomics.notify(words, index);
+		// KILL_PENDING: the host asked while we were inside; now we are out for good.
+		if (Atomics.compareExchange(words, index, INSIDE, OUTSIDE) !== INSIDE) Atomics.store(words, index, KILLED);
 	};
 	return new Proxy(bindings, {
 		get(target, name) {
@@ -54,17 +58,35 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config 
 	bindings.initSync({ module: workerModule, memory });
 	bindings.attach(config);
 	rust = guard(memory, bindings.safe_point_address());
+	locks = createLockCalls(rust, rust.worker_index());
 	const runtimeId = await loadPHPRuntime(phpLoader, {
 		instantiateWasm(imports, receiveInstance) {
-			WebAssembly.instantiate(phpModule, imports).then((instance) => receiveInstance(instance, phpModule));
+			locks.wrapImports(imports);
+			WebAssembly.instantiate(phpModule, imports).then((instance) => {
+				locks.setMemory(imports.env.memory ?? instance.exports.memory);
+				receiveInstance(instance, phpModule);
+			});
 			return {};
 		},
 	});
 	php = new PHP(runtimeId);
+	locks.setFS(php[__private__dont__use].FS);
+	await setPhpIniEntries(php, {
+		// opcache keys on whole-second mtimes: a file another worker rewrote
+		// within the same second would run in its old form.
+		'opcache.enable': '0',
+		// Every path lookup asks shared-fs.
+		realpath_cache_size: '0',
+		// php.wasm's flock() is a no-op stub; FLOCK_POLYFILL replaces it.
+		disable_functions: 'flock',
+	});
+	php.mkdir('/internal/shared/preload');
+	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
+	php.onMessage((data) => locks.onPhpMessage(data));
 	const documentRoot = rust.document_root_path();
 	php.mkdir(documentRoot);
 	await php.mount(documentRoot, (_php, FS, mountPoint) => {
-		FS.mount(createSharedFs(FS, rust), { root: documentRoot }, mountPoint);
+		FS.mount(createSharedFs(FS, rust, locks), { root: documentRoot }, mountPoint);
 		return () => FS.unmount(mountPoint);
 	});
 }
@@ -88,6 +110,7 @@ async function runJob(job, port) {
 		}
 		reply = rust.finish_job(plan.kind, response);
 	}
+	locks.requestEnded();
 	port.postMessage(reply);
 	if (crash) {
 		// This runtime is unusable: the host stops and replaces this worker.

@@ -6,7 +6,7 @@
 //! Float64Array laid out as `ATTR_FIELDS`.
 
 use crate::{errno, fs};
-use shared_fs::{Attr, Errno, FileSystem, SetAttr, Timespec};
+use shared_fs::{Attr, Errno, FileSystem, FlockOp, LockRange, LockType, SetAttr, Timespec};
 use wasm_bindgen::prelude::*;
 
 /// Order of the fields in an attribute array; the adapter reads it by name.
@@ -182,4 +182,73 @@ pub fn fs_statfs() -> Res<Box<[f64]>> {
 #[wasm_bindgen]
 pub fn fs_resolve(path: &str) -> Res<Box<[f64]>> {
     attr(fs()?.resolve(FileSystem::ROOT, path.as_bytes(), true))
+}
+
+// ------------------------------------------------------------------ locks
+// PHP's fcntl(F_GETLK/F_SETLK/F_SETLKW) and flock() reach these through the
+// adapter; the owner is this worker (a "process" in POSIX terms).
+
+/// musl's `l_type` values, as php.wasm's libc uses them.
+const F_RDLCK: u32 = 0;
+const F_WRLCK: u32 = 1;
+const F_UNLCK: u32 = 2;
+
+fn lock_type(l_type: u32) -> Result<LockType, JsValue> {
+    match l_type {
+        F_RDLCK => Ok(LockType::Read),
+        F_WRLCK => Ok(LockType::Write),
+        F_UNLCK => Ok(LockType::Unlock),
+        _ => Err(errno(Errno::EINVAL)),
+    }
+}
+
+/// F_SETLK (`wait` false: EAGAIN on conflict) or F_SETLKW (blocks).
+/// `start` is already absolute; `len` 0 means to end of file.
+#[wasm_bindgen]
+pub fn fs_setlk(node: f64, start: f64, len: f64, l_type: u32, wait: bool) -> Res<()> {
+    let range = LockRange { start: start as u64, len: len as u64 };
+    let kind = lock_type(l_type)?;
+    let fs = fs()?;
+    let owner = crate::worker_index();
+    if wait {
+        fs.setlkw(ino(node), owner, range, kind, None).map_err(errno)
+    } else {
+        fs.setlk(ino(node), owner, range, kind).map_err(errno)
+    }
+}
+
+/// F_GETLK: `[l_type, start, len, owner]` of the first conflicting lock, or
+/// `[F_UNLCK, ...]` when the request would be granted.
+#[wasm_bindgen]
+pub fn fs_getlk(node: f64, start: f64, len: f64, l_type: u32) -> Res<Box<[f64]>> {
+    let range = LockRange { start: start as u64, len: len as u64 };
+    let conflict = fs()?.getlk(ino(node), crate::worker_index(), range, lock_type(l_type)?).map_err(errno)?;
+    Ok(match conflict {
+        Some(c) => {
+            let kind = if c.kind == LockType::Write { F_WRLCK } else { F_RDLCK };
+            Box::new([kind as f64, c.range.start as f64, c.range.len as f64, c.owner as f64])
+        }
+        None => Box::new([F_UNLCK as f64, start, len, 0.0]),
+    })
+}
+
+/// Closing any descriptor of a file drops this worker's range locks on it.
+#[wasm_bindgen]
+pub fn fs_close_release(node: f64) -> Res<()> {
+    fs()?.close_release(ino(node), crate::worker_index());
+    Ok(())
+}
+
+/// `flock(2)` on an open file description. `operation` is LOCK_SH (1),
+/// LOCK_EX (2) or LOCK_UN (8), optionally | LOCK_NB (4).
+#[wasm_bindgen]
+pub fn fs_flock(node: f64, description: f64, operation: u32) -> Res<()> {
+    let op = match operation & !4 {
+        1 => FlockOp::Shared,
+        2 => FlockOp::Exclusive,
+        8 => FlockOp::Unlock,
+        _ => return Err(errno(Errno::EINVAL)),
+    };
+    let nonblocking = operation & 4 != 0;
+    fs()?.flock(ino(node), description as u64, crate::worker_index(), op, nonblocking).map_err(errno)
 }

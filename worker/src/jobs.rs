@@ -13,7 +13,7 @@ use wasm_bindgen::JsCast;
 /// the options of a `php.run` the glue must await before calling
 /// `finish_job`. Every entry into this module is synchronous, so a worker is
 /// never inside module code while PHP runs or while it awaits anything (the
-/// host may terminate it then; see `safe_point`).
+/// host may terminate it then; see `safe_point_address`).
 fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object)>) -> JsValue {
     let out = Object::new();
     set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));

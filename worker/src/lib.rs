@@ -9,7 +9,6 @@ mod errno_abi;
 mod fs_calls;
 mod jobs;
 pub mod routing;
-pub mod safe_point;
 
 use protocol::WorkerConfig;
 use shared_fs::{Config, Errno, FileSystem, Timespec};
@@ -45,7 +44,6 @@ pub(crate) fn errno(e: Errno) -> JsValue {
 pub fn attach(config: &[u8]) -> Result<(), JsValue> {
     let config: WorkerConfig = protocol::decode(config).map_err(|e| JsValue::from_str(&e))?;
     INDEX.with(|i| i.set(config.index));
-    safe_point::reset(config.index);
     if config.format {
         let fs = FileSystem::new(Config {
             initial_bytes: config.fs_initial_bytes as usize,
@@ -60,7 +58,17 @@ pub fn attach(config: &[u8]) -> Result<(), JsValue> {
             .set(config.document_root)
             .map_err(|_| JsValue::from_str("the document root was already set"))?;
     }
-    fs().map(|_| ())
+    let fs = fs()?;
+    // This index may have belonged to a worker the host terminated: free
+    // whatever it still held before taking anything ourselves.
+    fs.release_all(config.index);
+    shared_fs::set_current_owner(config.index);
+    fs.set_lock_clock(lock_clock);
+    Ok(())
+}
+
+fn lock_clock() -> std::time::Duration {
+    std::time::Duration::from_secs_f64(js_sys::Date::now() / 1000.0)
 }
 
 pub(crate) fn mkdir_all(fs: &FileSystem, path: &str) -> Result<(), Errno> {
@@ -90,7 +98,9 @@ thread_local! {
     static INDEX: std::cell::Cell<u32> = const { std::cell::Cell::new(u32::MAX) };
 }
 
-pub(crate) fn worker_index() -> u32 {
+/// This worker's index, which is also its owner id in shared-fs.
+#[wasm_bindgen]
+pub fn worker_index() -> u32 {
     INDEX.with(|i| i.get())
 }
 
@@ -110,12 +120,18 @@ pub fn boot_failed_event(message: String) -> Vec<u8> {
     protocol::encode(&protocol::WorkerEvent::BootFailed { index: worker_index(), message })
 }
 
-/// Address of this worker's safe-point word (see `safe_point`).
+/// Byte address of this worker's safe-point word in the shared memory.
+///
+/// The host may terminate a worker only while it is outside module code:
+/// everything in this memory is shared (the Rust heap and its allocator lock
+/// included). The JS glue moves the word `OUTSIDE` → `INSIDE` → `OUTSIDE`
+/// around every call into the module; the host moves `OUTSIDE` → `KILLED`
+/// (then terminates) or `INSIDE` → `KILL_PENDING` (the worker's lock waits
+/// give up with EINTR; on leaving it becomes `KILLED`). See shared-fs's
+/// `owner.rs` for the contract.
 #[wasm_bindgen]
 pub fn safe_point_address() -> Result<u32, JsValue> {
-    safe_point::word_address(worker_index())
-        .map(|a| a as u32)
-        .ok_or_else(|| JsValue::from_str("worker index out of range"))
+    Ok(fs()?.safe_point_word(worker_index()) as *const _ as usize as u32)
 }
 
 /// Size of the shared memory this module runs in.
