@@ -3,8 +3,13 @@
 // name cache, so a lookup always asks shared-fs and no worker sees a stale
 // view of what another worker changed.
 
-export function createSharedFs(FS, calls, locks) {
+export function createSharedFs(FS, calls, locks, memory, phpHeap) {
 	const field = Object.fromEntries(calls.attr_fields().map((name, i) => [name, i]));
+	// Made once: the buffer's address never changes, and a view made before
+	// the memory grew still covers it.
+	const attrs = new Float64Array(memory.buffer, calls.attr_buffer(), calls.attr_fields().length);
+	let shared = new Uint8Array(memory.buffer);
+	const sharedBytes = (end) => (end > shared.length ? (shared = new Uint8Array(memory.buffer)) : shared);
 
 	// Rust throws php.wasm's errno number; anything else is a real bug.
 	function call(fn, ...args) {
@@ -15,60 +20,66 @@ export function createSharedFs(FS, calls, locks) {
 		}
 	}
 
-	function makeNode(parent, name, attr) {
+	function makeNode(parent, name) {
 		// Not FS.createNode: that would add the node to FS.nameTable.
-		const node = new FS.FSNode(parent, name, attr[field.mode], 0);
-		node.sharedIno = attr[field.ino];
+		const node = new FS.FSNode(parent, name, attrs[field.mode], 0);
+		node.sharedIno = attrs[field.ino];
 		node.node_ops = nodeOps;
 		node.stream_ops = streamOps;
 		return node;
 	}
 
-	function toStat(node, a) {
-		node.mode = a[field.mode];
+	function toStat(node) {
+		node.mode = attrs[field.mode];
 		return {
 			dev: 0x5f5,
-			ino: a[field.ino],
-			mode: a[field.mode],
-			nlink: a[field.nlink],
-			uid: a[field.uid],
-			gid: a[field.gid],
+			ino: attrs[field.ino],
+			mode: attrs[field.mode],
+			nlink: attrs[field.nlink],
+			uid: attrs[field.uid],
+			gid: attrs[field.gid],
 			rdev: 0,
-			size: a[field.size],
-			atime: new Date(a[field.atime]),
-			mtime: new Date(a[field.mtime]),
-			ctime: new Date(a[field.ctime]),
-			blksize: a[field.blksize],
-			blocks: a[field.blocks],
+			size: attrs[field.size],
+			atime: new Date(attrs[field.atime]),
+			mtime: new Date(attrs[field.mtime]),
+			ctime: new Date(attrs[field.ctime]),
+			blksize: attrs[field.blksize],
+			blocks: attrs[field.blocks],
 		};
 	}
 
 	const time = (t) => (t == null ? NaN : t instanceof Date ? t.getTime() : Number(t));
 
 	const nodeOps = {
-		getattr: (node) => toStat(node, call(calls.fs_getattr, node.sharedIno)),
-		setattr(node, attr) {
-			const a = call(
-				calls.fs_setattr,
-				node.sharedIno,
-				attr.mode ?? NaN,
-				attr.size ?? NaN,
-				time(attr.atime ?? attr.timestamp),
-				time(attr.mtime ?? attr.timestamp)
-			);
-			node.mode = a[field.mode];
+		getattr(node) {
+			call(calls.fs_getattr, node.sharedIno);
+			return toStat(node);
 		},
-		lookup: (parent, name) => makeNode(parent, name, call(calls.fs_lookup, parent.sharedIno, name)),
-		mknod: (parent, name, mode) => makeNode(parent, name, call(calls.fs_mknod, parent.sharedIno, name, mode)),
+		setattr(node, attr) {
+			const at = time(attr.atime ?? attr.timestamp);
+			const mt = time(attr.mtime ?? attr.timestamp);
+			call(calls.fs_setattr, node.sharedIno, attr.mode ?? NaN, attr.size ?? NaN, at, mt);
+			node.mode = attrs[field.mode];
+		},
+		lookup(parent, name) {
+			call(calls.fs_lookup, parent.sharedIno, name);
+			return makeNode(parent, name);
+		},
+		mknod(parent, name, mode) {
+			call(calls.fs_mknod, parent.sharedIno, name, mode);
+			return makeNode(parent, name);
+		},
 		rename(oldNode, newDir, newName) {
 			call(calls.fs_rename, oldNode.parent.sharedIno, oldNode.name, newDir.sharedIno, newName);
 			oldNode.name = newName;
 		},
 		unlink: (parent, name) => call(calls.fs_unlink, parent.sharedIno, name),
 		rmdir: (parent, name) => call(calls.fs_rmdir, parent.sharedIno, name),
-		readdir: (node) => call(calls.fs_readdir, node.sharedIno),
-		symlink: (parent, name, target) =>
-			makeNode(parent, name, call(calls.fs_symlink, parent.sharedIno, name, target)),
+		readdir: (node) => call(calls.fs_readdir, node.sharedIno).split('/'),
+		symlink(parent, name, target) {
+			call(calls.fs_symlink, parent.sharedIno, name, target);
+			return makeNode(parent, name);
+		},
 		readlink: (node) => call(calls.fs_readlink, node.sharedIno),
 		link: (node, newDir, newName) => call(calls.fs_link, node.sharedIno, newDir.sharedIno, newName),
 		statfs() {
@@ -88,17 +99,43 @@ export function createSharedFs(FS, calls, locks) {
 			call(calls.fs_release, stream.node.sharedIno);
 		},
 		read(stream, buffer, offset, length, position) {
-			const data = call(calls.fs_read, stream.node.sharedIno, position, length);
-			buffer.set(data, offset);
-			return data.length;
+			const into = buffer.byteOffset + offset;
+			const staging = calls.fs_staging(length + 8);
+			const skew = (into - staging) & 7; // same address mod 8: V8's fast copy
+			const n = call(calls.fs_read_staged, stream.node.sharedIno, position, length, skew);
+			const from = staging + skew;
+			buffer.set(sharedBytes(from + n).subarray(from, from + n), offset);
+			return n;
 		},
 		write(stream, buffer, offset, length, position) {
-			return call(calls.fs_write, stream.node.sharedIno, position, buffer.subarray(offset, offset + length));
+			const source = buffer.byteOffset + offset;
+			const staging = calls.fs_staging(length + 8);
+			const skew = (source - staging) & 7;
+			sharedBytes(staging + skew + length).set(buffer.subarray(offset, offset + length), staging + skew);
+			return call(calls.fs_write_staged, stream.node.sharedIno, position, length, skew);
+		},
+		// Like MEMFS: the mapping is a private copy in PHP's heap (PHP maps
+		// files to read them whole); msync writes a shared mapping back.
+		mmap(stream, length, position) {
+			const size = Math.ceil(length / 65536) * 65536;
+			const ptr = phpHeap.memalign(65536, size);
+			if (!ptr) throw new FS.ErrnoError(48); // ENOMEM
+			const heap = new Uint8Array(phpHeap.memory.buffer);
+			const n = streamOps.read(stream, heap, ptr, length, position);
+			heap.fill(0, ptr + n, ptr + size);
+			return { ptr, allocated: true };
+		},
+		msync(stream, buffer, offset, length) {
+			streamOps.write(stream, buffer, 0, length, offset);
+			return 0;
 		},
 		llseek(stream, offset, whence) {
 			let position = offset;
 			if (whence === 1) position += stream.position;
-			else if (whence === 2) position += call(calls.fs_getattr, stream.node.sharedIno)[field.size];
+			else if (whence === 2) {
+				call(calls.fs_getattr, stream.node.sharedIno);
+				position += attrs[field.size];
+			}
 			if (position < 0) throw new FS.ErrnoError(28); // EINVAL
 			return position;
 		},
@@ -107,8 +144,8 @@ export function createSharedFs(FS, calls, locks) {
 	return {
 		// opts.root: the shared-fs path shown at the mount point.
 		mount(mount) {
-			const root = makeNode(null, '/', call(calls.fs_resolve, mount.opts.root ?? '/'));
-			return root;
+			call(calls.fs_resolve, mount.opts.root ?? '/');
+			return makeNode(null, '/');
 		},
 	};
 }
@@ -143,10 +180,11 @@ function flock($stream, int $operation, &$would_block = null): bool {
 }
 `;
 
-export function createLockCalls(calls, worker) {
+export function createLockCalls(calls, worker, sharedMemory) {
 	let FS;
 	let memory;
 	const sizeField = calls.attr_fields().indexOf('size');
+	const attrs = () => new Float64Array(sharedMemory.buffer, calls.attr_buffer(), calls.attr_fields().length);
 	// flock descriptions this worker holds: ino -> Set of description ids.
 	const flocks = new Map();
 	let request = 0;
@@ -193,7 +231,10 @@ export function createLockCalls(calls, worker) {
 		let len = Number(view.getBigInt64(lock + 16, true));
 		const ino = stream.node.sharedIno;
 		if (whence === 1) start += stream.position;
-		else if (whence === 2) start += calls.fs_getattr(ino)[sizeField];
+		else if (whence === 2) {
+			calls.fs_getattr(ino);
+			start += attrs()[sizeField];
+		}
 		else if (whence !== 0) return -EINVAL;
 		if (len < 0) {
 			start += len;

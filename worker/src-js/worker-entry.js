@@ -35,20 +35,21 @@ function guard(memory, address) {
 		// KILL_PENDING: the host asked while we were inside; now we are out for good.
 		if (Atomics.compareExchange(words, index, INSIDE, OUTSIDE) !== INSIDE) Atomics.store(words, index, KILLED);
 	};
-	return new Proxy(bindings, {
-		get(target, name) {
-			const value = target[name];
-			if (typeof value !== 'function') return value;
-			return (...args) => {
-				enter();
-				try {
-					return value(...args);
-				} finally {
-					leave();
-				}
-			};
-		},
-	});
+	const wrapped = {};
+	for (const [name, value] of Object.entries(bindings)) {
+		wrapped[name] =
+			typeof value !== 'function'
+				? value
+				: (...args) => {
+						enter();
+						try {
+							return value(...args);
+						} finally {
+							leave();
+						}
+					};
+	}
+	return wrapped;
 }
 
 async function boot({ memory, memoryDescriptor, workerModule, phpModule, config }) {
@@ -58,12 +59,15 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config 
 	bindings.initSync({ module: workerModule, memory });
 	bindings.attach(config);
 	rust = guard(memory, bindings.safe_point_address());
-	locks = createLockCalls(rust, rust.worker_index());
+	locks = createLockCalls(rust, rust.worker_index(), memory);
+	const phpHeap = {};
 	const runtimeId = await loadPHPRuntime(phpLoader, {
 		instantiateWasm(imports, receiveInstance) {
 			locks.wrapImports(imports);
 			WebAssembly.instantiate(phpModule, imports).then((instance) => {
-				locks.setMemory(imports.env.memory ?? instance.exports.memory);
+				phpHeap.memory = imports.env.memory ?? instance.exports.memory;
+				phpHeap.memalign = instance.exports.emscripten_builtin_memalign;
+				locks.setMemory(phpHeap.memory);
 				receiveInstance(instance, phpModule);
 			});
 			return {};
@@ -86,7 +90,7 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config 
 	const documentRoot = rust.document_root_path();
 	php.mkdir(documentRoot);
 	await php.mount(documentRoot, (_php, FS, mountPoint) => {
-		FS.mount(createSharedFs(FS, rust, locks), { root: documentRoot }, mountPoint);
+		FS.mount(createSharedFs(FS, rust, locks, memory, phpHeap), { root: documentRoot }, mountPoint);
 		return () => FS.unmount(mountPoint);
 	});
 }

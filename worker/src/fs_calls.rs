@@ -2,8 +2,11 @@
 //! Every call goes to shared-fs: nothing is cached on the JS side, so what
 //! another worker changed is what the next call sees.
 //!
-//! Inode numbers travel as f64 (exact below 2^53). Attributes travel as a
-//! Float64Array laid out as `ATTR_FIELDS`.
+//! Inode numbers travel as f64 (exact below 2^53). Calls that produce
+//! attributes write them into this worker's attribute buffer (laid out as
+//! `ATTR_FIELDS`), which the adapter reads through a view made once: no
+//! allocation per call. File bytes move between the file's blocks and PHP's
+//! heap through this worker's staging area: one copy in Rust, one in JS.
 
 use crate::{errno, fs};
 use shared_fs::{Attr, Errno, FileSystem, FlockOp, LockRange, LockType, SetAttr, Timespec};
@@ -27,8 +30,23 @@ fn from_ms(ms: f64) -> Timespec {
     Timespec { sec: sec as i64, nsec: ((ms - sec * 1000.0) * 1e6).round().min(999_999_999.0) as u32 }
 }
 
-fn attr_array(a: &Attr) -> Box<[f64]> {
-    Box::new([
+thread_local! {
+    /// This worker's attribute buffer (thread-locals are per worker).
+    static ATTR: std::cell::Cell<[f64; 11]> = const { std::cell::Cell::new([0.0; 11]) };
+    /// Staging area: PHP's heap is another memory, so written bytes are
+    /// copied here by the adapter, then into the file (and large reads the
+    /// other way round).
+    static STAGING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Address of this worker's attribute buffer (11 f64, see `attr_fields`).
+#[wasm_bindgen]
+pub fn attr_buffer() -> u32 {
+    ATTR.with(|a| a.as_ptr() as usize as u32)
+}
+
+fn attr_array(a: &Attr) -> [f64; 11] {
+    [
         a.ino as f64,
         a.mode as f64,
         a.nlink as f64,
@@ -40,13 +58,16 @@ fn attr_array(a: &Attr) -> Box<[f64]> {
         ms(a.atime),
         ms(a.mtime),
         ms(a.ctime),
-    ])
+    ]
 }
 
 type Res<T> = Result<T, JsValue>;
 
-fn attr(r: Result<Attr, Errno>) -> Res<Box<[f64]>> {
-    r.map(|a| attr_array(&a)).map_err(errno)
+/// Stores the attributes in the attribute buffer.
+fn attr(r: Result<Attr, Errno>) -> Res<()> {
+    let a = r.map_err(errno)?;
+    ATTR.with(|cell| cell.set(attr_array(&a)));
+    Ok(())
 }
 
 fn ino(v: f64) -> u64 {
@@ -54,23 +75,23 @@ fn ino(v: f64) -> u64 {
 }
 
 #[wasm_bindgen]
-pub fn fs_root() -> Res<Box<[f64]>> {
+pub fn fs_root() -> Res<()> {
     attr(fs()?.getattr(FileSystem::ROOT))
 }
 
 #[wasm_bindgen]
-pub fn fs_lookup(parent: f64, name: &str) -> Res<Box<[f64]>> {
+pub fn fs_lookup(parent: f64, name: &str) -> Res<()> {
     attr(fs()?.lookup(ino(parent), name.as_bytes()))
 }
 
 #[wasm_bindgen]
-pub fn fs_getattr(node: f64) -> Res<Box<[f64]>> {
+pub fn fs_getattr(node: f64) -> Res<()> {
     attr(fs()?.getattr(ino(node)))
 }
 
 /// NaN means "leave unchanged" for every field.
 #[wasm_bindgen]
-pub fn fs_setattr(node: f64, mode: f64, size: f64, atime_ms: f64, mtime_ms: f64) -> Res<Box<[f64]>> {
+pub fn fs_setattr(node: f64, mode: f64, size: f64, atime_ms: f64, mtime_ms: f64) -> Res<()> {
     let set = SetAttr {
         mode: (!mode.is_nan()).then_some(mode as u32),
         size: (!size.is_nan()).then_some(size as u64),
@@ -86,7 +107,7 @@ const S_IFDIR: u32 = 0o040000;
 const S_IFREG: u32 = 0o100000;
 
 #[wasm_bindgen]
-pub fn fs_mknod(parent: f64, name: &str, mode: u32) -> Res<Box<[f64]>> {
+pub fn fs_mknod(parent: f64, name: &str, mode: u32) -> Res<()> {
     let fs = fs()?;
     let perm = mode & 0o7777;
     match mode & S_IFMT {
@@ -98,7 +119,7 @@ pub fn fs_mknod(parent: f64, name: &str, mode: u32) -> Res<Box<[f64]>> {
 }
 
 #[wasm_bindgen]
-pub fn fs_symlink(parent: f64, name: &str, target: &str) -> Res<Box<[f64]>> {
+pub fn fs_symlink(parent: f64, name: &str, target: &str) -> Res<()> {
     attr(fs()?.symlink(ino(parent), name.as_bytes(), target.as_bytes(), 0, 0))
 }
 
@@ -109,7 +130,7 @@ pub fn fs_readlink(node: f64) -> Res<String> {
 }
 
 #[wasm_bindgen]
-pub fn fs_link(node: f64, new_parent: f64, new_name: &str) -> Res<Box<[f64]>> {
+pub fn fs_link(node: f64, new_parent: f64, new_name: &str) -> Res<()> {
     attr(fs()?.link(ino(node), ino(new_parent), new_name.as_bytes()))
 }
 
@@ -128,13 +149,18 @@ pub fn fs_rename(parent: f64, name: &str, new_parent: f64, new_name: &str) -> Re
     fs()?.rename(ino(parent), name.as_bytes(), ino(new_parent), new_name.as_bytes()).map_err(errno)
 }
 
-/// All names in the directory, `.` and `..` included, in shared-fs order.
+/// All names in the directory, `.` and `..` included, in shared-fs order,
+/// joined by `/` (which no name contains): one string crosses into JS
+/// instead of one per entry.
 #[wasm_bindgen]
-pub fn fs_readdir(node: f64) -> Res<Vec<String>> {
-    let mut names = Vec::new();
+pub fn fs_readdir(node: f64) -> Res<String> {
+    let mut names = String::new();
     fs()?
         .readdir(ino(node), 0, &mut |entry| {
-            names.push(String::from_utf8_lossy(&entry.name).into_owned());
+            if !names.is_empty() {
+                names.push('/');
+            }
+            names.push_str(&String::from_utf8_lossy(&entry.name));
             true
         })
         .map_err(errno)?;
@@ -152,17 +178,48 @@ pub fn fs_release(node: f64) -> Res<()> {
     Ok(())
 }
 
+/// Reads up to `length` bytes at `position` into the staging area at
+/// `skew` bytes from its start (see `fs_staging`); returns the count.
+///
+/// The adapter picks `skew` so that the staged bytes and their destination
+/// in PHP's heap have the same address modulo 8: V8 copies out of a
+/// SharedArrayBuffer about 8 times slower when they do not.
 #[wasm_bindgen]
-pub fn fs_read(node: f64, position: f64, length: u32) -> Res<Vec<u8>> {
-    let mut buf = vec![0u8; length as usize];
-    let n = fs()?.read(ino(node), position as u64, &mut buf).map_err(errno)?;
-    buf.truncate(n);
-    Ok(buf)
+pub fn fs_read_staged(node: f64, position: f64, length: u32, skew: u32) -> Res<u32> {
+    let fs = fs()?;
+    let (start, end) = (skew as usize, skew as usize + length as usize);
+    STAGING.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < end {
+            s.resize(end, 0);
+        }
+        fs.read(ino(node), position as u64, &mut s[start..end]).map(|n| n as u32).map_err(errno)
+    })
 }
 
+/// Makes the staging area at least `length` bytes; returns its address
+/// (valid until the next call).
 #[wasm_bindgen]
-pub fn fs_write(node: f64, position: f64, data: &[u8]) -> Res<u32> {
-    fs()?.write(ino(node), position as u64, data).map(|n| n as u32).map_err(errno)
+pub fn fs_staging(length: u32) -> u32 {
+    STAGING.with(|s| {
+        let mut s = s.borrow_mut();
+        if s.len() < length as usize {
+            s.resize(length as usize, 0);
+        }
+        s.as_ptr() as usize as u32
+    })
+}
+
+/// Writes `length` staged bytes, starting `skew` bytes into the staging
+/// area, at `position`.
+#[wasm_bindgen]
+pub fn fs_write_staged(node: f64, position: f64, length: u32, skew: u32) -> Res<u32> {
+    let fs = fs()?;
+    STAGING.with(|s| {
+        let s = s.borrow();
+        let data = s.get(skew as usize..(skew + length) as usize).ok_or_else(|| errno(Errno::EINVAL))?;
+        fs.write(ino(node), position as u64, data).map(|n| n as u32).map_err(errno)
+    })
 }
 
 /// `[block_size, blocks, blocks_free, files, files_free, name_max]`
@@ -180,7 +237,7 @@ pub fn fs_statfs() -> Res<Box<[f64]>> {
 }
 
 #[wasm_bindgen]
-pub fn fs_resolve(path: &str) -> Res<Box<[f64]>> {
+pub fn fs_resolve(path: &str) -> Res<()> {
     attr(fs()?.resolve(FileSystem::ROOT, path.as_bytes(), true))
 }
 
