@@ -1,6 +1,6 @@
 # Entry points. README's two commands are `make serve` and `make test`;
 # CI (.ci/run) runs `make test`. Every target first runs the idempotent setup.
-.PHONY: setup build serve test test-native test-e2e
+.PHONY: setup build serve test test-native test-posix test-e2e
 
 setup:
 	./scripts/setup.sh
@@ -16,7 +16,11 @@ serve: build
 test-native: setup
 	cargo test --workspace --release
 
+# pjdfstest against a FUSE mount of shared-fs (needs root and /dev/fuse).
+test-posix: setup
+	bash shared-fs/tests/pjdfstest.sh
+
 test-e2e: build
 	node --test --test-concurrency=1 e2e/
 
-test: test-native test-e2e
+test: test-native test-posix test-e2e

@@ -38,6 +38,12 @@ if ! command -v wasm-pack >/dev/null; then
 	cargo install wasm-pack --version 0.15.1
 fi
 
+# pjdfstest (POSIX conformance suite run against the FUSE mount of shared-fs).
+if ! command -v pjdfstest >/dev/null; then
+	say "installing pjdfstest (about 1 minute)"
+	cargo install pjdfstest --version 0.2.2
+fi
+
 # Debian: Chromium and its driver for browser tests; FUSE for the POSIX suite.
 missing=()
 for pkg in chromium chromium-driver fuse3 libfuse3-dev pkg-config; do
