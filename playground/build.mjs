@@ -83,6 +83,20 @@ async function bundle(entry, outfile, extra = {}) {
 	});
 }
 
+// WordPress 6.5 with the SQLite integration (the archives the first worker
+// unpacks) and its static files, which those archives leave out.
+function copyWordPress() {
+	const builds = join(root, 'node_modules', '@wp-playground', 'wordpress-builds');
+	const out = join(dist, 'wordpress');
+	mkdirSync(out, { recursive: true });
+	cpSync(join(builds, 'src', 'wordpress', 'wp-6.5.zip'), join(out, 'wp-6.5.zip'));
+	cpSync(
+		join(builds, 'src', 'sqlite-database-integration', 'sqlite-database-integration.zip'),
+		join(out, 'sqlite-database-integration.zip')
+	);
+	cpSync(join(builds, 'public', 'wp-6.5'), join(out, 'wp-6.5'), { recursive: true });
+}
+
 async function main() {
 	const debug = process.argv.includes('--debug');
 	cargoWasm();
@@ -105,6 +119,7 @@ async function main() {
 	cpSync(join(workerOut, 'worker_bg.wasm'), join(dist, 'worker', 'worker_bg.wasm'));
 	cpSync(join(hostOut, 'host_bg.wasm'), join(dist, 'host', 'host_bg.wasm'));
 	cpSync(join(swOut, 'service_worker_bg.wasm'), join(dist, 'service_worker_bg.wasm'));
+	copyWordPress();
 	cpSync(join(root, 'playground', 'src'), dist, { recursive: true });
 	console.log(`built ${dist}`);
 }

@@ -9,7 +9,7 @@ use crate::scheduler::Limits;
 use crate::util::{error, get, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
-use protocol::WorkerConfig;
+use protocol::{SiteKind, WorkerConfig};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -19,8 +19,74 @@ const PAGE: u64 = 64 * 1024;
 const DOCUMENT_ROOT: &str = "/wordpress";
 const MAX_WORKERS: u32 = 64;
 
+/// What to boot: an empty document root, WordPress, or a site zip.
+enum Site {
+    Blank,
+    WordPress,
+    /// A zip (Uint8Array, ArrayBuffer or Blob), e.g. from `exportSite()`.
+    Archive(JsValue),
+}
+
+fn site_option(value: &JsValue) -> Result<Site, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(Site::WordPress);
+    }
+    match value.as_string().as_deref() {
+        Some("wordpress") => Ok(Site::WordPress),
+        Some("blank") => Ok(Site::Blank),
+        Some(other) => Err(error(format!("unknown site {other:?}: use \"wordpress\", \"blank\" or a zip"))),
+        None if value.is_instance_of::<Uint8Array>()
+            || value.is_instance_of::<js_sys::ArrayBuffer>()
+            || value.is_instance_of::<web_sys::Blob>() =>
+        {
+            Ok(Site::Archive(value.clone()))
+        }
+        None => Err(error("option `site` must be \"wordpress\", \"blank\", or a zip as Uint8Array, ArrayBuffer or Blob")),
+    }
+}
+
+/// WordPress 6.5 with the SQLite integration, from @wp-playground/wordpress-builds.
+const WORDPRESS_ARCHIVES: [&str; 2] = ["wordpress/wp-6.5.zip", "wordpress/sqlite-database-integration.zip"];
+/// Its static files (the archive leaves them out).
+const WORDPRESS_ASSETS: &str = "wordpress/wp-6.5/";
+
+async fn fetch_bytes(window: &Window, url: &str) -> Result<Uint8Array, JsValue> {
+    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url)).await?.unchecked_into();
+    if !response.ok() {
+        return Err(error(format!("cannot fetch {url}: HTTP {}", response.status())));
+    }
+    Ok(Uint8Array::new(&JsFuture::from(response.array_buffer()?).await?))
+}
+
+/// The archives the formatting worker installs, their kind, and where the
+/// site's other static files live.
+async fn site_archives(window: &Window, site: &Site, asset_base: &str) -> Result<(SiteKind, js_sys::Array, Option<String>), JsValue> {
+    Ok(match site {
+        Site::Blank => (SiteKind::Blank, js_sys::Array::new(), None),
+        Site::WordPress => {
+            let archives = js_sys::Array::new();
+            for path in WORDPRESS_ARCHIVES {
+                let bytes = fetch_bytes(window, &format!("{asset_base}{path}")).await?;
+                archives.push(&bytes);
+            }
+            (SiteKind::WordPress, archives, Some(format!("{asset_base}{WORDPRESS_ASSETS}")))
+        }
+        Site::Archive(value) => {
+            let bytes = if let Some(blob) = value.dyn_ref::<web_sys::Blob>() {
+                Uint8Array::new(&JsFuture::from(blob.array_buffer()).await?)
+            } else {
+                // A copy: the archive's buffer is transferred to the worker.
+                Uint8Array::new(value).slice(0, Uint8Array::new(value).length())
+            };
+            // An exported WordPress site still needs WordPress's static files.
+            (SiteKind::Archive, js_sys::Array::of1(&bytes), Some(format!("{asset_base}{WORDPRESS_ASSETS}")))
+        }
+    })
+}
+
 struct Options {
     asset_base: String,
+    site: Site,
     workers: u32,
     limits: Limits,
     memory_max_bytes: u64,
@@ -38,10 +104,7 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     if workers == 0 || workers > MAX_WORKERS {
         return Err(error(format!("workers must be between 1 and {MAX_WORKERS}, got {workers}")));
     }
-    let site = optional_string(options, "site")?.unwrap_or_else(|| "blank".into());
-    if site != "blank" {
-        return Err(error(format!("unknown site {site:?}: only \"blank\" is available yet")));
-    }
+    let site = site_option(&get(options, "site"))?;
     let memory_max_mb = optional_u32(options, "memoryMaximumMb")?.unwrap_or(1024);
     if !(64..=4096).contains(&memory_max_mb) {
         return Err(error("memoryMaximumMb must be between 64 and 4096"));
@@ -63,6 +126,7 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     };
     Ok(Options {
         asset_base,
+        site,
         workers,
         limits,
         memory_max_bytes: memory_max_mb as u64 * (1 << 20),
@@ -235,15 +299,20 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     if !shared {
         options.workers = 1;
     }
-    let progress = Progress { callback: on_progress, total: 3 + options.workers, done: Default::default() };
+    let progress = Progress { callback: on_progress, total: 4 + options.workers, done: Default::default() };
     progress.step("isolation");
 
     let scope = random_scope_id();
+    let (site_kind, archives, assets_url) = site_archives(&window, &options.site, &options.asset_base).await?;
+    progress.step("site-download");
     let absolute_url = match &registration {
         Ok(registration) => {
             let claim = Object::new();
             set(&claim, "type", "claim-scope");
             set(&claim, "scope", scope.as_str());
+            if let Some(assets_url) = &assets_url {
+                set(&claim, "assetsUrl", assets_url.as_str());
+            }
             registration.active().ok_or_else(|| error("the service worker is not active"))?.post_message(&claim)?;
             format!("{}scope:{scope}/", registration.scope())
         }
@@ -281,6 +350,8 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         config: WorkerConfig {
             index: 0,
             format: false,
+            site: site_kind,
+            site_url: absolute_url.trim_end_matches('/').to_string(),
             document_root: DOCUMENT_ROOT.into(),
             fs_initial_bytes: options.fs_initial_bytes,
             fs_max_bytes: options.memory_max_bytes,
@@ -288,11 +359,11 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     };
     let pool = Pool::new(options.workers, options.limits, kit);
     // Worker 0 formats the filesystem before anyone else attaches.
-    wait_ready(0, pool.spawn(0, true)?).await?;
+    wait_ready(0, pool.spawn(0, true, &archives)?).await?;
     progress.step("worker-ready");
     let mut rest = Vec::new();
     for index in 1..options.workers {
-        rest.push((index, pool.spawn(index, false)?));
+        rest.push((index, pool.spawn(index, false, &js_sys::Array::new())?));
     }
     for (index, ready) in rest {
         wait_ready(index, ready).await?;

@@ -171,6 +171,11 @@ impl Client {
                     headers.push((name.clone(), get(object, &name).as_string().unwrap_or_default()));
                 }
             }
+            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+                // As a browser would send it, so PHP builds URLs on this site.
+                let host = web_sys::Url::new(&base).map(|u| u.host()).unwrap_or_default();
+                headers.push(("host".into(), host));
+            }
             let body = get(&options, "body");
             let body = if let Some(text) = body.as_string() {
                 text.into_bytes()
@@ -253,6 +258,13 @@ impl Client {
     #[wasm_bindgen(js_name = fileExists)]
     pub fn file_exists(&self, path: String) -> Promise {
         self.path_job(path, |path| Job::FileExists { path })
+    }
+
+    /// The whole document root as a zip (a Uint8Array); boot it again with
+    /// `startPlayground({site: zip})`.
+    #[wasm_bindgen(js_name = exportSite)]
+    pub fn export_site(&self) -> Promise {
+        self.submit(Target::Any, Job::ExportSite)
     }
 
     /// `{capacity, used, highWater, max, inodes, memoryBytes}` of the shared filesystem.

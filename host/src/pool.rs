@@ -60,9 +60,10 @@ pub struct BootKit {
 }
 
 impl BootKit {
-    fn message(&self, index: u32, format: bool) -> Object {
+    fn message(&self, index: u32, format: bool, archives: &Array) -> Object {
         let config = WorkerConfig { index, format, ..self.config.clone() };
         let message = Object::new();
+        set(&message, "archives", archives.clone());
         set(&message, "type", "boot");
         set(&message, "memory", self.memory.clone().map(JsValue::from).unwrap_or(JsValue::NULL));
         set(&message, "memoryDescriptor", self.memory_descriptor.clone());
@@ -153,7 +154,14 @@ impl Pool {
     }
 
     /// Starts worker `index`; the receiver fires when it is ready (or failed).
-    pub fn spawn(&self, index: u32, format: bool) -> Result<oneshot::Receiver<Result<(), String>>, JsValue> {
+    /// The worker that formats the filesystem installs the site from
+    /// `archives` (transferred: the page keeps no copy).
+    pub fn spawn(
+        &self,
+        index: u32,
+        format: bool,
+        archives: &Array,
+    ) -> Result<oneshot::Receiver<Result<(), String>>, JsValue> {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         options.set_name(&format!("php-worker-{index}"));
@@ -203,7 +211,8 @@ impl Pool {
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
 
-        worker.post_message(&self.inner.kit.message(index, format))?;
+        let buffers: Array = archives.iter().map(|a| JsValue::from(Uint8Array::new(&a).buffer())).collect();
+        worker.post_message_with_transfer(&self.inner.kit.message(index, format, archives), &buffers)?;
         self.inner.slots.borrow_mut()[index as usize].worker = Some(worker);
         Ok(receiver)
     }
@@ -348,7 +357,7 @@ impl Pool {
             worker.terminate();
         }
         self.inner.slots.borrow_mut()[index as usize].worker = None;
-        if let Err(e) = self.spawn(index, false) {
+        if let Err(e) = self.spawn(index, false, &Array::new()) {
             web_sys::console::error_2(&format!("could not restart worker {index}").into(), &e);
         }
     }

@@ -11,7 +11,7 @@ const started = performance.now();
 
 window.playground = startPlayground({
 	workers: numberParam('workers') ?? 2,
-	site: params.get('site') ?? 'blank',
+	site: params.get('site') ?? 'wordpress',
 	memoryMaximumMb: numberParam('memoryMaximumMb'),
 	maxQueue: numberParam('maxQueue'),
 	queueTimeoutMs: numberParam('queueTimeoutMs'),

@@ -11,6 +11,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+/// Marks a worker's 404 for a static file the shared filesystem lacks, so
+/// the service worker may serve it from the site's static assets instead.
+pub const STATIC_MISS_HEADER: &str = "x-site-static-miss";
+
 /// Header list in arrival order; names may repeat (`Set-Cookie`).
 pub type Headers = Vec<(String, String)>;
 
@@ -51,6 +55,8 @@ pub enum Job {
     ListFiles { path: String },
     FileExists { path: String },
     Stats,
+    /// A zip of the whole document root.
+    ExportSite,
 }
 
 /// The shared filesystem's space, for `client.stats()`.
@@ -92,11 +98,27 @@ pub enum JobResult {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
     pub index: u32,
-    /// The first worker formats the shared filesystem; the others attach.
+    /// The first worker formats the shared filesystem and installs the
+    /// site into it; the others attach.
     pub format: bool,
+    pub site: SiteKind,
+    /// The site's base URL without a trailing slash (WordPress's home URL).
+    pub site_url: String,
     pub document_root: String,
     pub fs_initial_bytes: u64,
     pub fs_max_bytes: u64,
+}
+
+/// What the formatting worker installs into the document root. Archive
+/// bytes travel beside the config (JS ArrayBuffers, transferred).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum SiteKind {
+    /// An empty document root.
+    Blank,
+    /// WordPress: archives are the WordPress build and the SQLite plugin.
+    WordPress,
+    /// A zip of a document root, e.g. one `client.exportSite()` made.
+    Archive,
 }
 
 /// What a worker reports to the host on its own channel.

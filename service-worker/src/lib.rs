@@ -20,8 +20,8 @@ use web_sys::{
 };
 
 thread_local! {
-    /// scope id -> id of the window client (host page) that serves it.
-    static OWNERS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    /// scope id -> the window client (host page) that serves it.
+    static OWNERS: RefCell<HashMap<String, Owner>> = RefCell::new(HashMap::new());
     /// Requests waiting for a reply, by request id: resolves with the reply bytes.
     static PENDING: RefCell<HashMap<u64, js_sys::Function>> = RefCell::new(HashMap::new());
     static NEXT_REQUEST_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
@@ -40,10 +40,18 @@ fn global() -> ServiceWorkerGlobalScope {
     js_sys::global().unchecked_into()
 }
 
-/// A host page announces the scope it serves (`{type: 'claim-scope', scope}`).
+struct Owner {
+    client_id: String,
+    /// Where the site's static files that are not in its filesystem live
+    /// (WordPress builds ship theirs outside the archive), if anywhere.
+    assets_url: Option<String>,
+}
+
+/// A host page announces the scope it serves
+/// (`{type: 'claim-scope', scope, assetsUrl?}`).
 #[wasm_bindgen]
-pub fn claim_scope(scope: String, client_id: String) {
-    OWNERS.with(|o| o.borrow_mut().insert(scope, client_id));
+pub fn claim_scope(scope: String, client_id: String, assets_url: Option<String>) {
+    OWNERS.with(|o| o.borrow_mut().insert(scope, Owner { client_id, assets_url }));
 }
 
 /// Answers one fetch. The JS glue calls this only for same-origin requests.
@@ -140,17 +148,37 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
     PENDING.with(|p| p.borrow_mut().remove(&request_id));
     channel.port1().close();
     match protocol::decode::<JobResult>(&bytes).map_err(|e| JsValue::from_str(&e))? {
+        JobResult::Http(response) if is_static_miss(&response) => static_asset(scope, rest, response).await,
         JobResult::Http(response) => to_response(response),
         JobResult::Failed { message, .. } => error_response(500, &message),
         other => error_response(500, &format!("unexpected reply {other:?}")),
     }
 }
 
+fn is_static_miss(response: &HttpResponse) -> bool {
+    response.status == 404 && response.headers.iter().any(|(name, _)| name == protocol::STATIC_MISS_HEADER)
+}
+
+/// A static file the site's filesystem lacks, from the scope's assets.
+async fn static_asset(scope: &str, rest: &str, miss: HttpResponse) -> Result<Response, JsValue> {
+    let assets = OWNERS.with(|o| o.borrow().get(scope).and_then(|owner| owner.assets_url.clone()));
+    let path = rest.split(['?', '#']).next().unwrap_or(rest).trim_start_matches('/');
+    if let Some(base) = assets {
+        let fetched: Response = JsFuture::from(global().fetch_with_str(&format!("{base}{path}"))).await?.unchecked_into();
+        if fetched.ok() {
+            return Ok(fetched);
+        }
+    }
+    let mut miss = miss;
+    miss.headers.retain(|(name, _)| name != protocol::STATIC_MISS_HEADER);
+    to_response(miss)
+}
+
 /// The page that claimed the scope, or (after a service worker restart lost
 /// the claims) the only window client outside any scope.
 async fn find_host(scope: &str) -> Result<Option<Client>, JsValue> {
     let clients = global().clients();
-    if let Some(id) = OWNERS.with(|o| o.borrow().get(scope).cloned()) {
+    if let Some(id) = OWNERS.with(|o| o.borrow().get(scope).map(|owner| owner.client_id.clone())) {
         let found = JsFuture::from(clients.get(&id)).await?;
         if !found.is_undefined() {
             return Ok(Some(found.unchecked_into()));

@@ -52,12 +52,12 @@ function guard(memory, address) {
 	return wrapped;
 }
 
-async function boot({ memory, memoryDescriptor, workerModule, phpModule, config }) {
+async function boot({ memory, memoryDescriptor, workerModule, phpModule, config, archives }) {
 	// Without cross-origin isolation the host cannot send a shared memory:
 	// this (single) worker makes its own, private filesystem.
 	memory ??= new WebAssembly.Memory(memoryDescriptor);
 	bindings.initSync({ module: workerModule, memory });
-	bindings.attach(config);
+	bindings.attach(config, archives ?? []);
 	rust = guard(memory, bindings.safe_point_address());
 	locks = createLockCalls(rust, rust.worker_index(), memory);
 	const phpHeap = {};
@@ -87,6 +87,13 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config 
 	php.mkdir('/internal/shared/preload');
 	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
 	php.onMessage((data) => locks.onPhpMessage(data));
+	// The scope's URL is the site's URL (WordPress reads these constants
+	// before its stored options).
+	const siteUrl = rust.site_url();
+	if (siteUrl) {
+		php.defineConstant('WP_HOME', siteUrl);
+		php.defineConstant('WP_SITEURL', siteUrl);
+	}
 	const documentRoot = rust.document_root_path();
 	php.mkdir(documentRoot);
 	await php.mount(documentRoot, (_php, FS, mountPoint) => {
@@ -112,7 +119,7 @@ async function runJob(job, port) {
 			response = error;
 			if (isRuntimeDeath(error)) crash = error;
 		}
-		reply = rust.finish_job(plan.kind, response);
+		reply = rust.finish_job(plan.kind, response, plan.requestUri);
 	}
 	locks.requestEnded();
 	port.postMessage(reply);

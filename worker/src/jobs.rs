@@ -2,6 +2,7 @@
 //! here, run by the JS glue on php-wasm, and turned into a reply here.
 
 use crate::routing::{self, Route};
+use crate::{archive, cookies, files};
 use crate::{document_root, fs};
 use js_sys::{Object, Reflect, Uint8Array};
 use protocol::{FsStats, HttpRequest, HttpResponse, Job, JobEnvelope, JobResult, RunOutput, WorkerEvent};
@@ -14,15 +15,16 @@ use wasm_bindgen::JsCast;
 /// `finish_job`. Every entry into this module is synchronous, so a worker is
 /// never inside module code while PHP runs or while it awaits anything (the
 /// host may terminate it then; see `safe_point_address`).
-fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object)>) -> JsValue {
+fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object, String)>) -> JsValue {
     let out = Object::new();
     set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));
     if let Some(result) = reply {
         set(&out, "reply", &Uint8Array::from(&protocol::encode(&result)[..]));
     }
-    if let Some((kind, options)) = php {
+    if let Some((kind, options, request_uri)) = php {
         set(&out, "kind", &JsValue::from_str(kind));
         set(&out, "php", &options);
+        set(&out, "requestUri", &JsValue::from_str(&request_uri));
     }
     out.into()
 }
@@ -34,7 +36,7 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Err(message) => return plan(None, Some(JobResult::Failed { message, errno: None }), None),
     };
     let outcome = match job {
-        Job::Run { code } => Ok(Step::Php("run", run_options(&code))),
+        Job::Run { code } => Ok(Step::Php("run", run_options(&code), String::new())),
         Job::Http(request) => http_step(&request),
         Job::WriteFile { path, data } => write_file(&path, &data).map(|_| Step::Reply(JobResult::Done)),
         Job::ReadFile { path } => read_file(&path).map(|bytes| Step::Reply(JobResult::File(bytes))),
@@ -43,17 +45,19 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Job::ListFiles { path } => list_files(&path).map(|names| Step::Reply(JobResult::Names(names))),
         Job::FileExists { path } => file_exists(&path).map(|found| Step::Reply(JobResult::Bool(found))),
         Job::Stats => stats().map(|s| Step::Reply(JobResult::Stats(s))),
+        Job::ExportSite => export_site().map(|zip| Step::Reply(JobResult::File(zip))),
     };
     match outcome.unwrap_or_else(Step::Reply) {
         Step::Reply(result) => plan(Some(id), Some(result), None),
-        Step::Php(kind, options) => plan(Some(id), None, Some((kind, options))),
+        Step::Php(kind, options, request_uri) => plan(Some(id), None, Some((kind, options, request_uri))),
     }
 }
 
 /// Turns php-wasm's response (or the error `php.run` rejected with) into the
-/// encoded `JobResult` for a job `start_job` planned as `kind`.
+/// encoded `JobResult` for a job `start_job` planned as `kind` for
+/// `request_uri`.
 #[wasm_bindgen]
-pub fn finish_job(kind: &str, response: JsValue) -> Vec<u8> {
+pub fn finish_job(kind: &str, response: JsValue, request_uri: &str) -> Vec<u8> {
     // php-wasm rejects a run that ended in a fatal error but still carries
     // the response; use it so callers see PHP's output and errors.
     let carried = get(&response, "response");
@@ -63,7 +67,7 @@ pub fn finish_job(kind: &str, response: JsValue) -> Vec<u8> {
     } else if kind == "run" {
         run_output(&response)
     } else {
-        JobResult::Http(http_response(&response))
+        JobResult::Http(keep_cookies(http_response(&response), request_uri))
     };
     protocol::encode(&result)
 }
@@ -75,7 +79,23 @@ pub fn job_done_event(id: f64) -> Vec<u8> {
 
 enum Step {
     Reply(JobResult),
-    Php(&'static str, Object),
+    /// Run PHP with these options; the string is the request URI.
+    Php(&'static str, Object, String),
+}
+
+/// Moves the response's cookies into the site's jar (a service worker's
+/// response could not set them in the browser).
+fn keep_cookies(mut response: HttpResponse, request_uri: &str) -> HttpResponse {
+    let now = js_sys::Date::now();
+    let mut jar = cookies::JAR.lock().unwrap_or_else(|e| e.into_inner());
+    response.headers.retain(|(name, value)| {
+        let is_cookie = name.eq_ignore_ascii_case("set-cookie");
+        if is_cookie {
+            jar.set(value, request_uri, now);
+        }
+        !is_cookie
+    });
+    response
 }
 
 fn fs_failure(what: &str, path: &str, e: Errno) -> JobResult {
@@ -130,12 +150,21 @@ fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
     let (path, query) = routing::split_url_path(&request.path_and_query);
     Ok(match routing::route(fs, document_root(), &path) {
         Route::Php { script_path, script_name } => {
-            Step::Php("http", script_options(request, &script_path, &script_name, query))
+            let (options, request_uri) = script_options(request, &script_path, &script_name, query);
+            Step::Php("http", options, request_uri)
         }
         Route::Static { path, content_type } => Step::Reply(JobResult::Http(HttpResponse {
             status: 200,
             headers: vec![("content-type".into(), content_type.into())],
             body: read_file(&path)?,
+        })),
+        Route::StaticMiss => Step::Reply(JobResult::Http(HttpResponse {
+            status: 404,
+            headers: vec![
+                ("content-type".into(), "text/plain; charset=utf-8".into()),
+                (protocol::STATIC_MISS_HEADER.into(), "1".into()),
+            ],
+            body: format!("Not found: {path}").into_bytes(),
         })),
         Route::NotFound => Step::Reply(JobResult::Http(HttpResponse {
             status: 404,
@@ -145,18 +174,24 @@ fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
     })
 }
 
-fn script_options(request: &HttpRequest, script_path: &str, script_name: &str, query: &str) -> Object {
+fn script_options(request: &HttpRequest, script_path: &str, script_name: &str, query: &str) -> (Object, String) {
     let prefix = scope_path(&request.scope_url);
     let request_uri = format!("{prefix}{}", request.path_and_query);
     let headers = Object::new();
     for (name, value) in &request.headers {
         let key = name.to_ascii_lowercase();
         let joined = match get(&headers, &key).as_string() {
-            Some(previous) => format!("{previous}, {value}"),
+            Some(previous) => format!("{previous}{}{value}", if key == "cookie" { "; " } else { ", " }),
             None => value.clone(),
         };
         set(&headers, &key, &JsValue::from_str(&joined));
     }
+    let browser_cookies = get(&headers, "cookie").as_string();
+    let mut jar = cookies::JAR.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(cookie) = jar.header(&request_uri, browser_cookies.as_deref(), js_sys::Date::now()) {
+        set(&headers, "cookie", &JsValue::from_str(&cookie));
+    }
+    drop(jar);
     let server = Object::new();
     for (key, value) in [
         ("DOCUMENT_ROOT", document_root().to_string()),
@@ -178,7 +213,7 @@ fn script_options(request: &HttpRequest, script_path: &str, script_name: &str, q
     if !request.body.is_empty() {
         set(&options, "body", &Uint8Array::from(&request.body[..]));
     }
-    options
+    (options, request_uri)
 }
 
 fn http_response(response: &JsValue) -> HttpResponse {
@@ -197,35 +232,19 @@ fn http_response(response: &JsValue) -> HttpResponse {
     HttpResponse { status, headers, body }
 }
 
-const O_WRONLY: u32 = 0o1;
-const O_CREAT: u32 = 0o100;
-const O_TRUNC: u32 = 0o1000;
-
 pub(crate) fn write_file(path: &str, data: &[u8]) -> Result<(), JobResult> {
     let fs = fs().map_err(js_failure)?;
-    let attr = fs
-        .open_path(FileSystem::ROOT, path.as_bytes(), O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        .map_err(|e| fs_failure("cannot open", path, e))?;
-    let written = fs.write(attr.ino, 0, data);
-    fs.release(attr.ino);
-    match written {
-        Ok(n) if n == data.len() => Ok(()),
-        Ok(_) => Err(fs_failure("short write to", path, Errno::ENOSPC)),
-        Err(e) => Err(fs_failure("cannot write", path, e)),
-    }
+    files::write_file(fs, path, data, None).map_err(|e| fs_failure("cannot write", path, e))
 }
 
 pub(crate) fn read_file(path: &str) -> Result<Vec<u8>, JobResult> {
     let fs = fs().map_err(js_failure)?;
-    let attr = fs
-        .open_path(FileSystem::ROOT, path.as_bytes(), 0, 0)
-        .map_err(|e| fs_failure("cannot open", path, e))?;
-    let mut data = vec![0u8; attr.size as usize];
-    let read = fs.read(attr.ino, 0, &mut data);
-    fs.release(attr.ino);
-    let n = read.map_err(|e| fs_failure("cannot read", path, e))?;
-    data.truncate(n);
-    Ok(data)
+    files::read_file(fs, path).map_err(|e| fs_failure("cannot read", path, e))
+}
+
+fn export_site() -> Result<Vec<u8>, JobResult> {
+    let fs = fs().map_err(js_failure)?;
+    archive::pack(fs, document_root()).map_err(|e| JobResult::Failed { message: e.to_string(), errno: None })
 }
 
 fn mkdir(path: &str) -> Result<(), JobResult> {

@@ -5,7 +5,11 @@
 //! `src-js/` holds the JS side: the worker entry (loads php-wasm) and the
 //! Emscripten mount adapter that calls `fs_calls`.
 
+mod archive;
+mod cookies;
 mod errno_abi;
+mod files;
+mod site;
 mod fs_calls;
 mod jobs;
 pub mod routing;
@@ -18,6 +22,7 @@ use wasm_bindgen::prelude::*;
 /// Statics live in the shared memory, so this is the same slot in every worker.
 static FS: OnceLock<FileSystem> = OnceLock::new();
 static DOCUMENT_ROOT: OnceLock<String> = OnceLock::new();
+static SITE_URL: OnceLock<String> = OnceLock::new();
 
 pub(crate) fn fs() -> Result<&'static FileSystem, JsValue> {
     FS.get().ok_or_else(|| JsValue::from_str("the shared filesystem is not attached"))
@@ -39,9 +44,10 @@ pub(crate) fn errno(e: Errno) -> JsValue {
     JsValue::from(errno_abi::emscripten_errno(e))
 }
 
-/// Formats (first worker) or attaches to the shared filesystem.
+/// Formats the shared filesystem and installs the site from `archives`
+/// (first worker), or attaches to it (the others).
 #[wasm_bindgen]
-pub fn attach(config: &[u8]) -> Result<(), JsValue> {
+pub fn attach(config: &[u8], archives: js_sys::Array) -> Result<(), JsValue> {
     let config: WorkerConfig = protocol::decode(config).map_err(|e| JsValue::from_str(&e))?;
     INDEX.with(|i| i.set(config.index));
     if config.format {
@@ -53,10 +59,14 @@ pub fn attach(config: &[u8]) -> Result<(), JsValue> {
         .map_err(|e| JsValue::from_str(&format!("cannot create the shared filesystem: {}", e.name())))?;
         mkdir_all(&fs, &config.document_root)
             .map_err(|e| JsValue::from_str(&format!("cannot create {}: {}", config.document_root, e.name())))?;
+        let archives: Vec<Vec<u8>> = archives.iter().map(|a| js_sys::Uint8Array::new(&a).to_vec()).collect();
+        site::install(&fs, &config.site, &archives, &config.document_root)
+            .map_err(|e| JsValue::from_str(&format!("cannot install the site: {e}")))?;
         FS.set(fs).map_err(|_| JsValue::from_str("the shared filesystem was already formatted"))?;
         DOCUMENT_ROOT
             .set(config.document_root)
             .map_err(|_| JsValue::from_str("the document root was already set"))?;
+        let _ = SITE_URL.set(config.site_url);
     }
     let fs = fs()?;
     // This index may have belonged to a worker the host terminated: free
@@ -71,26 +81,17 @@ fn lock_clock() -> std::time::Duration {
     std::time::Duration::from_secs_f64(js_sys::Date::now() / 1000.0)
 }
 
-pub(crate) fn mkdir_all(fs: &FileSystem, path: &str) -> Result<(), Errno> {
-    let mut dir = FileSystem::ROOT;
-    for name in path.split('/').filter(|n| !n.is_empty()) {
-        dir = match fs.lookup(dir, name.as_bytes()) {
-            Ok(attr) => attr.ino,
-            Err(Errno::ENOENT) => match fs.mkdir(dir, name.as_bytes(), 0o755, 0, 0) {
-                Ok(attr) => attr.ino,
-                // Another worker made it between our lookup and mkdir.
-                Err(Errno::EEXIST) => fs.lookup(dir, name.as_bytes())?.ino,
-                Err(e) => return Err(e),
-            },
-            Err(e) => return Err(e),
-        };
-    }
-    Ok(())
-}
+pub(crate) use files::mkdir_all;
 
 #[wasm_bindgen]
 pub fn document_root_path() -> String {
     document_root().to_string()
+}
+
+/// The site's base URL, for WordPress's WP_HOME and WP_SITEURL.
+#[wasm_bindgen]
+pub fn site_url() -> String {
+    SITE_URL.get().cloned().unwrap_or_default()
 }
 
 thread_local! {

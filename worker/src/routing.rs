@@ -8,6 +8,10 @@ pub enum Route {
     /// Run this script (absolute path on the shared FS); `script_name` is its URL path.
     Php { script_path: String, script_name: String },
     Static { path: String, content_type: &'static str },
+    /// A static file (by its extension) that the shared filesystem does not
+    /// hold: the service worker may find it among the site's static assets
+    /// (WordPress builds ship theirs outside the archive).
+    StaticMiss,
     NotFound,
 }
 
@@ -79,6 +83,7 @@ pub fn route(fs: &FileSystem, document_root: &str, url_path: &str) -> Route {
             }
         }
         Some(FileKind::File) => return for_file(file, url_path.to_string()),
+        _ if is_static_asset(url_path) => return Route::StaticMiss,
         _ => {}
     }
     // Pretty permalinks: unknown paths go to the front controller.
@@ -95,6 +100,16 @@ fn for_file(path: String, url: String) -> Route {
     } else {
         let content_type = content_type(&path);
         Route::Static { path, content_type }
+    }
+}
+
+/// A path whose extension names a static file type (not PHP, not a
+/// directory): no front controller answers for it.
+fn is_static_asset(path: &str) -> bool {
+    let last = path.rsplit('/').next().unwrap_or("");
+    match last.rsplit_once('.') {
+        Some((_, ext)) => !ext.eq_ignore_ascii_case("php") && content_type(path) != "application/octet-stream",
+        None => false,
     }
 }
 
@@ -165,8 +180,10 @@ mod tests {
             Route::Static { path: "/www/sub/index.html".into(), content_type: "text/html; charset=utf-8" }
         );
         assert_eq!(route(&fs, "/www", "/missing"), Route::NotFound);
+        assert_eq!(route(&fs, "/www", "/wp-includes/css/missing.css"), Route::StaticMiss);
 
         let fs = fs_with(&["/www/index.php"]);
+        assert_eq!(route(&fs, "/www", "/wp-includes/js/missing.min.js"), Route::StaticMiss);
         assert_eq!(
             route(&fs, "/www", "/2024/01/hello/"),
             Route::Php { script_path: "/www/index.php".into(), script_name: "/index.php".into() }

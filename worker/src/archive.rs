@@ -1,0 +1,378 @@
+//! Zip archives in and out of the shared filesystem: a site is unpacked into
+//! it once at boot, and exported from it as a zip a person can boot again.
+//! Reads stored and deflated entries (what WordPress builds and our exports
+//! use); writes deflated entries with Unix modes. No zip64: archives and
+//! entries stay below 4 GiB, which the 32-bit shared memory implies anyway.
+
+use miniz_oxide::deflate::compress_to_vec;
+use miniz_oxide::inflate::decompress_to_vec_with_limit;
+use shared_fs::{Errno, FileKind, FileSystem, Ino};
+
+const LOCAL_HEADER: u32 = 0x0403_4b50;
+const CENTRAL_HEADER: u32 = 0x0201_4b50;
+const END_OF_CENTRAL: u32 = 0x0605_4b50;
+const STORED: u16 = 0;
+const DEFLATED: u16 = 8;
+const MADE_BY_UNIX: u16 = 3 << 8 | 20;
+const S_IFMT: u32 = 0o170000;
+const S_IFLNK: u32 = 0o120000;
+const S_IFDIR: u32 = 0o040000;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ArchiveError {
+    Malformed(String),
+    Fs { path: String, errno: Errno },
+}
+
+impl std::fmt::Display for ArchiveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArchiveError::Malformed(why) => write!(f, "not a usable zip archive: {why}"),
+            ArchiveError::Fs { path, errno } => write!(f, "{path}: {}", errno.name()),
+        }
+    }
+}
+
+fn malformed(why: impl Into<String>) -> ArchiveError {
+    ArchiveError::Malformed(why.into())
+}
+
+fn u16_at(b: &[u8], at: usize) -> Result<u16, ArchiveError> {
+    b.get(at..at + 2).map(|s| u16::from_le_bytes([s[0], s[1]])).ok_or_else(|| malformed("truncated"))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Result<u32, ArchiveError> {
+    b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| malformed("truncated"))
+}
+
+/// One entry of an archive, its data still compressed.
+pub struct Entry<'a> {
+    pub name: String,
+    /// Unix mode when the archive recorded one.
+    pub mode: Option<u32>,
+    method: u16,
+    crc: u32,
+    size: usize,
+    data: &'a [u8],
+}
+
+impl Entry<'_> {
+    pub fn is_dir(&self) -> bool {
+        self.name.ends_with('/') || self.mode.is_some_and(|m| m & S_IFMT == S_IFDIR)
+    }
+
+    pub fn is_symlink(&self) -> bool {
+        self.mode.is_some_and(|m| m & S_IFMT == S_IFLNK)
+    }
+
+    pub fn contents(&self) -> Result<Vec<u8>, ArchiveError> {
+        let bytes = match self.method {
+            STORED => self.data.to_vec(),
+            DEFLATED => decompress_to_vec_with_limit(self.data, self.size)
+                .map_err(|e| malformed(format!("{}: cannot inflate ({:?})", self.name, e.status)))?,
+            m => return Err(malformed(format!("{}: compression method {m} is not supported", self.name))),
+        };
+        if bytes.len() != self.size || crc32(&bytes) != self.crc {
+            return Err(malformed(format!("{}: size or checksum mismatch", self.name)));
+        }
+        Ok(bytes)
+    }
+}
+
+/// The entries of a zip archive, from its central directory.
+pub fn entries(zip: &[u8]) -> Result<Vec<Entry<'_>>, ArchiveError> {
+    let search_from = zip.len().saturating_sub(22 + 65535);
+    let end = (search_from..zip.len().saturating_sub(21))
+        .rev()
+        .find(|&i| u32_at(zip, i).ok() == Some(END_OF_CENTRAL))
+        .ok_or_else(|| malformed("no end of central directory"))?;
+    let count = u16_at(zip, end + 10)? as usize;
+    let mut at = u32_at(zip, end + 16)? as usize;
+    if count == 0xffff || at == 0xffff_ffff {
+        return Err(malformed("zip64 archives are not supported"));
+    }
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        if u32_at(zip, at)? != CENTRAL_HEADER {
+            return Err(malformed("bad central directory entry"));
+        }
+        let made_by = u16_at(zip, at + 4)?;
+        let method = u16_at(zip, at + 10)?;
+        let crc = u32_at(zip, at + 16)?;
+        let compressed = u32_at(zip, at + 20)? as usize;
+        let size = u32_at(zip, at + 24)? as usize;
+        let name_len = u16_at(zip, at + 28)? as usize;
+        let extra_len = u16_at(zip, at + 30)? as usize;
+        let comment_len = u16_at(zip, at + 32)? as usize;
+        let external = u32_at(zip, at + 38)?;
+        let local = u32_at(zip, at + 42)? as usize;
+        let name_bytes = zip.get(at + 46..at + 46 + name_len).ok_or_else(|| malformed("truncated name"))?;
+        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        let mode = (made_by >> 8 == 3 && external >> 16 != 0).then_some(external >> 16);
+        if u32_at(zip, local)? != LOCAL_HEADER {
+            return Err(malformed(format!("{name}: bad local header")));
+        }
+        let data_at = local + 30 + u16_at(zip, local + 26)? as usize + u16_at(zip, local + 28)? as usize;
+        let data = zip.get(data_at..data_at + compressed).ok_or_else(|| malformed(format!("{name}: truncated")))?;
+        out.push(Entry { name, mode, method, crc, size, data });
+        at += 46 + name_len + extra_len + comment_len;
+    }
+    Ok(out)
+}
+
+/// A safe relative path from an entry name: no `..`, no absolute paths.
+fn relative(name: &str, strip_prefix: &str) -> Option<String> {
+    let name = name.strip_prefix(strip_prefix)?;
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.is_empty() || parts.iter().any(|p| *p == "..") {
+        return None;
+    }
+    Some(parts.join("/"))
+}
+
+fn fs_error(path: &str) -> impl Fn(Errno) -> ArchiveError + '_ {
+    move |errno| ArchiveError::Fs { path: path.to_string(), errno }
+}
+
+/// Unpacks `zip` under `dest` (created if missing), dropping `strip_prefix`
+/// from every name; entries outside it, or escaping with `..`, are skipped.
+/// Returns the number of files written.
+pub fn unpack(fs: &FileSystem, zip: &[u8], dest: &str, strip_prefix: &str) -> Result<usize, ArchiveError> {
+    crate::mkdir_all(fs, dest).map_err(fs_error(dest))?;
+    let mut files = 0;
+    for entry in entries(zip)? {
+        let Some(rel) = relative(&entry.name, strip_prefix) else { continue };
+        let path = format!("{}/{rel}", dest.trim_end_matches('/'));
+        if entry.is_dir() {
+            crate::mkdir_all(fs, &path).map_err(fs_error(&path))?;
+            continue;
+        }
+        let (parent, _) = path.rsplit_once('/').unwrap_or(("", &path));
+        crate::mkdir_all(fs, parent).map_err(fs_error(parent))?;
+        let contents = entry.contents()?;
+        if entry.is_symlink() {
+            let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fs_error(&path))?;
+            let _ = fs.unlink(dir, &name);
+            fs.symlink(dir, &name, &contents, 0, 0).map_err(fs_error(&path))?;
+        } else {
+            write_file(fs, &path, &contents, entry.mode.map(|m| m & 0o7777))?;
+        }
+        files += 1;
+    }
+    Ok(files)
+}
+
+fn write_file(fs: &FileSystem, path: &str, data: &[u8], mode: Option<u32>) -> Result<(), ArchiveError> {
+    crate::files::write_file(fs, path, data, mode).map_err(fs_error(path))
+}
+
+/// Builds a zip of everything under `root`, names relative to it.
+pub fn pack(fs: &FileSystem, root: &str) -> Result<Vec<u8>, ArchiveError> {
+    let start = fs.resolve(FileSystem::ROOT, root.as_bytes(), true).map_err(fs_error(root))?;
+    let mut zip = ZipWriter::default();
+    let mut stack: Vec<(Ino, String)> = vec![(start.ino, String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let mut children = Vec::new();
+        fs.readdir(dir, 0, &mut |e| {
+            if e.name != b"." && e.name != b".." {
+                children.push((e.ino, String::from_utf8_lossy(&e.name).into_owned()));
+            }
+            true
+        })
+        .map_err(fs_error(root))?;
+        for (ino, name) in children {
+            let path = format!("{prefix}{name}");
+            let attr = fs.getattr(ino).map_err(fs_error(&path))?;
+            match attr.kind {
+                FileKind::Dir => {
+                    zip.add(&format!("{path}/"), attr.mode, attr.mtime.sec, &[]);
+                    stack.push((ino, format!("{path}/")));
+                }
+                FileKind::Symlink => {
+                    let target = fs.readlink(ino).map_err(fs_error(&path))?;
+                    zip.add(&path, attr.mode, attr.mtime.sec, &target);
+                }
+                FileKind::File => {
+                    let mut data = vec![0u8; attr.size as usize];
+                    let n = fs.read(ino, 0, &mut data).map_err(fs_error(&path))?;
+                    data.truncate(n);
+                    zip.add(&path, attr.mode, attr.mtime.sec, &data);
+                }
+                // Devices and FIFOs have no place in a site archive.
+                _ => {}
+            }
+        }
+    }
+    Ok(zip.finish())
+}
+
+#[derive(Default)]
+struct ZipWriter {
+    out: Vec<u8>,
+    central: Vec<u8>,
+    count: u16,
+}
+
+impl ZipWriter {
+    fn add(&mut self, name: &str, mode: u32, mtime: i64, data: &[u8]) {
+        let deflated = compress_to_vec(data, 6);
+        let (method, body) = if deflated.len() < data.len() { (DEFLATED, &deflated[..]) } else { (STORED, data) };
+        let crc = crc32(data);
+        let (time, date) = dos_time(mtime);
+        let offset = self.out.len() as u32;
+        let mut header = Vec::with_capacity(46 + name.len());
+        let common = |h: &mut Vec<u8>| {
+            h.extend(20u16.to_le_bytes()); // version needed
+            h.extend(0x0800u16.to_le_bytes()); // names are UTF-8
+            h.extend(method.to_le_bytes());
+            h.extend(time.to_le_bytes());
+            h.extend(date.to_le_bytes());
+            h.extend(crc.to_le_bytes());
+            h.extend((body.len() as u32).to_le_bytes());
+            h.extend((data.len() as u32).to_le_bytes());
+            h.extend((name.len() as u16).to_le_bytes());
+            h.extend(0u16.to_le_bytes()); // extra
+        };
+        header.extend(LOCAL_HEADER.to_le_bytes());
+        common(&mut header);
+        header.extend(name.as_bytes());
+        self.out.extend(&header);
+        self.out.extend(body);
+
+        self.central.extend(CENTRAL_HEADER.to_le_bytes());
+        self.central.extend(MADE_BY_UNIX.to_le_bytes());
+        common(&mut self.central);
+        self.central.extend(0u16.to_le_bytes()); // comment
+        self.central.extend(0u16.to_le_bytes()); // disk
+        self.central.extend(0u16.to_le_bytes()); // internal attributes
+        self.central.extend((mode << 16).to_le_bytes());
+        self.central.extend(offset.to_le_bytes());
+        self.central.extend(name.as_bytes());
+        self.count += 1;
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let at = self.out.len() as u32;
+        self.out.extend(&self.central);
+        self.out.extend(END_OF_CENTRAL.to_le_bytes());
+        self.out.extend([0u8; 4]); // disk numbers
+        self.out.extend(self.count.to_le_bytes());
+        self.out.extend(self.count.to_le_bytes());
+        self.out.extend((self.central.len() as u32).to_le_bytes());
+        self.out.extend(at.to_le_bytes());
+        self.out.extend(0u16.to_le_bytes());
+        self.out
+    }
+}
+
+/// MS-DOS date and time of a Unix time (UTC), as zip stores them.
+fn dos_time(unix: i64) -> (u16, u16) {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let year = year.clamp(1980, 2107);
+    let time = (secs / 3600) << 11 | (secs % 3600 / 60) << 5 | (secs % 60) / 2;
+    let date = (year - 1980) << 9 | month << 5 | day;
+    (time as u16, date as u16)
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = [0u32; 256];
+        for (i, slot) in t.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            }
+            *slot = c;
+        }
+        t
+    });
+    !data.iter().fold(!0u32, |c, &b| table[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_fs::{Config, Timespec};
+
+    fn new_fs() -> FileSystem {
+        FileSystem::new(Config { initial_bytes: 1 << 20, max_bytes: 64 << 20, clock: || Timespec { sec: 1_700_000_000, nsec: 0 } })
+            .unwrap()
+    }
+
+    fn read(fs: &FileSystem, path: &str) -> Vec<u8> {
+        let a = fs.resolve(FileSystem::ROOT, path.as_bytes(), true).unwrap();
+        let mut buf = vec![0; a.size as usize];
+        fs.read(a.ino, 0, &mut buf).unwrap();
+        buf
+    }
+
+    #[test]
+    fn crc_and_dos_time_match_known_values() {
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        // 2023-11-14 22:13:20 UTC
+        let (time, date) = dos_time(1_700_000_000);
+        assert_eq!((date >> 9) + 1980, 2023);
+        assert_eq!((date >> 5) & 15, 11);
+        assert_eq!(date & 31, 14);
+        assert_eq!(time >> 11, 22);
+    }
+
+    #[test]
+    fn pack_then_unpack_round_trips_files_dirs_symlinks_and_modes() {
+        let fs = new_fs();
+        crate::mkdir_all(&fs, "/site/a/b").unwrap();
+        write_file(&fs, "/site/a/b/big.txt", &b"hello ".repeat(5000), Some(0o600)).unwrap();
+        write_file(&fs, "/site/empty", b"", None).unwrap();
+        let (dir, _) = fs.resolve_parent(FileSystem::ROOT, b"/site/link").unwrap();
+        fs.symlink(dir, b"link", b"a/b/big.txt", 0, 0).unwrap();
+        let zip = pack(&fs, "/site").unwrap();
+        assert!(zip.len() < 5000, "deflated: {}", zip.len());
+
+        let other = new_fs();
+        assert_eq!(unpack(&other, &zip, "/copy", "").unwrap(), 3);
+        assert_eq!(read(&other, "/copy/a/b/big.txt"), b"hello ".repeat(5000));
+        assert_eq!(read(&other, "/copy/empty"), b"");
+        assert_eq!(other.resolve(FileSystem::ROOT, b"/copy/a/b/big.txt", true).unwrap().mode & 0o777, 0o600);
+        let link = other.resolve(FileSystem::ROOT, b"/copy/link", false).unwrap();
+        assert_eq!(other.readlink(link.ino).unwrap(), b"a/b/big.txt");
+        other.check().unwrap();
+    }
+
+    #[test]
+    fn prefixes_are_stripped_and_escapes_skipped() {
+        let fs = new_fs();
+        let mut w = ZipWriter::default();
+        w.add("top/keep.php", 0o100644, 0, b"<?php");
+        w.add("top/../evil.php", 0o100644, 0, b"x");
+        w.add("elsewhere/skip.php", 0o100644, 0, b"x");
+        let zip = w.finish();
+        assert_eq!(unpack(&fs, &zip, "/dest", "top/").unwrap(), 1);
+        assert_eq!(read(&fs, "/dest/keep.php"), b"<?php");
+        assert!(fs.resolve(FileSystem::ROOT, b"/evil.php", true).is_err());
+    }
+
+    #[test]
+    fn damaged_archives_are_clear_errors() {
+        let fs = new_fs();
+        let mut w = ZipWriter::default();
+        w.add("f.txt", 0o100644, 0, &b"data".repeat(100));
+        let mut zip = w.finish();
+        assert!(matches!(unpack(&fs, &zip[..zip.len() - 30], "/d", ""), Err(ArchiveError::Malformed(_))));
+        let data_at = 30 + "f.txt".len();
+        zip[data_at + 2] ^= 0xff;
+        assert!(matches!(unpack(&fs, &zip, "/d", ""), Err(ArchiveError::Malformed(_))));
+        assert!(matches!(unpack(&fs, b"not a zip at all, really", "/d", ""), Err(ArchiveError::Malformed(_))));
+    }
+}

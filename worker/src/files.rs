@@ -1,0 +1,46 @@
+//! Whole-file helpers over shared-fs paths, for jobs, archives and site
+//! installs (PHP itself goes through the mount adapter instead).
+
+use shared_fs::{Errno, FileSystem};
+
+const O_WRONLY: u32 = 0o1;
+const O_CREAT: u32 = 0o100;
+const O_TRUNC: u32 = 0o1000;
+
+pub fn read_file(fs: &FileSystem, path: &str) -> Result<Vec<u8>, Errno> {
+    let attr = fs.open_path(FileSystem::ROOT, path.as_bytes(), 0, 0)?;
+    let mut data = vec![0u8; attr.size as usize];
+    let read = fs.read(attr.ino, 0, &mut data);
+    fs.release(attr.ino);
+    data.truncate(read?);
+    Ok(data)
+}
+
+/// Creates or replaces `path` with `data`; `mode` applies to a new file.
+pub fn write_file(fs: &FileSystem, path: &str, data: &[u8], mode: Option<u32>) -> Result<(), Errno> {
+    let attr = fs.open_path(FileSystem::ROOT, path.as_bytes(), O_WRONLY | O_CREAT | O_TRUNC, mode.unwrap_or(0o644))?;
+    let written = fs.write(attr.ino, 0, data);
+    fs.release(attr.ino);
+    match written? {
+        n if n == data.len() => Ok(()),
+        _ => Err(Errno::ENOSPC),
+    }
+}
+
+/// `mkdir -p`.
+pub fn mkdir_all(fs: &FileSystem, path: &str) -> Result<(), Errno> {
+    let mut dir = FileSystem::ROOT;
+    for name in path.split('/').filter(|n| !n.is_empty()) {
+        dir = match fs.lookup(dir, name.as_bytes()) {
+            Ok(attr) => attr.ino,
+            Err(Errno::ENOENT) => match fs.mkdir(dir, name.as_bytes(), 0o755, 0, 0) {
+                Ok(attr) => attr.ino,
+                // Another worker made it between our lookup and mkdir.
+                Err(Errno::EEXIST) => fs.lookup(dir, name.as_bytes())?.ino,
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+    }
+    Ok(())
+}
