@@ -9,7 +9,7 @@ describe('client API', () => {
 	before(async () => {
 		browser = await startBrowser();
 		server = await serve();
-		({ page } = await openPlayground(browser, server.origin, '?workers=2'));
+		({ page } = await openPlayground(browser, server.origin, '?site=blank&workers=2'));
 	});
 	after(async () => {
 		await browser?.close();

@@ -15,7 +15,7 @@ after(async () => {
 
 async function bootAndProbe(server, contextOptions) {
 	const navigations = [];
-	const { page, context } = await openPlaygroundIn(browser, server.origin, '?workers=2', contextOptions);
+	const { page, context } = await openPlaygroundIn(browser, server.origin, '?site=blank&workers=2', contextOptions);
 	page.on('framenavigated', (f) => f === page.mainFrame() && navigations.push(f.url()));
 	const probe = await page.evaluate(async () => {
 		const client = await window.playground;

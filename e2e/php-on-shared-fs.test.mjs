@@ -19,7 +19,7 @@ for (const workers of [2, 4]) {
 	describe(`${workers} workers`, () => {
 		let page, context;
 		before(async () => {
-			({ page, context } = await openPlayground(browser, server.origin, `?workers=${workers}`));
+			({ page, context } = await openPlayground(browser, server.origin, `?site=blank&workers=${workers}`));
 		});
 		after(() => context?.close());
 
@@ -138,7 +138,7 @@ for (const workers of [2, 4]) {
 
 describe('large files', () => {
 	test('a 96 MiB file written by one worker has the same hash when read by another', async () => {
-		const { page, context } = await openPlayground(browser, server.origin, '?workers=2');
+		const { page, context } = await openPlayground(browser, server.origin, '?site=blank&workers=2');
 		const run = (code, worker) =>
 			page.evaluate(async ([code, worker]) => (await window.playground).run({ code, worker }), [code, worker]);
 		const written = await run(

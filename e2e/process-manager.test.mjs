@@ -27,7 +27,7 @@ async function writeScript(page, name, code) {
 
 describe('one worker, a queue of two', () => {
 	test('8 simultaneous slow requests: some 200, the rest 503 with Retry-After, none hangs', async () => {
-		const { page, context } = await openPlayground(browser, server.origin, '?workers=1&maxQueue=2');
+		const { page, context } = await openPlayground(browser, server.origin, '?site=blank&workers=1&maxQueue=2');
 		await writeScript(page, 'slow.php', '<?php usleep(300000); echo "done";');
 		const results = await page.evaluate(async () => {
 			const client = await window.playground;
@@ -56,7 +56,7 @@ describe('one worker, a queue of two', () => {
 
 describe('request timeout', () => {
 	test('an endless loop gets 504, its worker is replaced, and the next request succeeds', async () => {
-		const { page, context } = await openPlayground(browser, server.origin, '?workers=1&requestTimeoutMs=3000');
+		const { page, context } = await openPlayground(browser, server.origin, '?site=blank&workers=1&requestTimeoutMs=3000');
 		await writeScript(page, 'loop.php', '<?php while (true) {}');
 		await writeScript(page, 'ok.php', '<?php echo "still serving";');
 		const outcome = await page.evaluate(async () => {

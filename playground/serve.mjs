@@ -27,7 +27,8 @@ const MIME = {
 export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHeaders = true }) {
 	const root = resolve(dir);
 	const server = createServer((req, res) => {
-		const headers = { 'Cache-Control': 'no-cache' };
+		// A public static site: other origins may embed and load it.
+		const headers = { 'Cache-Control': 'no-cache', 'Cross-Origin-Resource-Policy': 'cross-origin' };
 		if (isolationHeaders) {
 			headers['Cross-Origin-Opener-Policy'] = 'same-origin';
 			headers['Cross-Origin-Embedder-Policy'] = 'credentialless';
@@ -52,6 +53,21 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHea
 				stat = statSync(file);
 			}
 		} catch {
+			stat = undefined;
+		}
+		// Documents the service worker does not control (the block editor's
+		// canvas iframe) ask the server for WordPress's static files under a
+		// scope: serve them from the build's copy, as netlify.toml does.
+		const scoped = /^\/scope:[^/]+\/((?:wp-admin|wp-includes|wp-content)\/.*)$/.exec(pathname);
+		if (!stat && scoped) {
+			try {
+				file = join(root, 'wordpress', 'wp-6.5', normalize(scoped[1]));
+				stat = file.startsWith(join(root, 'wordpress', 'wp-6.5') + sep) ? statSync(file) : undefined;
+			} catch {
+				stat = undefined;
+			}
+		}
+		if (!stat?.isFile()) {
 			res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' }).end('not found');
 			return;
 		}

@@ -2,6 +2,7 @@
 // the client as `window.playground` (a promise), the same client an
 // embedding page gets from startPlayground().
 import { startPlayground } from './host/index.js';
+import { serveEmbedder } from './embed-api.js';
 
 const params = new URLSearchParams(location.search);
 const numberParam = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
@@ -22,6 +23,8 @@ window.playground = startPlayground({
 		status.textContent = `Booting… ${stage} (${done}/${total})`;
 	},
 });
+
+serveEmbedder(window.playground);
 
 window.playground.then(
 	(client) => {
