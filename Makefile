@@ -1,6 +1,6 @@
 # Entry points. README's two commands are `make serve` and `make test`;
 # CI (.ci/run) runs `make test`. Every target first runs the idempotent setup.
-.PHONY: setup build serve test test-native test-posix test-e2e
+.PHONY: setup build serve test test-native test-posix test-e2e bench
 
 setup:
 	./scripts/setup.sh
@@ -24,3 +24,7 @@ test-e2e: build
 	node --test --test-concurrency=1 e2e/
 
 test: test-native test-posix test-e2e
+
+# Every speed figure against its baseline (README: Benchmarks).
+bench: build
+	node bench/run.mjs

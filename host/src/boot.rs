@@ -109,7 +109,7 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     if !(64..=4096).contains(&memory_max_mb) {
         return Err(error("memoryMaximumMb must be between 64 and 4096"));
     }
-    let fs_initial_mb = optional_u32(options, "fsInitialMb")?.unwrap_or(16);
+    let fs_initial_mb = optional_u32(options, "fsInitialMb")?.unwrap_or(1);
     let defaults = Limits::default();
     let limits = Limits {
         max_queue: optional_u32(options, "maxQueue")?.map(|n| n as usize).unwrap_or(defaults.max_queue),

@@ -1,0 +1,57 @@
+// Every speed figure, each against a baseline measured in the same run:
+//   node bench/run.mjs [--quick]      (make bench builds first)
+// Prints a table and writes bench/results/latest.json. Figures 1-3 come from
+// shared-fs's native benchmark (shared-fs/examples/bench.rs), 4-8 from
+// Chromium (bench/browser.mjs). Absolute times drift on these machines;
+// read the ratios.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bootAndMemory, phpFilesystem, scaling, serviceWorkerOverhead, withBrowser } from './browser.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const quick = process.argv.includes('--quick');
+const results = join(root, 'bench', 'results');
+mkdirSync(results, { recursive: true });
+
+function native() {
+	const out = join(results, 'native.json');
+	const args = ['run', '--release', '-q', '-p', 'shared-fs', '--example', 'bench', '--', '--json', out];
+	if (quick) args.push('--quick');
+	execFileSync('cargo', args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+	return JSON.parse(readFileSync(out, 'utf8'));
+}
+
+function table(rows) {
+	const cells = rows.map((r) => [
+		r.figure,
+		`${r.value} ${r.unit}`,
+		r.baseline === null ? '' : `${r.baseline} ${r.unit}`,
+		r.ratio === null ? '' : String(r.ratio),
+		r.goal,
+		r.goal === 'report' ? '' : r.met ? 'yes' : 'NO',
+	]);
+	const head = ['figure', 'value', 'baseline', 'ratio', 'goal', 'met'];
+	const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+	const line = (c) => c.map((x, i) => x.padEnd(widths[i])).join(' | ');
+	return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...cells.map(line)].join('\n');
+}
+
+const started = Date.now();
+const rows = [...native()];
+rows.push(
+	...(await withBrowser(async (browser, origin) => [
+		...(await phpFilesystem(browser, origin)),
+		...(await scaling(browser, origin, { quick })),
+		...(await serviceWorkerOverhead(browser, origin)),
+		...(await bootAndMemory(browser, origin)),
+	]))
+);
+const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`;
+console.log(table(rows));
+console.log(`\nmachine: ${machine}; ${Math.round((Date.now() - started) / 1000)} s`);
+const file = join(results, 'latest.json');
+writeFileSync(file, JSON.stringify({ machine, date: new Date().toISOString(), quick, figures: rows }, null, 2));
+console.log(`written: ${file}`);
