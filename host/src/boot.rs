@@ -305,18 +305,24 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     let scope = random_scope_id();
     let (site_kind, archives, assets_url) = site_archives(&window, &options.site, &options.asset_base).await?;
     progress.step("site-download");
-    let absolute_url = match &registration {
+    let (absolute_url, service_worker_port) = match &registration {
         Ok(registration) => {
+            // The service worker sends this scope's requests over this channel.
+            let channel = web_sys::MessageChannel::new()?;
             let claim = Object::new();
             set(&claim, "type", "claim-scope");
             set(&claim, "scope", scope.as_str());
+            set(&claim, "port", channel.port2());
             if let Some(assets_url) = &assets_url {
                 set(&claim, "assetsUrl", assets_url.as_str());
             }
-            registration.active().ok_or_else(|| error("the service worker is not active"))?.post_message(&claim)?;
-            format!("{}scope:{scope}/", registration.scope())
+            registration
+                .active()
+                .ok_or_else(|| error("the service worker is not active"))?
+                .post_message_with_transferable(&claim, &js_sys::Array::of1(&channel.port2()))?;
+            (format!("{}scope:{scope}/", registration.scope()), Some(channel.port1()))
         }
-        Err(_) => format!("{}/scope:{scope}/", window.location().origin()?),
+        Err(_) => (format!("{}/scope:{scope}/", window.location().origin()?), None),
     };
 
     let php_module = compile(&window, format!("{}worker/php_8_3.wasm", options.asset_base));
@@ -373,7 +379,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     if let Some(iframe) = &options.iframe {
         iframe.set_src(&absolute_url);
     }
-    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode))
+    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode, service_worker_port))
 }
 
 fn unreachable_boot() -> Result<Mode, JsValue> {

@@ -10,7 +10,7 @@ use protocol::{HttpRequest, Job, JobResult, ScopedRequest};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{MessageChannel, MessageEvent};
+use web_sys::{MessageChannel, MessageEvent, MessagePort};
 
 #[wasm_bindgen(js_name = PlaygroundClient)]
 pub struct Client {
@@ -22,41 +22,58 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(pool: Pool, scope: String, absolute_url: String, document_root: String, isolation: Mode) -> Client {
+    pub fn new(
+        pool: Pool,
+        scope: String,
+        absolute_url: String,
+        document_root: String,
+        isolation: Mode,
+        service_worker_port: Option<MessagePort>,
+    ) -> Client {
         let client = Client { pool, isolation, scope, absolute_url, document_root };
-        client.serve_service_worker();
+        client.serve_service_worker(service_worker_port);
         client
     }
 
     /// Requests the service worker forwards for our scope go to the pool,
     /// with the service worker's port as the reply port: the worker answers
-    /// the service worker directly.
-    fn serve_service_worker(&self) {
-        let Some(container) = web_sys::window().map(|w| w.navigator().service_worker()) else { return };
+    /// the service worker directly. They arrive on `port` (made at claim
+    /// time), or, after a service worker restart, as messages from it.
+    fn serve_service_worker(&self, port: Option<MessagePort>) {
         let pool = self.pool.clone();
         let scope = self.scope.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let handle = move |event: MessageEvent, via: JsValue| {
             let data = event.data();
             if get(&data, "type").as_string().as_deref() != Some("http") {
                 return;
             }
             let bytes = Uint8Array::new(&get(&data, "request")).to_vec();
-            let Ok(reply) = get(&data, "port").dyn_into::<web_sys::MessagePort>() else { return };
-            let Some(service_worker) = event.source().and_then(|s| s.dyn_into::<web_sys::ServiceWorker>().ok())
-            else {
-                return;
-            };
+            let Ok(reply) = get(&data, "port").dyn_into::<MessagePort>() else { return };
             let outcome = protocol::decode::<ScopedRequest>(&bytes).map_err(error).and_then(|scoped| {
                 if scoped.scope != scope {
                     return Err(error(format!("scope {} is not served by this page", scoped.scope)));
                 }
-                let give_up = GiveUp::ServiceWorker { worker: service_worker, request_id: scoped.request_id };
+                let give_up = GiveUp::ServiceWorker { via, request_id: scoped.request_id };
                 pool.submit(Target::Any, Pending { job: Job::Http(scoped.request), reply: reply.clone(), give_up })
             });
             if let Err(e) = outcome {
                 let failure = JobResult::Failed { message: format!("{e:?}"), errno: None };
                 let _ = reply.post_message(&Uint8Array::from(&protocol::encode(&failure)[..]));
             }
+        };
+        let handle = std::rc::Rc::new(handle);
+        if let Some(port) = port {
+            let (handle, answer_to) = (handle.clone(), JsValue::from(port.clone()));
+            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                handle(event, answer_to.clone());
+            });
+            port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            on_message.forget(); // serves for the page's lifetime
+        }
+        let Some(container) = web_sys::window().map(|w| w.navigator().service_worker()) else { return };
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let source = event.source().map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
+            handle(event, source);
         });
         container.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref()).ok();
         on_message.forget(); // serves for the page's lifetime

@@ -23,8 +23,10 @@ pub struct Pending {
 }
 
 pub enum GiveUp {
-    /// A request the service worker forwarded: answer the service worker.
-    ServiceWorker { worker: web_sys::ServiceWorker, request_id: u64 },
+    /// A request the service worker forwarded: answer it through `via` (the
+    /// port the service worker holds, or the service worker itself), which
+    /// has `postMessage`.
+    ServiceWorker { via: JsValue, request_id: u64 },
     /// A call on this page: resolve its pending promise with the reply bytes.
     Local(js_sys::Function),
 }
@@ -33,12 +35,15 @@ impl GiveUp {
     fn answer(&self, result: &JobResult) {
         let bytes = Uint8Array::from(&protocol::encode(result)[..]);
         match self {
-            GiveUp::ServiceWorker { worker, request_id } => {
+            GiveUp::ServiceWorker { via, request_id } => {
                 let message = Object::new();
                 set(&message, "type", "reply");
                 set(&message, "requestId", *request_id as f64);
                 set(&message, "reply", bytes);
-                let _ = worker.post_message(&message);
+                let post = js_sys::Reflect::get(via, &"postMessage".into()).unwrap_or(JsValue::UNDEFINED);
+                if let Some(post) = post.dyn_ref::<js_sys::Function>() {
+                    let _ = post.call1(via, &message);
+                }
             }
             GiveUp::Local(resolve) => {
                 let _ = resolve.call1(&JsValue::NULL, &bytes);

@@ -42,6 +42,9 @@ fn global() -> ServiceWorkerGlobalScope {
 
 struct Owner {
     client_id: String,
+    /// A port to the host page, made at claim time: requests go over it
+    /// without looking the page up among the clients each time.
+    port: Option<web_sys::MessagePort>,
     /// Where the site's static files that are not in its filesystem live
     /// (WordPress builds ship theirs outside the archive), if anywhere.
     assets_url: Option<String>,
@@ -50,8 +53,20 @@ struct Owner {
 /// A host page announces the scope it serves
 /// (`{type: 'claim-scope', scope, assetsUrl?}`).
 #[wasm_bindgen]
-pub fn claim_scope(scope: String, client_id: String, assets_url: Option<String>) {
-    OWNERS.with(|o| o.borrow_mut().insert(scope, Owner { client_id, assets_url }));
+pub fn claim_scope(scope: String, client_id: String, assets_url: Option<String>, port: Option<web_sys::MessagePort>) {
+    if let Some(port) = &port {
+        // The host answers requests it gives up on over the same port.
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
+            let data = event.data();
+            let get = |key: &str| js_sys::Reflect::get(&data, &key.into()).unwrap_or(JsValue::UNDEFINED);
+            if get("type").as_string().as_deref() == Some("reply") {
+                host_reply(get("requestId").as_f64().unwrap_or(-1.0), get("reply"));
+            }
+        });
+        port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        on_message.forget(); // lives as long as the port
+    }
+    OWNERS.with(|o| o.borrow_mut().insert(scope, Owner { client_id, port, assets_url }));
 }
 
 /// Answers one fetch. The JS glue calls this only for same-origin requests.
@@ -134,8 +149,16 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
             body,
         },
     };
-    let Some(host) = find_host(scope).await? else {
-        return error_response(503, &format!("No page is running the site scope:{scope}. Open the playground again."));
+    let port = OWNERS.with(|o| o.borrow().get(scope).and_then(|owner| owner.port.clone()));
+    let host = match port {
+        Some(port) => HostLink::Port(port),
+        // After a restart the service worker has lost its ports: find the page.
+        None => match find_host(scope).await? {
+            Some(client) => HostLink::Client(client),
+            None => {
+                return error_response(503, &format!("No page is running the site scope:{scope}. Open the playground again."))
+            }
+        },
     };
     let channel = MessageChannel::new()?;
     let reply = wait_for_reply(&channel.port1(), request_id);
@@ -143,7 +166,11 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
     js_sys::Reflect::set(&message, &"type".into(), &"http".into())?;
     js_sys::Reflect::set(&message, &"request".into(), &Uint8Array::from(&protocol::encode(&scoped)[..]))?;
     js_sys::Reflect::set(&message, &"port".into(), &channel.port2())?;
-    host.post_message_with_transfer(&message, &Array::of1(&channel.port2()))?;
+    let transfer = Array::of1(&channel.port2());
+    match &host {
+        HostLink::Port(port) => port.post_message_with_transferable(&message, &transfer)?,
+        HostLink::Client(client) => client.post_message_with_transfer(&message, &transfer)?,
+    }
     let bytes = Uint8Array::new(&JsFuture::from(reply).await?).to_vec();
     PENDING.with(|p| p.borrow_mut().remove(&request_id));
     channel.port1().close();
@@ -153,6 +180,11 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
         JobResult::Failed { message, .. } => error_response(500, &message),
         other => error_response(500, &format!("unexpected reply {other:?}")),
     }
+}
+
+enum HostLink {
+    Port(web_sys::MessagePort),
+    Client(Client),
 }
 
 fn is_static_miss(response: &HttpResponse) -> bool {
