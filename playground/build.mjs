@@ -1,8 +1,9 @@
 // The one build entry point (README, CI and e2e all run it):
 //   node playground/build.mjs [--debug]
 // 1. cargo: `worker` as a shared-memory (atomics) module on the pinned
-//    nightly; `host` and `service-worker` as normal wasm modules;
-// 2. wasm-bindgen (--target web) for each;
+//    nightly; `service-worker` as a normal wasm module; wasm-pack for `host`
+//    (the embedding API, with its TypeScript types);
+// 2. wasm-bindgen (--target web) for the first two;
 // 3. esbuild: bundles the JS glue and php-wasm;
 // 4. assembles everything into dist/ (what netlify publishes).
 import { execFileSync } from 'node:child_process';
@@ -43,7 +44,10 @@ function cargoWasm() {
 		[`+${nightly}`, 'build', '--release', '--target', wasmTarget, '-p', 'worker', '-Z', 'build-std=panic_abort,std'],
 		{ RUSTFLAGS: ATOMICS_RUSTFLAGS, CARGO_TARGET_DIR: join(root, 'target', 'atomics') }
 	);
-	run('cargo', ['build', '--release', '--target', wasmTarget, '-p', 'host', '-p', 'service-worker']);
+	run('cargo', ['build', '--release', '--target', wasmTarget, '-p', 'service-worker']);
+	// The host is the embedding API: wasm-pack packages it with its .d.ts.
+	rmSync(join(bindgenOut, 'host'), { recursive: true, force: true });
+	run('wasm-pack', ['build', 'host', '--release', '--target', 'web', '--mode', 'no-install', '--out-dir', join(bindgenOut, 'host')]);
 }
 
 function bindgen(crate, wasmFile) {
@@ -102,7 +106,7 @@ async function main() {
 	cargoWasm();
 	const release = (dir) => join(root, 'target', dir, wasmTarget, 'release');
 	const workerOut = bindgen('worker', join(release('atomics'), 'worker.wasm'));
-	const hostOut = bindgen('host', join(release('.'), 'host.wasm'));
+	const hostOut = join(bindgenOut, 'host');
 	const swOut = bindgen('service-worker', join(release('.'), 'service_worker.wasm'));
 
 	rmSync(dist, { recursive: true, force: true });
@@ -118,6 +122,8 @@ async function main() {
 	await bundle('host/src-js/index.js', 'host/index.js', { minify: !debug });
 	cpSync(join(workerOut, 'worker_bg.wasm'), join(dist, 'worker', 'worker_bg.wasm'));
 	cpSync(join(hostOut, 'host_bg.wasm'), join(dist, 'host', 'host_bg.wasm'));
+	cpSync(join(hostOut, 'host.d.ts'), join(dist, 'host', 'host.d.ts'));
+	cpSync(join(root, 'host', 'src-js', 'index.d.ts'), join(dist, 'host', 'index.d.ts'));
 	cpSync(join(swOut, 'service_worker_bg.wasm'), join(dist, 'service_worker_bg.wasm'));
 	copyWordPress();
 	cpSync(join(root, 'playground', 'src'), dist, { recursive: true });

@@ -269,8 +269,12 @@ async fn fetch_worker_module(window: &Window, url: String) -> Result<(WebAssembl
     Ok((module.unchecked_into(), limits))
 }
 
+/// Boots a playground; `assetBase` is where the runtime's files live (the
+/// embedding entry, `src-js/index.js`, fills it in).
 #[wasm_bindgen(js_name = startPlaygroundWithAssets)]
-pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
+pub async fn start_playground(
+    #[wasm_bindgen(unchecked_param_type = "StartOptions & { assetBase: string }")] options: JsValue,
+) -> Result<Client, JsValue> {
     let on_progress = get(&options, "onProgress").dyn_into::<js_sys::Function>().ok();
     let mut options = parse_options(&options)?;
     let window = web_sys::window().ok_or_else(|| error("startPlayground must run on a page"))?;

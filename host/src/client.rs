@@ -12,6 +12,54 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
 use web_sys::{MessageChannel, MessageEvent, MessagePort};
 
+#[wasm_bindgen(typescript_custom_section)]
+const CLIENT_TYPES: &'static str = r#"
+export interface RunOptions { code: string; worker?: number; }
+export interface RunResult { text: string; errors: string; exitCode: number; worker: number; }
+export interface RequestOptions {
+    url: string;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Uint8Array;
+    worker?: number;
+}
+export interface PHPResponse {
+    httpStatusCode: number;
+    headers: Record<string, string[]>;
+    text: string;
+    bytes: Uint8Array;
+}
+export interface WorkerInfo {
+    index: number;
+    state: 'booting' | 'idle' | 'busy' | 'stopping';
+    currentJob: number | null;
+    completed: number;
+    timedOut: number;
+    crashed: number;
+    restarts: number;
+}
+export interface FilesystemStats {
+    capacity: number; used: number; highWater: number; max: number; inodes: number; memoryBytes: number;
+}
+export interface Isolation {
+    mode: 'server-headers' | 'service-worker-headers' | 'single-worker';
+    crossOriginIsolated: boolean;
+    reason?: string;
+}
+export interface ProgressEvent { stage: string; done: number; total: number; }
+export interface StartOptions {
+    site?: 'wordpress' | 'blank' | Uint8Array | ArrayBuffer | Blob;
+    workers?: number;
+    iframe?: HTMLIFrameElement;
+    maxQueue?: number;
+    queueTimeoutMs?: number;
+    requestTimeoutMs?: number;
+    memoryMaximumMb?: number;
+    fsInitialMb?: number;
+    onProgress?: (event: ProgressEvent) => void;
+}
+"#;
+
 #[wasm_bindgen(js_name = PlaygroundClient)]
 pub struct Client {
     pool: Pool,
@@ -153,7 +201,8 @@ fn path_arg(path: &str) -> Result<String, JsValue> {
 #[wasm_bindgen(js_class = PlaygroundClient)]
 impl Client {
     /// `run({code, worker?})` → `{text, errors, exitCode, worker}`.
-    pub fn run(&self, options: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<RunResult>")]
+    pub fn run(&self, #[wasm_bindgen(unchecked_param_type = "RunOptions")] options: JsValue) -> Promise {
         let pool = self.pool.clone();
         future_to_promise(async move {
             let code = optional_string(&options, "code")?.ok_or_else(|| error("run() needs `code`"))?;
@@ -170,7 +219,8 @@ impl Client {
 
     /// `request({url, method?, headers?, body?, worker?})` → `{httpStatusCode, headers, bytes, text}`.
     /// `url` is a path within the site (`/a.php?x=1`) or a URL under `absoluteUrl`.
-    pub fn request(&self, options: JsValue) -> Promise {
+    #[wasm_bindgen(unchecked_return_type = "Promise<PHPResponse>")]
+    pub fn request(&self, #[wasm_bindgen(unchecked_param_type = "RequestOptions")] options: JsValue) -> Promise {
         let pool = self.pool.clone();
         let base = self.absolute_url.clone();
         future_to_promise(async move {
@@ -228,8 +278,8 @@ impl Client {
     }
 
     /// Writes (creates or replaces) a file on the shared filesystem.
-    #[wasm_bindgen(js_name = writeFile)]
-    pub fn write_file(&self, path: String, data: JsValue) -> Promise {
+    #[wasm_bindgen(js_name = writeFile, unchecked_return_type = "Promise<void>")]
+    pub fn write_file(&self, path: String, #[wasm_bindgen(unchecked_param_type = "string | Uint8Array")] data: JsValue) -> Promise {
         let data = match data.as_string() {
             Some(text) => text.into_bytes(),
             None if data.is_instance_of::<Uint8Array>() => Uint8Array::new(&data).to_vec(),
@@ -241,12 +291,12 @@ impl Client {
         }
     }
 
-    #[wasm_bindgen(js_name = readFileAsBuffer)]
+    #[wasm_bindgen(js_name = readFileAsBuffer, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn read_file_as_buffer(&self, path: String) -> Promise {
         self.path_job(path, |path| Job::ReadFile { path })
     }
 
-    #[wasm_bindgen(js_name = readFileAsText)]
+    #[wasm_bindgen(js_name = readFileAsText, unchecked_return_type = "Promise<string>")]
     pub fn read_file_as_text(&self, path: String) -> Promise {
         let pool = self.pool.clone();
         future_to_promise(async move {
@@ -257,34 +307,37 @@ impl Client {
     }
 
     /// Creates a directory and any missing parents.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn mkdir(&self, path: String) -> Promise {
         self.path_job(path, |path| Job::Mkdir { path })
     }
 
     /// Removes a file.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn unlink(&self, path: String) -> Promise {
         self.path_job(path, |path| Job::Unlink { path })
     }
 
     /// Names in a directory (without `.` and `..`).
-    #[wasm_bindgen(js_name = listFiles)]
+    #[wasm_bindgen(js_name = listFiles, unchecked_return_type = "Promise<string[]>")]
     pub fn list_files(&self, path: String) -> Promise {
         self.path_job(path, |path| Job::ListFiles { path })
     }
 
-    #[wasm_bindgen(js_name = fileExists)]
+    #[wasm_bindgen(js_name = fileExists, unchecked_return_type = "Promise<boolean>")]
     pub fn file_exists(&self, path: String) -> Promise {
         self.path_job(path, |path| Job::FileExists { path })
     }
 
     /// The whole document root as a zip (a Uint8Array); boot it again with
     /// `startPlayground({site: zip})`.
-    #[wasm_bindgen(js_name = exportSite)]
+    #[wasm_bindgen(js_name = exportSite, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn export_site(&self) -> Promise {
         self.submit(Target::Any, Job::ExportSite)
     }
 
     /// `{capacity, used, highWater, max, inodes, memoryBytes}` of the shared filesystem.
+    #[wasm_bindgen(unchecked_return_type = "Promise<FilesystemStats>")]
     pub fn stats(&self) -> Promise {
         self.submit(Target::Any, Job::Stats)
     }
@@ -304,6 +357,7 @@ impl Client {
     /// `{mode, crossOriginIsolated, reason?}`: how (or why not) the page got
     /// cross-origin isolation. Modes: `server-headers`,
     /// `service-worker-headers`, `single-worker`.
+    #[wasm_bindgen(unchecked_return_type = "Isolation")]
     pub fn isolation(&self) -> JsValue {
         let out = Object::new();
         set(&out, "mode", self.isolation.name());
@@ -314,6 +368,7 @@ impl Client {
         out.into()
     }
 
+    #[wasm_bindgen(unchecked_return_type = "WorkerInfo[]")]
     pub fn workers(&self) -> js_sys::Array {
         self.pool.describe()
     }
