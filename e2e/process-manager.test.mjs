@@ -84,3 +84,29 @@ describe('request timeout', () => {
 		await context.close();
 	});
 });
+
+describe('a crashing PHP runtime', () => {
+	test('its worker is replaced; a request in flight elsewhere and the shared files are unaffected', async () => {
+		const { page, context } = await openPlayground(browser, server.origin, '?site=blank&workers=2');
+		const outcome = await page.evaluate(async () => {
+			const c = await window.playground;
+			await c.writeFile(c.documentRoot + '/kept.txt', 'still here');
+			const slow = c.run({ worker: 1, code: '<?php usleep(1500000); echo "slow done";' });
+			// php.wasm traps when PHP opens a socket with no network behind it.
+			const crash = await c.run({ worker: 0, code: "<?php curl_exec(curl_init('http://127.0.0.1:9/'));" }).then(
+				() => 'resolved',
+				(e) => e.message
+			);
+			const slowText = (await slow).text;
+			for (let i = 0; i < 100 && c.workers()[0].state !== 'idle'; i++) await new Promise((r) => setTimeout(r, 50));
+			const again = await c.run({ worker: 0, code: '<?php echo file_get_contents("/wordpress/kept.txt");' });
+			return { crash, slowText, again: again.text, worker0: c.workers()[0] };
+		});
+		assert.match(outcome.crash, /unreachable|crash/i);
+		assert.equal(outcome.slowText, 'slow done');
+		assert.equal(outcome.again, 'still here');
+		assert.equal(outcome.worker0.crashed, 1);
+		assert.equal(outcome.worker0.restarts, 1);
+		await context.close();
+	});
+});
