@@ -21,7 +21,13 @@ function native() {
 	const args = ['run', '--release', '-q', '-p', 'shared-fs', '--example', 'bench', '--', '--json', out];
 	if (quick) args.push('--quick');
 	execFileSync('cargo', args, { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-	return JSON.parse(readFileSync(out, 'utf8'));
+	const round = (x) => (typeof x === 'number' ? Math.round(x * 1000) / 1000 : x);
+	return JSON.parse(readFileSync(out, 'utf8')).map((r) => ({
+		...r,
+		value: round(r.value),
+		baseline: round(r.baseline),
+		ratio: round(r.ratio),
+	}));
 }
 
 function table(rows) {
