@@ -2,10 +2,10 @@
 // measures one figure in Chromium against a baseline taken in the same run,
 // and returns {figure, value, baseline, unit, ratio, goal, met, method}.
 import { readFileSync } from 'node:fs';
-import { chromium } from 'playwright-core';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../playground/serve.mjs';
+import { startBrowser } from '../e2e/harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -22,21 +22,8 @@ const figure = (name, value, baseline, unit, goal, met, method) => ({
 const round = (x) => Math.round(x * 1000) / 1000;
 
 export async function withBrowser(fn) {
-	const browser = await chromium.launch({
-		executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-		headless: true,
-		args: [
-			'--no-sandbox',
-			'--disable-gpu',
-			'--disable-quic',
-			'--disable-background-networking',
-			'--disable-component-update',
-			'--disable-sync',
-			'--no-first-run',
-			// performance.measureUserAgentSpecificMemory() answers at once.
-			'--enable-blink-features=ForceEagerMeasureMemory',
-		],
-	});
+	// performance.measureUserAgentSpecificMemory() answers at once.
+	const browser = await startBrowser(['--enable-blink-features=ForceEagerMeasureMemory']);
 	const server = await startServer({ dir: join(here, '..', 'dist'), port: 0 });
 	const origin = `http://127.0.0.1:${server.address().port}`;
 	try {

@@ -17,10 +17,10 @@ const CHROMIUM_ARGS = [
 	'--no-first-run',
 ];
 
-export async function startBrowser() {
+export async function startBrowser(extraArgs = []) {
 	return chromium.launch({
 		executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
-		args: CHROMIUM_ARGS,
+		args: [...CHROMIUM_ARGS, ...extraArgs],
 		headless: true,
 	});
 }
