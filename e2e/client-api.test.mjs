@@ -1,19 +1,14 @@
 // The embedding API on a live playground: file calls, stats, and clear
 // errors for bad calls.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPlayground, serve, startBrowser } from './harness.mjs';
+import { openPlayground, useBrowserAndServer } from './harness.mjs';
 
 describe('client API', () => {
-	let browser, server, page;
+	const env = useBrowserAndServer();
+	let page;
 	before(async () => {
-		browser = await startBrowser();
-		server = await serve();
-		({ page } = await openPlayground(browser, server.origin, '?site=blank&workers=2'));
-	});
-	after(async () => {
-		await browser?.close();
-		await server?.close();
+		({ page } = await openPlayground(env.browser, env.origin, '?site=blank&workers=2'));
 	});
 
 	test('mkdir, writeFile, listFiles, fileExists, readFileAsBuffer, unlink', async () => {

@@ -1,6 +1,7 @@
 // Shared e2e set-up: serves the built dist/ (the folder netlify publishes)
 // on a free loopback port and drives Debian's Chromium with playwright-core.
 import { chromium } from 'playwright-core';
+import { after, before } from 'node:test';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../playground/serve.mjs';
@@ -68,4 +69,21 @@ export async function openPlaygroundIn(browser, origin, query, contextOptions) {
 			if (!navigated || attempt >= 3) throw new Error(`playground did not boot: ${e.message}\n${logs.join('\n')}`);
 		}
 	}
+}
+
+/** One browser and one server for a test file: registers the hooks and
+ *  returns an object whose `browser`, `server` and `origin` are set once
+ *  they run. */
+export function useBrowserAndServer(serverOptions = {}) {
+	const env = {};
+	before(async () => {
+		env.browser = await startBrowser();
+		env.server = await serve(serverOptions);
+		env.origin = env.server.origin;
+	});
+	after(async () => {
+		await env.browser?.close();
+		await env.server?.close();
+	});
+	return env;
 }

@@ -2,20 +2,16 @@
 // on the shared-fs document root, errors included. Each result is compared
 // with what PHP reports for the same operation on php-wasm's private MEMFS
 // (/tmp) in the same worker, so the mount behaves as PHP's own disk does.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPlayground, serve, startBrowser } from './harness.mjs';
+import { openPlayground, useBrowserAndServer } from './harness.mjs';
 
-let browser, server, page;
-before(async () => {
-	browser = await startBrowser();
-	server = await serve();
-	({ page } = await openPlayground(browser, server.origin, '?site=blank&workers=2'));
-});
-after(async () => {
-	await browser?.close();
-	await server?.close();
-});
+const env = useBrowserAndServer();
+let page;
+const openPage = async () => {
+	page ??= (await openPlayground(env.browser, env.origin, '?site=blank&workers=2')).page;
+	return page;
+};
 
 // Runs each case under $base and returns {case: result}; warnings are part
 // of the result (error_get_last), so failures and their reasons compare too.
@@ -66,7 +62,7 @@ echo json_encode($r);
 `;
 
 test('the mount answers every operation as php-wasm MEMFS does', async () => {
-	const results = await page.evaluate(async (script) => {
+	const results = await (await openPage()).evaluate(async (script) => {
 		const c = await window.playground;
 		const run = async (base, worker) =>
 			JSON.parse((await c.run({ worker, code: script.replace('<?php', `<?php $argv_base = '${base}';`) })).text);
@@ -89,7 +85,7 @@ test('the mount answers every operation as php-wasm MEMFS does', async () => {
 });
 
 test('what one worker did through the mount, another sees', async () => {
-	const seen = await page.evaluate(async () => {
+	const seen = await (await openPage()).evaluate(async () => {
 		const c = await window.playground;
 		return (await c.run({ worker: 1, code: `<?php clearstatcache(); echo json_encode([substr(file_get_contents('/wordpress/ops/f'), 0, 5), readlink('/wordpress/ops/l'), decoct(fileperms('/wordpress/ops/f') & 0777)]);` })).text;
 	});

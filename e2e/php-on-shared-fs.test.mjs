@@ -3,23 +3,15 @@
 // correct under concurrent writers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPlayground, serve, startBrowser } from './harness.mjs';
+import { openPlayground, useBrowserAndServer } from './harness.mjs';
 
-let browser, server;
-before(async () => {
-	browser = await startBrowser();
-	server = await serve();
-});
-after(async () => {
-	await browser?.close();
-	await server?.close();
-});
+const env = useBrowserAndServer();
 
 for (const workers of [2, 4]) {
 	describe(`${workers} workers`, () => {
 		let page, context;
 		before(async () => {
-			({ page, context } = await openPlayground(browser, server.origin, `?site=blank&workers=${workers}`));
+			({ page, context } = await openPlayground(env.browser, env.origin, `?site=blank&workers=${workers}`));
 		});
 		after(() => context?.close());
 
@@ -138,7 +130,7 @@ for (const workers of [2, 4]) {
 
 describe('large files', () => {
 	test('a 96 MiB file written by one worker has the same hash when read by another', async () => {
-		const { page, context } = await openPlayground(browser, server.origin, '?site=blank&workers=2');
+		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=2');
 		const run = (code, worker) =>
 			page.evaluate(async ([code, worker]) => (await window.playground).run({ code, worker }), [code, worker]);
 		const written = await run(

@@ -1,19 +1,11 @@
 // The process manager with real workers: a bounded queue answers 503, a
 // runaway request answers 504 and its worker is replaced, and the site keeps
 // serving.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPlayground, serve, startBrowser } from './harness.mjs';
+import { openPlayground, useBrowserAndServer } from './harness.mjs';
 
-let browser, server;
-before(async () => {
-	browser = await startBrowser();
-	server = await serve();
-});
-after(async () => {
-	await browser?.close();
-	await server?.close();
-});
+const env = useBrowserAndServer();
 
 async function writeScript(page, name, code) {
 	await page.evaluate(
@@ -27,7 +19,7 @@ async function writeScript(page, name, code) {
 
 describe('one worker, a queue of two', () => {
 	test('8 simultaneous slow requests: some 200, the rest 503 with Retry-After, none hangs', async () => {
-		const { page, context } = await openPlayground(browser, server.origin, '?site=blank&workers=1&maxQueue=2');
+		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=1&maxQueue=2');
 		await writeScript(page, 'slow.php', '<?php usleep(300000); echo "done";');
 		const results = await page.evaluate(async () => {
 			const client = await window.playground;
@@ -56,7 +48,7 @@ describe('one worker, a queue of two', () => {
 
 describe('request timeout', () => {
 	test('an endless loop gets 504, its worker is replaced, and the next request succeeds', async () => {
-		const { page, context } = await openPlayground(browser, server.origin, '?site=blank&workers=1&requestTimeoutMs=3000');
+		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=1&requestTimeoutMs=3000');
 		await writeScript(page, 'loop.php', '<?php while (true) {}');
 		await writeScript(page, 'ok.php', '<?php echo "still serving";');
 		const outcome = await page.evaluate(async () => {
@@ -87,7 +79,7 @@ describe('request timeout', () => {
 
 describe('a crashing PHP runtime', () => {
 	test('its worker is replaced; a request in flight elsewhere and the shared files are unaffected', async () => {
-		const { page, context } = await openPlayground(browser, server.origin, '?site=blank&workers=2');
+		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=2');
 		const outcome = await page.evaluate(async () => {
 			const c = await window.playground;
 			await c.writeFile(c.documentRoot + '/kept.txt', 'still here');

@@ -1,21 +1,15 @@
 // The walking skeleton's real path, end to end in Chromium: two php-wasm
 // workers on one shared filesystem, and a PHP file served through the
 // service worker.
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPlayground, serve, startBrowser } from './harness.mjs';
+import { openPlayground, useBrowserAndServer } from './harness.mjs';
 
 describe('two workers on one shared filesystem', () => {
-	let browser, server, page;
-
+	const env = useBrowserAndServer();
+	let page;
 	before(async () => {
-		browser = await startBrowser();
-		server = await serve();
-		({ page } = await openPlayground(browser, server.origin, '?workers=2&site=blank'));
-	});
-	after(async () => {
-		await browser?.close();
-		await server?.close();
+		({ page } = await openPlayground(env.browser, env.origin, '?workers=2&site=blank'));
 	});
 
 	const run = (code, worker) =>

@@ -1,22 +1,14 @@
 // WordPress on N workers through the service worker, as a person uses it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { openPlayground, serve, startBrowser } from './harness.mjs';
+import { openPlayground, useBrowserAndServer } from './harness.mjs';
 
-let browser, server;
-before(async () => {
-	browser = await startBrowser();
-	server = await serve();
-});
-after(async () => {
-	await browser?.close();
-	await server?.close();
-});
+const env = useBrowserAndServer();
 
 describe('WordPress with 2 workers', () => {
 	let page, context, siteUrl;
 	before(async () => {
-		({ page, context } = await openPlayground(browser, server.origin, '?workers=2'));
+		({ page, context } = await openPlayground(env.browser, env.origin, '?workers=2'));
 		siteUrl = await page.evaluate(async () => (await window.playground).absoluteUrl);
 	});
 	after(() => context?.close());
@@ -84,7 +76,7 @@ describe('WordPress with 2 workers', () => {
 		assert.ok(zip.length > 1_000_000, `export is ${zip.length} bytes`);
 
 		const restored = await context.newPage();
-		await restored.goto(`${server.origin}/?site=blank&workers=1`);
+		await restored.goto(`${env.origin}/?site=blank&workers=1`);
 		const after = await restored.evaluate(
 			async ([zip, code]) => {
 				// Boot a second playground from the exported zip.
@@ -101,10 +93,10 @@ describe('WordPress with 2 workers', () => {
 
 describe('scopes', () => {
 	test('two scopes in one origin cannot see each other\'s files', async () => {
-		const context = await browser.newContext();
+		const context = await env.browser.newContext();
 		const open = async () => {
 			const page = await context.newPage();
-			await page.goto(`${server.origin}/?site=blank&workers=1`);
+			await page.goto(`${env.origin}/?site=blank&workers=1`);
 			await page.evaluate(() => window.playground);
 			return page;
 		};
