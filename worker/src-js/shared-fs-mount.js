@@ -141,14 +141,56 @@ export function createSharedFs(FS, calls, locks, memory, phpHeap) {
 		},
 	};
 
+	/** Resolves paths under the mount in one call to shared-fs instead of
+	 *  one per component; anything unusual (`.`, `..`, a symlink, the mount
+	 *  point itself) is left to Emscripten's own walk. */
+	function acceleratePaths(mountPoint) {
+		const root = FS.lookupPath(mountPoint).node;
+		const prefix = mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`;
+		const original = FS.lookupPath;
+		const walk = (path, opts) => {
+			let parts = path.slice(prefix.length).split('/').filter((p) => p);
+			if (parts.includes('.') || parts.includes('..')) return null;
+			if (opts.parent) parts = parts.slice(0, -1);
+			if (!parts.length) return null;
+			const found = call(calls.fs_walk, root.sharedIno, parts.join('/'), !!opts.follow);
+			const status = found[0];
+			if (status === WALK_SYMLINK) return null;
+			let node = root;
+			const count = status === WALK_MISSING_LAST ? (found.length - 1) / 2 : status;
+			for (let i = 0; i < count; i++) {
+				node = new FS.FSNode(node, parts[i], found[2 + 2 * i], 0);
+				node.sharedIno = found[1 + 2 * i];
+				node.node_ops = nodeOps;
+				node.stream_ops = streamOps;
+			}
+			if (status === WALK_MISSING_LAST) {
+				if (opts.noent_okay) return { path: prefix + parts.join('/') };
+				throw new FS.ErrnoError(44); // ENOENT
+			}
+			return { path: prefix + parts.join('/'), node };
+		};
+		FS.lookupPath = function (path, opts = {}) {
+			const fast = typeof path === 'string' && path.startsWith(prefix) ? walk(path, opts) : null;
+			return fast ?? original.call(this, path, opts);
+		};
+	}
+
 	return {
-		// opts.root: the shared-fs path shown at the mount point.
-		mount(mount) {
-			call(calls.fs_resolve, mount.opts.root ?? '/');
-			return makeNode(null, '/');
+		acceleratePaths,
+		type: {
+			// opts.root: the shared-fs path shown at the mount point.
+			mount(mount) {
+				call(calls.fs_resolve, mount.opts.root ?? '/');
+				return makeNode(null, '/');
+			},
 		},
 	};
 }
+
+// fs_walk's statuses (worker/src/fs_calls.rs).
+const WALK_SYMLINK = -1;
+const WALK_MISSING_LAST = -2;
 
 // fcntl(F_GETLK / F_SETLK / F_SETLKW) on shared-fs files goes to shared-fs's
 // byte-range locks (php-wasm's web build answers them with a no-op, which is

@@ -97,7 +97,9 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	const documentRoot = rust.document_root_path();
 	php.mkdir(documentRoot);
 	await php.mount(documentRoot, (_php, FS, mountPoint) => {
-		FS.mount(createSharedFs(FS, rust, locks, memory, phpHeap), { root: documentRoot }, mountPoint);
+		const sharedFs = createSharedFs(FS, rust, locks, memory, phpHeap);
+		FS.mount(sharedFs.type, { root: documentRoot }, mountPoint);
+		sharedFs.acceleratePaths(mountPoint);
 		return () => FS.unmount(mountPoint);
 	});
 }

@@ -309,3 +309,47 @@ pub fn fs_flock(node: f64, description: f64, operation: u32) -> Res<()> {
     let nonblocking = operation & 4 != 0;
     fs()?.flock(ino(node), description as u64, crate::worker_index(), op, nonblocking).map_err(errno)
 }
+
+// ------------------------------------------------------------ path walks
+/// What `fs_walk` met that the adapter must leave to Emscripten's own walk.
+const WALK_SYMLINK: f64 = -1.0;
+/// The last component does not exist (its parent does).
+const WALK_MISSING_LAST: f64 = -2.0;
+
+/// Walks `path` (components separated by `/`, no `.` or `..`) from `start`
+/// in one call: `[status, ino, mode, ino, mode, ...]` for each component
+/// found, status being their count, `WALK_MISSING_LAST`, or `WALK_SYMLINK`
+/// when a symlink is met (Emscripten then walks it itself, so its symlink
+/// rules stay the only ones). The last component's attributes are also left
+/// in the attribute buffer. Errors other than a missing last component are
+/// thrown as for `fs_lookup`.
+#[wasm_bindgen]
+pub fn fs_walk(start: f64, path: &str, follow_last: bool) -> Res<Vec<f64>> {
+    let fs = fs()?;
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let mut out = vec![0.0; 1 + 2 * parts.len()];
+    let mut dir = ino(start);
+    for (i, name) in parts.iter().enumerate() {
+        let last = i + 1 == parts.len();
+        let found = match fs.lookup(dir, name.as_bytes()) {
+            Ok(a) => a,
+            Err(Errno::ENOENT) if last => {
+                out[0] = WALK_MISSING_LAST;
+                out.truncate(1 + 2 * i);
+                return Ok(out);
+            }
+            Err(e) => return Err(errno(e)),
+        };
+        if found.kind == shared_fs::FileKind::Symlink && (!last || follow_last) {
+            return Ok(vec![WALK_SYMLINK]);
+        }
+        out[1 + 2 * i] = found.ino as f64;
+        out[2 + 2 * i] = found.mode as f64;
+        if last {
+            ATTR.with(|cell| cell.set(attr_array(&found)));
+        }
+        dir = found.ino;
+    }
+    out[0] = parts.len() as f64;
+    Ok(out)
+}
