@@ -180,7 +180,7 @@ const SERVICE_WORKER_TIMEOUT_MS: i32 = 10_000;
 /// `promise`, or a rejection after `ms`.
 async fn within(ms: i32, promise: js_sys::Promise) -> Result<JsValue, JsValue> {
     let timeout = js_sys::Promise::new(&mut |_, reject| {
-        let message = JsValue::from(error(format!("no answer within {ms} ms")));
+        let message = error(format!("no answer within {ms} ms"));
         let reject = Closure::once_into_js(move || {
             let _ = reject.call1(&JsValue::NULL, &message);
         });
@@ -194,7 +194,7 @@ async fn within(ms: i32, promise: js_sys::Promise) -> Result<JsValue, JsValue> {
 /// `credentialless` where the browser knows it (Chromium, Firefox), else
 /// `require-corp` (Safari).
 fn embedder_policy(window: &Window) -> &'static str {
-    let iframe_knows = js_sys::Reflect::get(&window, &"HTMLIFrameElement".into())
+    let iframe_knows = js_sys::Reflect::get(window, &"HTMLIFrameElement".into())
         .ok()
         .map(|c| get(&get(&c, "prototype"), "credentialless"))
         .is_some_and(|v| !v.is_undefined());
@@ -339,8 +339,8 @@ pub async fn start_playground(
     if max_pages < limits.min_pages || limits.max_pages.is_some_and(|m| max_pages > m) {
         return Err(error(format!(
             "memoryMaximumMb must be between {} and {} MiB for this build",
-            limits.min_pages * PAGE >> 20,
-            limits.max_pages.unwrap_or(65536) * PAGE >> 20
+            (limits.min_pages * PAGE) >> 20,
+            (limits.max_pages.unwrap_or(65536) * PAGE) >> 20
         )));
     }
     let descriptor = Object::new();

@@ -124,7 +124,7 @@ pub fn entries(zip: &[u8]) -> Result<Vec<Entry<'_>>, ArchiveError> {
 fn relative(name: &str, strip_prefix: &str) -> Option<String> {
     let name = name.strip_prefix(strip_prefix)?;
     let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    if parts.is_empty() || parts.iter().any(|p| *p == "..") {
+    if parts.is_empty() || parts.contains(&"..") {
         return None;
     }
     Some(parts.join("/"))
@@ -280,7 +280,7 @@ fn dos_time(unix: i64) -> (u16, u16) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     let year = year.clamp(1980, 2107);
-    let time = (secs / 3600) << 11 | (secs % 3600 / 60) << 5 | (secs % 60) / 2;
+    let time = (secs / 3600) << 11 | (secs % 3600 / 60) << 5 | ((secs % 60) / 2);
     let date = (year - 1980) << 9 | month << 5 | day;
     (time as u16, date as u16)
 }

@@ -57,7 +57,7 @@ impl Jar {
         self.cookies.retain(|c| c.expires.is_none_or(|at| at > now_ms));
         let mut matching: Vec<&Cookie> = self.cookies.iter().filter(|c| path_matches(&c.path, path)).collect();
         // Longer paths first, as browsers order them.
-        matching.sort_by(|a, b| b.path.len().cmp(&a.path.len()));
+        matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
         let mut pairs: Vec<String> = Vec::new();
         for c in &matching {
             if !pairs.iter().any(|p| p.split('=').next() == Some(c.name.as_str())) {
