@@ -3,7 +3,7 @@
 // name cache, so a lookup always asks shared-fs and no worker sees a stale
 // view of what another worker changed.
 
-export function createSharedFs(FS, calls, locks, memory, phpHeap) {
+export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 	const field = Object.fromEntries(calls.attr_fields().map((name, i) => [name, i]));
 	// Made once: the buffer's address never changes, and a view made before
 	// the memory grew still covers it.
@@ -62,6 +62,15 @@ export function createSharedFs(FS, calls, locks, memory, phpHeap) {
 			node.mode = attrs[field.mode];
 		},
 		lookup(parent, name) {
+			// Inside getdents: the directory's own snapshot answers, as on Linux.
+			const listed = syscalls.listedEntry(parent, name);
+			if (listed) {
+				const node = new FS.FSNode(parent, name, listed[1], 0);
+				node.sharedIno = listed[0];
+				node.node_ops = nodeOps;
+				node.stream_ops = streamOps;
+				return node;
+			}
 			call(calls.fs_lookup, parent.sharedIno, name);
 			return makeNode(parent, name);
 		},
@@ -75,7 +84,11 @@ export function createSharedFs(FS, calls, locks, memory, phpHeap) {
 		},
 		unlink: (parent, name) => call(calls.fs_unlink, parent.sharedIno, name),
 		rmdir: (parent, name) => call(calls.fs_rmdir, parent.sharedIno, name),
-		readdir: (node) => call(calls.fs_readdir, node.sharedIno).split('/'),
+		readdir(node) {
+			const names = call(calls.fs_readdir, node.sharedIno).split('/');
+			syscalls.listed(node, names, () => calls.fs_last_readdir());
+			return names;
+		},
 		symlink(parent, name, target) {
 			call(calls.fs_symlink, parent.sharedIno, name, target);
 			return makeNode(parent, name);
@@ -95,7 +108,7 @@ export function createSharedFs(FS, calls, locks, memory, phpHeap) {
 		close(stream) {
 			// POSIX: closing any descriptor of a file drops this process's range locks on it.
 			call(calls.fs_close_release, stream.node.sharedIno);
-			locks.streamClosing(stream);
+			syscalls.streamClosing(stream);
 			call(calls.fs_release, stream.node.sharedIno);
 		},
 		read(stream, buffer, offset, length, position) {
@@ -192,10 +205,14 @@ export function createSharedFs(FS, calls, locks, memory, phpHeap) {
 const WALK_SYMLINK = -1;
 const WALK_MISSING_LAST = -2;
 
-// fcntl(F_GETLK / F_SETLK / F_SETLKW) on shared-fs files goes to shared-fs's
-// byte-range locks (php-wasm's web build answers them with a no-op, which is
-// what corrupts SQLite under concurrency). Other files keep Emscripten's
-// behaviour.
+// php.wasm's syscalls that shared-fs must see:
+// - fcntl(F_GETLK / F_SETLK / F_SETLKW) on shared-fs files goes to
+//   shared-fs's byte-range locks (php-wasm's web build answers them with a
+//   no-op, which is what corrupts SQLite under concurrency); other files keep
+//   Emscripten's behaviour;
+// - flock() arrives from the PHP polyfill below;
+// - getdents answers each entry's type from the directory's own listing
+//   instead of one lookup per entry.
 const F_GETLK = 12;
 const F_SETLK = 13;
 const F_SETLKW = 14;
@@ -222,13 +239,15 @@ function flock($stream, int $operation, &$would_block = null): bool {
 }
 `;
 
-export function createLockCalls(calls, worker, sharedMemory) {
+export function createSyscallHooks(calls, worker, sharedMemory) {
 	let FS;
 	let memory;
 	const sizeField = calls.attr_fields().indexOf('size');
 	const attrs = () => new Float64Array(sharedMemory.buffer, calls.attr_buffer(), calls.attr_fields().length);
 	// flock descriptions this worker holds: ino -> Set of description ids.
 	const flocks = new Map();
+	// The directory stream a getdents call is listing, while it runs.
+	let listing = null;
 	let request = 0;
 
 	function flock(uri, ino, resourceId, operation) {
@@ -335,8 +354,32 @@ export function createLockCalls(calls, worker, sharedMemory) {
 		setMemory(m) {
 			memory = m;
 		},
-		/** Replaces php.wasm's fcntl import before instantiation. */
+		/** A directory listing made during getdents, for `listedEntry`. */
+		listed(node, names, entries) {
+			if (listing?.node.sharedIno !== node.sharedIno) return;
+			const numbers = entries();
+			listing.sharedEntries = new Map(names.map((name, i) => [name, [numbers[2 * i], numbers[2 * i + 1]]]));
+		},
+		/** `[ino, mode]` of `name` from the listing getdents is walking, if any. */
+		listedEntry(parent, name) {
+			if (listing?.node.sharedIno !== parent.sharedIno) return undefined;
+			return listing.sharedEntries?.get(name);
+		},
+		/** Replaces php.wasm's fcntl and getdents imports before instantiation. */
 		wrapImports(imports) {
+			const getdents = imports.env.__syscall_getdents64;
+			const listDirectory = function (fd, dirp, count) {
+				const stream = FS?.getStream(fd);
+				if (stream?.node?.sharedIno === undefined) return getdents.call(this, fd, dirp, count);
+				listing = stream;
+				try {
+					return getdents.call(this, fd, dirp, count);
+				} finally {
+					listing = null;
+				}
+			};
+			listDirectory.sig = getdents.sig;
+			imports.env.__syscall_getdents64 = listDirectory;
 			const original = imports.env.__syscall_fcntl64;
 			const fcntl = function (fd, cmd, varargs) {
 				if ((cmd === F_GETLK || cmd === F_SETLK || cmd === F_SETLKW) && FS) {

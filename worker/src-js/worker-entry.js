@@ -6,7 +6,7 @@
 import { loadPHPRuntime, PHP, __private__dont__use, setPhpIniEntries } from '@php-wasm/universal';
 import * as phpLoader from '@php-wasm/web-8-3/asyncify/php_8_3.js';
 import * as bindings from '@bindgen/worker';
-import { createLockCalls, createSharedFs, FLOCK_POLYFILL } from './shared-fs-mount.js';
+import { createSharedFs, createSyscallHooks, FLOCK_POLYFILL } from './shared-fs-mount.js';
 
 // Safe-point word values (shared-fs's owner.rs).
 const OUTSIDE = 0;
@@ -14,7 +14,7 @@ const INSIDE = 1;
 const KILLED = 3;
 
 let php;
-let locks;
+let syscalls;
 let rust; // `bindings` with every call wrapped in the safe-point handshake
 // One job at a time: a php-wasm runtime serves one request at a time.
 let previousJob = Promise.resolve();
@@ -59,22 +59,22 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	bindings.initSync({ module: workerModule, memory });
 	bindings.attach(config, archives ?? []);
 	rust = guard(memory, bindings.safe_point_address());
-	locks = createLockCalls(rust, rust.worker_index(), memory);
+	syscalls = createSyscallHooks(rust, rust.worker_index(), memory);
 	const phpHeap = {};
 	const runtimeId = await loadPHPRuntime(phpLoader, {
 		instantiateWasm(imports, receiveInstance) {
-			locks.wrapImports(imports);
+			syscalls.wrapImports(imports);
 			WebAssembly.instantiate(phpModule, imports).then((instance) => {
 				phpHeap.memory = imports.env.memory ?? instance.exports.memory;
 				phpHeap.memalign = instance.exports.emscripten_builtin_memalign;
-				locks.setMemory(phpHeap.memory);
+				syscalls.setMemory(phpHeap.memory);
 				receiveInstance(instance, phpModule);
 			});
 			return {};
 		},
 	});
 	php = new PHP(runtimeId);
-	locks.setFS(php[__private__dont__use].FS);
+	syscalls.setFS(php[__private__dont__use].FS);
 	await setPhpIniEntries(php, {
 		// opcache keys on whole-second mtimes: a file another worker rewrote
 		// within the same second would run in its old form.
@@ -86,7 +86,7 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	});
 	php.mkdir('/internal/shared/preload');
 	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
-	php.onMessage((data) => locks.onPhpMessage(data));
+	php.onMessage((data) => syscalls.onPhpMessage(data));
 	// The scope's URL is the site's URL (WordPress reads these constants
 	// before its stored options).
 	const siteUrl = rust.site_url();
@@ -97,7 +97,7 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	const documentRoot = rust.document_root_path();
 	php.mkdir(documentRoot);
 	await php.mount(documentRoot, (_php, FS, mountPoint) => {
-		const sharedFs = createSharedFs(FS, rust, locks, memory, phpHeap);
+		const sharedFs = createSharedFs(FS, rust, syscalls, memory, phpHeap);
 		FS.mount(sharedFs.type, { root: documentRoot }, mountPoint);
 		sharedFs.acceleratePaths(mountPoint);
 		return () => FS.unmount(mountPoint);
@@ -123,7 +123,7 @@ async function runJob(job, port) {
 		}
 		reply = rust.finish_job(plan.kind, response, plan.requestUri);
 	}
-	locks.requestEnded();
+	syscalls.requestEnded();
 	port.postMessage(reply);
 	if (crash) {
 		// This runtime is unusable: the host stops and replaces this worker.

@@ -37,6 +37,7 @@ thread_local! {
     /// copied here by the adapter, then into the file (and large reads the
     /// other way round).
     static STAGING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static LAST_READDIR: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Address of this worker's attribute buffer (11 f64, see `attr_fields`).
@@ -155,16 +156,40 @@ pub fn fs_rename(parent: f64, name: &str, new_parent: f64, new_name: &str) -> Re
 #[wasm_bindgen]
 pub fn fs_readdir(node: f64) -> Res<String> {
     let mut names = String::new();
+    let mut kinds = Vec::new();
     fs()?
         .readdir(ino(node), 0, &mut |entry| {
             if !names.is_empty() {
                 names.push('/');
             }
             names.push_str(&String::from_utf8_lossy(&entry.name));
+            kinds.push(entry.ino as f64);
+            kinds.push(type_bits(entry.kind) as f64);
             true
         })
         .map_err(errno)?;
+    LAST_READDIR.with(|k| *k.borrow_mut() = kinds);
     Ok(names)
+}
+
+/// `[ino, file type bits]` for each entry of the last `fs_readdir`, in its
+/// order: the directory's own snapshot of its entries, as `getdents` reports.
+#[wasm_bindgen]
+pub fn fs_last_readdir() -> Vec<f64> {
+    LAST_READDIR.with(|k| k.borrow().clone())
+}
+
+fn type_bits(kind: shared_fs::FileKind) -> u32 {
+    use shared_fs::FileKind::*;
+    match kind {
+        Dir => 0o040000,
+        File => 0o100000,
+        Symlink => 0o120000,
+        Fifo => 0o010000,
+        CharDev => 0o020000,
+        BlockDev => 0o060000,
+        Socket => 0o140000,
+    }
 }
 
 #[wasm_bindgen]
