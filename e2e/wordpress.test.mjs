@@ -17,6 +17,10 @@ describe('WordPress with 2 workers', () => {
 		const frame = page.frameLocator('#site');
 		await frame.locator('text=My WordPress Website').first().waitFor({ timeout: 30000 });
 		assert.match(await frame.locator('title').textContent(), /My WordPress Website/);
+		// The site fills the page below the status bar.
+		const box = await page.locator('#site').boundingBox();
+		const viewport = page.viewportSize();
+		assert.ok(box.height > viewport.height * 0.8, `iframe is ${box.height}px of ${viewport.height}px`);
 	});
 
 	test('a post inserted on worker 0 is shown at its URL through the service worker', async () => {
