@@ -367,10 +367,6 @@ impl Pool {
         }
     }
 
-    pub fn count(&self) -> u32 {
-        self.inner.scheduler.borrow().worker_count()
-    }
-
     /// `[{index, state, currentJob, completed, timedOut, crashed, restarts}]` for `client.workers()`.
     pub fn describe(&self) -> Array {
         let scheduler = self.inner.scheduler.borrow();

@@ -94,7 +94,6 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 			return makeNode(parent, name);
 		},
 		readlink: (node) => call(calls.fs_readlink, node.sharedIno),
-		link: (node, newDir, newName) => call(calls.fs_link, node.sharedIno, newDir.sharedIno, newName),
 		statfs() {
 			const [bsize, blocks, bfree, files, ffree, namelen] = call(calls.fs_statfs);
 			return { bsize, frsize: bsize, blocks, bfree, bavail: bfree, files, ffree, namelen };

@@ -131,11 +131,6 @@ pub fn fs_readlink(node: f64) -> Res<String> {
 }
 
 #[wasm_bindgen]
-pub fn fs_link(node: f64, new_parent: f64, new_name: &str) -> Res<()> {
-    attr(fs()?.link(ino(node), ino(new_parent), new_name.as_bytes()))
-}
-
-#[wasm_bindgen]
 pub fn fs_unlink(parent: f64, name: &str) -> Res<()> {
     fs()?.unlink(ino(parent), name.as_bytes()).map_err(errno)
 }
