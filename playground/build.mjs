@@ -8,7 +8,7 @@
 // 4. assembles everything into dist/ (what netlify publishes).
 import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
-import { cpSync, mkdirSync, rmSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -66,8 +66,18 @@ const resolvePlugin = {
 			const crate = args.path.slice('@bindgen/'.length);
 			return { path: join(bindgenOut, crate, `${crate.replaceAll('-', '_')}.js`) };
 		});
-		build.onResolve({ filter: /^@php-wasm\/web-8-3\/asyncify\/php_8_3\.js$/ }, () => ({
-			path: join(root, 'node_modules', '@php-wasm', 'web-8-3', 'asyncify', 'php_8_3.js'),
+		build.onResolve({ filter: /^@php-wasm\/web-8-3\/(jspi|asyncify)\/php_8_3\.js$/ }, (args) => ({
+			path: join(root, 'node_modules', args.path),
+		}));
+		// Each loader names its php.wasm; the host compiles the one it chose
+		// from worker/php-<build>.wasm (copied by copyPhpBinaries), so the
+		// bundle carries only that name.
+		build.onResolve({ filter: /php_8_3\.wasm$/ }, (args) => ({
+			path: PHP_BUILDS.find((b) => args.importer.includes(`/${b}/`)),
+			namespace: 'php-binary',
+		}));
+		build.onLoad({ filter: /.*/, namespace: 'php-binary' }, (args) => ({
+			contents: `export default 'php-${args.path}.wasm';`,
 		}));
 	},
 };
@@ -85,6 +95,18 @@ async function bundle(entry, outfile, extra = {}) {
 		external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
 		...extra,
 	});
+}
+
+// php-wasm's two builds of PHP 8.3 (protocol::PhpBuild names them).
+const PHP_BUILDS = ['jspi', 'asyncify'];
+
+function copyPhpBinaries() {
+	for (const build of PHP_BUILDS) {
+		// The loader imports it from a folder named after the patch release.
+		const loader = readFileSync(join(root, 'node_modules', '@php-wasm', 'web-8-3', build, 'php_8_3.js'), 'utf8');
+		const relative = loader.match(/from '\.\/([\w/.]+\.wasm)'/)[1];
+		cpSync(join(root, 'node_modules', '@php-wasm', 'web-8-3', build, relative), join(dist, 'worker', `php-${build}.wasm`));
+	}
 }
 
 // WordPress 6.5 with the SQLite integration (the archives the first worker
@@ -113,9 +135,6 @@ async function main() {
 	mkdirSync(join(dist, 'worker'), { recursive: true });
 	mkdirSync(join(dist, 'host'), { recursive: true });
 	await bundle('worker/src-js/worker-entry.js', 'worker/worker-entry.js', {
-		// php.wasm keeps a fixed name: the host compiles it once by URL.
-		loader: { '.wasm': 'file' },
-		assetNames: '[name]',
 		minify: !debug,
 	});
 	await bundle('service-worker/src-js/sw.js', 'sw.js', { minify: !debug });
@@ -125,12 +144,62 @@ async function main() {
 	cpSync(join(hostOut, 'host.d.ts'), join(dist, 'host', 'host.d.ts'));
 	cpSync(join(root, 'host', 'src-js', 'index.d.ts'), join(dist, 'host', 'index.d.ts'));
 	cpSync(join(swOut, 'service_worker_bg.wasm'), join(dist, 'service_worker_bg.wasm'));
+	copyPhpBinaries();
 	copyWordPress();
 	cpSync(join(root, 'playground', 'src'), dist, { recursive: true });
 	console.log(`built ${dist}`);
 }
 
-main().catch((e) => {
+// Bench only (`--bench-peer`, run by `make bench`; the default build skips
+// it): Playground's own engine, the benchmark's peer (bench/peer/), bundled
+// into target/bench-peer/. Its @php-wasm/* and @wp-playground/* packages
+// (3.1.55, devDependencies) sit nested under each dependent, as the
+// runtime's own 3.1.54 hold the top level; each import of them resolves to
+// one copy, because php-wasm keeps its loaded runtimes in module state.
+async function bundleBenchPeer() {
+	const out = join(root, 'target', 'bench-peer');
+	const modules = join(root, 'node_modules');
+	const version = JSON.parse(readFileSync(join(modules, '@php-wasm', 'web', 'package.json'), 'utf8')).version;
+	const holders = [root, ...['@php-wasm', '@wp-playground'].flatMap((s) => readdirSync(join(modules, s)).map((n) => join(modules, s, n)))];
+	const versionIn = (dir, name) => {
+		try {
+			return JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8')).version;
+		} catch {
+			return undefined;
+		}
+	};
+	const oneCopy = {
+		name: 'one-copy-of-each-peer-package',
+		setup(build) {
+			build.onResolve({ filter: /^@(php-wasm|wp-playground)\/[^/]+/ }, (args) => {
+				if (args.pluginData === 'resolved') return undefined;
+				const name = args.path.split('/').slice(0, 2).join('/');
+				const holder = holders.find((dir) => versionIn(dir, name) === version);
+				return holder && build.resolve(args.path, { kind: args.kind, resolveDir: holder, pluginData: 'resolved' });
+			});
+			// Vite's `?url` imports (php-wasm's extension .so files): a file URL.
+			build.onResolve({ filter: /\?url$/ }, (args) => ({ path: join(args.resolveDir, args.path.slice(0, -'?url'.length)) }));
+		},
+	};
+	rmSync(out, { recursive: true, force: true });
+	await esbuild.build({
+		entryPoints: [join(root, 'bench', 'peer', 'peer-worker.js')],
+		outdir: out,
+		bundle: true,
+		splitting: true,
+		format: 'esm',
+		platform: 'browser',
+		target: 'es2022',
+		logLevel: 'warning',
+		loader: { '.wasm': 'file', '.so': 'file', '.dat': 'file' },
+		external: [...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
+		plugins: [oneCopy],
+	});
+	cpSync(join(root, 'bench', 'peer', 'peer.html'), join(out, 'peer.html'));
+	console.log(`built ${out}`);
+}
+
+(process.argv.includes('--bench-peer') ? bundleBenchPeer() : main()).catch((e) => {
 	console.error(e);
 	process.exit(1);
 });

@@ -9,7 +9,7 @@ use crate::scheduler::Limits;
 use crate::util::{error, get, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
-use protocol::{SiteKind, WorkerConfig};
+use protocol::{PhpBuild, SiteKind, WorkerConfig};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -50,37 +50,54 @@ const WORDPRESS_ARCHIVES: [&str; 2] = ["wordpress/wp-6.5.zip", "wordpress/sqlite
 /// Its static files (the archive leaves them out).
 const WORDPRESS_ASSETS: &str = "wordpress/wp-6.5/";
 
-async fn fetch_bytes(window: &Window, url: &str) -> Result<Uint8Array, JsValue> {
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(url)).await?.unchecked_into();
+async fn response_bytes(url: &str, download: js_sys::Promise) -> Result<Uint8Array, JsValue> {
+    let response: web_sys::Response = JsFuture::from(download).await?.unchecked_into();
     if !response.ok() {
         return Err(error(format!("cannot fetch {url}: HTTP {}", response.status())));
     }
     Ok(Uint8Array::new(&JsFuture::from(response.array_buffer()?).await?))
 }
 
-/// The archives the formatting worker installs, their kind, and where the
-/// site's other static files live.
-async fn site_archives(window: &Window, site: &Site, asset_base: &str) -> Result<(SiteKind, js_sys::Array, Option<String>), JsValue> {
-    Ok(match site {
-        Site::Blank => (SiteKind::Blank, js_sys::Array::new(), None),
-        Site::WordPress => {
-            let archives = js_sys::Array::new();
-            for path in WORDPRESS_ARCHIVES {
-                let bytes = fetch_bytes(window, &format!("{asset_base}{path}")).await?;
-                archives.push(&bytes);
-            }
-            (SiteKind::WordPress, archives, Some(format!("{asset_base}{WORDPRESS_ASSETS}")))
+/// The site's kind, and where its static files live beyond its archives.
+fn site_kind(site: &Site, asset_base: &str) -> (SiteKind, Option<String>) {
+    match site {
+        Site::Blank => (SiteKind::Blank, None),
+        Site::WordPress => (SiteKind::WordPress, Some(format!("{asset_base}{WORDPRESS_ASSETS}"))),
+        // An exported WordPress site still needs WordPress's static files.
+        Site::Archive(_) => (SiteKind::Archive, Some(format!("{asset_base}{WORDPRESS_ASSETS}"))),
+    }
+}
+
+/// The archives the formatting worker installs, fetched at once (the
+/// returned promise is already running) so the downloads overlap the rest
+/// of the boot.
+fn fetch_site_archives(window: &Window, site: &Site, asset_base: &str) -> js_sys::Promise {
+    let window = window.clone();
+    let urls: Vec<String> = match site {
+        Site::WordPress => WORDPRESS_ARCHIVES.iter().map(|path| format!("{asset_base}{path}")).collect(),
+        _ => Vec::new(),
+    };
+    let archive = match site {
+        Site::Archive(value) => Some(value.clone()),
+        _ => None,
+    };
+    wasm_bindgen_futures::future_to_promise(async move {
+        let archives = js_sys::Array::new();
+        let downloads: Vec<_> = urls.iter().map(|url| (url, window.fetch_with_str(url))).collect();
+        for (url, download) in downloads {
+            let bytes = response_bytes(url, download).await?;
+            archives.push(&bytes);
         }
-        Site::Archive(value) => {
+        if let Some(value) = archive {
             let bytes = if let Some(blob) = value.dyn_ref::<web_sys::Blob>() {
                 Uint8Array::new(&JsFuture::from(blob.array_buffer()).await?)
             } else {
                 // A copy: the archive's buffer is transferred to the worker.
-                Uint8Array::new(value).slice(0, Uint8Array::new(value).length())
+                Uint8Array::new(&value).slice(0, Uint8Array::new(&value).length())
             };
-            // An exported WordPress site still needs WordPress's static files.
-            (SiteKind::Archive, js_sys::Array::of1(&bytes), Some(format!("{asset_base}{WORDPRESS_ASSETS}")))
+            archives.push(&bytes);
         }
+        Ok(archives.into())
     })
 }
 
@@ -92,6 +109,8 @@ struct Options {
     memory_max_bytes: u64,
     fs_initial_bytes: u64,
     iframe: Option<web_sys::HtmlIFrameElement>,
+    /// A php-wasm build named by the `phpBuild` option, else chosen by feature.
+    php_build: Option<PhpBuild>,
 }
 
 fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
@@ -124,7 +143,14 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     } else {
         Some(iframe.dyn_into().map_err(|_| error("option `iframe` must be an <iframe> element"))?)
     };
+    let php_build = match optional_string(options, "phpBuild")? {
+        None => None,
+        Some(name) => Some(PhpBuild::from_name(&name).ok_or_else(|| {
+            error(format!("unknown phpBuild {name:?}: use \"{}\" or \"{}\"", PhpBuild::Jspi.name(), PhpBuild::Asyncify.name()))
+        })?),
+    };
     Ok(Options {
+        php_build,
         asset_base,
         site,
         workers,
@@ -256,12 +282,8 @@ fn compile(window: &Window, url: String) -> impl std::future::Future<Output = Re
 
 /// The worker module's bytes: compiled once here, and read for the memory
 /// limits it declares.
-async fn fetch_worker_module(window: &Window, url: String) -> Result<(WebAssembly::Module, MemoryLimits), JsValue> {
-    let response: web_sys::Response = JsFuture::from(window.fetch_with_str(&url)).await?.unchecked_into();
-    if !response.ok() {
-        return Err(error(format!("cannot fetch {url}: HTTP {}", response.status())));
-    }
-    let bytes = Uint8Array::new(&JsFuture::from(response.array_buffer()?).await?);
+async fn compile_worker_module(url: String, download: js_sys::Promise) -> Result<(WebAssembly::Module, MemoryLimits), JsValue> {
+    let bytes = response_bytes(&url, download).await?;
     let limits = imported_memory(&bytes.to_vec())
         .filter(|l| l.shared)
         .ok_or_else(|| error(format!("{url} does not import a shared memory")))?;
@@ -278,6 +300,13 @@ pub async fn start_playground(
     let on_progress = get(&options, "onProgress").dyn_into::<js_sys::Function>().ok();
     let mut options = parse_options(&options)?;
     let window = web_sys::window().ok_or_else(|| error("startPlayground must run on a page"))?;
+    // Downloads and compilation start now and overlap everything up to the
+    // first worker's boot.
+    let php_build = PhpBuild::choose(browser_has_jspi(), options.php_build);
+    let php_module = compile(&window, format!("{}worker/php-{}.wasm", options.asset_base, php_build.name()));
+    let worker_module_url = format!("{}worker/worker_bg.wasm", options.asset_base);
+    let worker_module_download = window.fetch_with_str(&worker_module_url);
+    let archives_download = fetch_site_archives(&window, &options.site, &options.asset_base);
 
     let registration = register_service_worker(&window, &options.asset_base).await;
     let facts = Facts {
@@ -307,7 +336,8 @@ pub async fn start_playground(
     progress.step("isolation");
 
     let scope = random_scope_id();
-    let (site_kind, archives, assets_url) = site_archives(&window, &options.site, &options.asset_base).await?;
+    let (site_kind, assets_url) = site_kind(&options.site, &options.asset_base);
+    let archives: js_sys::Array = JsFuture::from(archives_download).await?.unchecked_into();
     progress.step("site-download");
     let (absolute_url, service_worker_port) = match &registration {
         Ok(registration) => {
@@ -329,9 +359,7 @@ pub async fn start_playground(
         Err(_) => (format!("{}/scope:{scope}/", window.location().origin()?), None),
     };
 
-    let php_module = compile(&window, format!("{}worker/php_8_3.wasm", options.asset_base));
-    let (worker_module, limits) =
-        fetch_worker_module(&window, format!("{}worker/worker_bg.wasm", options.asset_base)).await?;
+    let (worker_module, limits) = compile_worker_module(worker_module_url, worker_module_download).await?;
     progress.step("worker-module");
     let php_module = php_module.await?;
     progress.step("php-module");
@@ -365,6 +393,7 @@ pub async fn start_playground(
             document_root: DOCUMENT_ROOT.into(),
             fs_initial_bytes: options.fs_initial_bytes,
             fs_max_bytes: options.memory_max_bytes,
+            php_build,
         },
     };
     let pool = Pool::new(options.workers, options.limits, kit);
@@ -384,6 +413,12 @@ pub async fn start_playground(
         iframe.set_src(&absolute_url);
     }
     Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode, service_worker_port))
+}
+
+/// Does this browser have JavaScript Promise Integration?
+fn browser_has_jspi() -> bool {
+    let wasm = get(&js_sys::global(), "WebAssembly");
+    get(&wasm, "Suspending").is_function() && get(&wasm, "promising").is_function()
 }
 
 fn unreachable_boot() -> Result<Mode, JsValue> {

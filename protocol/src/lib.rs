@@ -107,6 +107,42 @@ pub struct WorkerConfig {
     pub document_root: String,
     pub fs_initial_bytes: u64,
     pub fs_max_bytes: u64,
+    pub php_build: PhpBuild,
+}
+
+/// Which php-wasm build runs PHP. Both are the same PHP; they differ in how
+/// PHP waits for JavaScript.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhpBuild {
+    /// JavaScript Promise Integration: the engine suspends wasm itself.
+    Jspi,
+    /// Binaryen's asyncify: slower, runs everywhere.
+    Asyncify,
+}
+
+impl PhpBuild {
+    /// JSPI where the browser has it (`WebAssembly.Suspending` and
+    /// `WebAssembly.promising`), unless `forced` names a build.
+    pub fn choose(browser_has_jspi: bool, forced: Option<PhpBuild>) -> PhpBuild {
+        match forced {
+            Some(build) => build,
+            None if browser_has_jspi => PhpBuild::Jspi,
+            None => PhpBuild::Asyncify,
+        }
+    }
+
+    /// The option value naming this build (`?phpBuild=`), and the binary's
+    /// file name in the worker's folder.
+    pub fn name(self) -> &'static str {
+        match self {
+            PhpBuild::Jspi => "jspi",
+            PhpBuild::Asyncify => "asyncify",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PhpBuild> {
+        [PhpBuild::Jspi, PhpBuild::Asyncify].into_iter().find(|b| b.name() == name)
+    }
 }
 
 /// What the formatting worker installs into the document root. Archive
@@ -181,6 +217,32 @@ mod tests {
         };
         let bytes = encode(&job);
         assert_eq!(decode::<JobEnvelope>(&bytes).unwrap(), job);
+    }
+
+    #[test]
+    fn worker_config_round_trips() {
+        let config = WorkerConfig {
+            index: 3,
+            format: true,
+            site: SiteKind::WordPress,
+            site_url: "http://127.0.0.1:8080/scope:1".into(),
+            document_root: "/wordpress".into(),
+            fs_initial_bytes: 1 << 20,
+            fs_max_bytes: 1 << 30,
+            php_build: PhpBuild::Asyncify,
+        };
+        assert_eq!(decode::<WorkerConfig>(&encode(&config)).unwrap(), config);
+    }
+
+    #[test]
+    fn jspi_is_chosen_where_the_browser_has_it_unless_forced() {
+        assert_eq!(PhpBuild::choose(true, None), PhpBuild::Jspi);
+        assert_eq!(PhpBuild::choose(false, None), PhpBuild::Asyncify);
+        assert_eq!(PhpBuild::choose(true, Some(PhpBuild::Asyncify)), PhpBuild::Asyncify);
+        for build in [PhpBuild::Jspi, PhpBuild::Asyncify] {
+            assert_eq!(PhpBuild::from_name(build.name()), Some(build));
+        }
+        assert_eq!(PhpBuild::from_name("emterpreter"), None);
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub struct FileSystem {
     pub(crate) clock: fn() -> Timespec,
     pub(crate) rename_lock: Mutex<()>,
     pub(crate) locks: LockManager,
+    pub(crate) mtime_reuse: crate::mtime_reuse::MtimeReuse,
 }
 
 impl FileSystem {
@@ -52,6 +53,7 @@ impl FileSystem {
             clock: config.clock,
             rename_lock: Mutex::new(()),
             locks: LockManager::new(),
+            mtime_reuse: Default::default(),
         };
         let now = fs.now();
         let root = State::new(S_IFDIR | 0o755, 0, 0, 2, now, Body::Dir(Dir::default()));
@@ -126,6 +128,7 @@ impl FileSystem {
         if let Some(mtime) = set.mtime {
             st.mtime = mtime;
             changed = true;
+            self.note_mtime_placed(inode.kind, mtime);
         }
         if changed {
             st.ctime = now;

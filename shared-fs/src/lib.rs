@@ -105,6 +105,7 @@ mod kill_tests;
 #[cfg(any(test, feature = "kill-points"))]
 pub mod kill_points;
 mod locks;
+mod mtime_reuse;
 mod names;
 mod namespace;
 mod owner;

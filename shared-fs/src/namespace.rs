@@ -167,6 +167,7 @@ impl FileSystem {
         let dir_st = locked.get(new_parent)?;
         dir_st.linked_dir()?.insert(new_name, ino, target.kind);
         dir_st.touch_modified(now);
+        self.note_mtime_placed(target.kind, attr.mtime);
         Ok(attr)
     }
 
@@ -370,6 +371,8 @@ impl FileSystem {
             }
             self.step(Op::Rename, step);
         }
+        // Now that the new name is visible (a dead owner's rename completes here too).
+        self.note_mtime_placed(p.src.kind, locked.get(p.src.ino)?.mtime);
         Ok(())
     }
 

@@ -212,6 +212,13 @@ const WALK_MISSING_LAST = -2;
 // - flock() arrives from the PHP polyfill below;
 // - getdents answers each entry's type from the directory's own listing
 //   instead of one lookup per entry.
+const F_DUPFD = 0;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_DUPFD_CLOEXEC = 1030;
+const EBADF = 8;
 const F_GETLK = 12;
 const F_SETLK = 13;
 const F_SETLKW = 14;
@@ -321,6 +328,38 @@ export function createSyscallHooks(calls, worker, sharedMemory) {
 		}
 	}
 
+	/** php.wasm's fcntl for everything but shared-fs locks: descriptor
+	 *  duplication and flags; locks on private files always succeed. */
+	function fcntlWithoutLocks(fd, cmd, varargs) {
+		const stream = FS?.getStream(fd);
+		if (!stream) return -EBADF;
+		const view = new DataView(memory.buffer);
+		switch (cmd) {
+			case F_DUPFD:
+			case F_DUPFD_CLOEXEC: {
+				let lowest = view.getInt32(varargs, true);
+				if (lowest < 0) return -EINVAL;
+				while (FS.streams[lowest]) lowest++;
+				return FS.dupStream(stream, lowest).fd;
+			}
+			case F_GETFD:
+			case F_SETFD:
+			case F_SETLK:
+			case F_SETLKW:
+				return 0;
+			case F_GETFL:
+				return stream.flags;
+			case F_SETFL:
+				stream.flags |= view.getInt32(varargs, true);
+				return 0;
+			case F_GETLK:
+				view.setInt16(view.getUint32(varargs, true), F_UNLCK, true);
+				return 0;
+			default:
+				return -EINVAL;
+		}
+	}
+
 	return {
 		setFS(fs) {
 			FS = fs;
@@ -379,15 +418,19 @@ export function createSyscallHooks(calls, worker, sharedMemory) {
 			};
 			listDirectory.sig = getdents.sig;
 			imports.env.__syscall_getdents64 = listDirectory;
+			// The JSPI build hands fcntl over as a WebAssembly.Suspending, which
+			// JS cannot call: there a plain function (ours never suspends)
+			// answers the other commands as php.wasm's own does.
 			const original = imports.env.__syscall_fcntl64;
+			const otherCommands = typeof original === 'function' ? original : fcntlWithoutLocks;
 			const fcntl = function (fd, cmd, varargs) {
 				if ((cmd === F_GETLK || cmd === F_SETLK || cmd === F_SETLKW) && FS) {
 					const stream = FS.getStream(fd);
 					if (stream?.node?.sharedIno !== undefined) return rangeLock(stream, cmd, varargs);
 				}
-				return original.call(this, fd, cmd, varargs);
+				return otherCommands.call(this, fd, cmd, varargs);
 			};
-			fcntl.sig = original.sig;
+			fcntl.sig = original.sig ?? 'iiip';
 			imports.env.__syscall_fcntl64 = fcntl;
 		},
 	};

@@ -4,7 +4,8 @@
 // and runs jobs: Rust plans them, php-wasm runs PHP, Rust writes the reply.
 
 import { loadPHPRuntime, PHP, __private__dont__use, setPhpIniEntries } from '@php-wasm/universal';
-import * as phpLoader from '@php-wasm/web-8-3/asyncify/php_8_3.js';
+import * as jspiLoader from '@php-wasm/web-8-3/jspi/php_8_3.js';
+import * as asyncifyLoader from '@php-wasm/web-8-3/asyncify/php_8_3.js';
 import * as bindings from '@bindgen/worker';
 import { createSharedFs, createSyscallHooks, FLOCK_POLYFILL } from './shared-fs-mount.js';
 
@@ -61,6 +62,7 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	rust = guard(memory, bindings.safe_point_address());
 	syscalls = createSyscallHooks(rust, rust.worker_index(), memory);
 	const phpHeap = {};
+	const phpLoader = { jspi: jspiLoader, asyncify: asyncifyLoader }[rust.php_build()];
 	const runtimeId = await loadPHPRuntime(phpLoader, {
 		instantiateWasm(imports, receiveInstance) {
 			syscalls.wrapImports(imports);
@@ -74,11 +76,27 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 		},
 	});
 	php = new PHP(runtimeId);
+	// OPcache runs only under SAPIs it knows; php-wasm's own name ("wasm")
+	// is not one. PHP's built-in web server is what this runtime is to PHP
+	// code (unlike "cli", which WordPress and plugins take for a shell).
+	await php.setSapiName('cli-server');
 	syscalls.setFS(php[__private__dont__use].FS);
 	await setPhpIniEntries(php, {
-		// opcache keys on whole-second mtimes: a file another worker rewrote
-		// within the same second would run in its old form.
-		'opcache.enable': '0',
+		// OPcache in this worker's memory, never stale across workers: every
+		// include checks the file's mtime on the shared FS, and a file
+		// changed within the last 2 s is not cached, so any later write
+		// changes the mtime it was cached under. What a timestamp cannot
+		// show (a rename or an mtime set into the past) moves shared-fs's
+		// mtime-reuse epoch, and the job then resets OPcache first (README).
+		'opcache.enable': '1',
+		'opcache.enable_cli': '1',
+		'opcache.file_cache_only': '0',
+		'opcache.file_cache': '',
+		'opcache.validate_timestamps': '1',
+		'opcache.revalidate_freq': '0',
+		'opcache.file_update_protection': '2',
+		'opcache.memory_consumption': '64',
+		'opcache.max_accelerated_files': '4000',
 		// Every path lookup asks shared-fs.
 		realpath_cache_size: '0',
 		// php.wasm's flock() is a no-op stub; FLOCK_POLYFILL replaces it.
@@ -116,6 +134,8 @@ async function runJob(job, port) {
 	if (plan.php) {
 		let response;
 		try {
+			// Takes effect as the next run starts.
+			if (plan.resetCaches) await php.run({ code: '<?php opcache_reset();' });
 			response = await php.run(plan.php);
 		} catch (error) {
 			response = error;

@@ -6,7 +6,7 @@
 
 use miniz_oxide::deflate::compress_to_vec;
 use miniz_oxide::inflate::decompress_to_vec_with_limit;
-use shared_fs::{Errno, FileKind, FileSystem, Ino};
+use shared_fs::{Errno, FileKind, FileSystem, Ino, SetAttr, Timespec};
 
 const LOCAL_HEADER: u32 = 0x0403_4b50;
 const CENTRAL_HEADER: u32 = 0x0201_4b50;
@@ -50,6 +50,8 @@ pub struct Entry<'a> {
     pub name: String,
     /// Unix mode when the archive recorded one.
     pub mode: Option<u32>,
+    /// Modification time (Unix seconds) from the entry's MS-DOS date and time.
+    pub mtime: i64,
     method: u16,
     crc: u32,
     size: usize,
@@ -98,6 +100,7 @@ pub fn entries(zip: &[u8]) -> Result<Vec<Entry<'_>>, ArchiveError> {
         }
         let made_by = u16_at(zip, at + 4)?;
         let method = u16_at(zip, at + 10)?;
+        let mtime = unix_time(u16_at(zip, at + 12)?, u16_at(zip, at + 14)?);
         let crc = u32_at(zip, at + 16)?;
         let compressed = u32_at(zip, at + 20)? as usize;
         let size = u32_at(zip, at + 24)? as usize;
@@ -114,7 +117,7 @@ pub fn entries(zip: &[u8]) -> Result<Vec<Entry<'_>>, ArchiveError> {
         }
         let data_at = local + 30 + u16_at(zip, local + 26)? as usize + u16_at(zip, local + 28)? as usize;
         let data = zip.get(data_at..data_at + compressed).ok_or_else(|| malformed(format!("{name}: truncated")))?;
-        out.push(Entry { name, mode, method, crc, size, data });
+        out.push(Entry { name, mode, mtime, method, crc, size, data });
         at += 46 + name_len + extra_len + comment_len;
     }
     Ok(out)
@@ -156,6 +159,12 @@ pub fn unpack(fs: &FileSystem, zip: &[u8], dest: &str, strip_prefix: &str) -> Re
             fs.symlink(dir, &name, &contents, 0, 0).map_err(fs_error(&path))?;
         } else {
             write_file(fs, &path, &contents, entry.mode.map(|m| m & 0o7777))?;
+            // Files keep the archive's times, as unzip does (an unpacked site
+            // is then old enough for OPcache to cache at once).
+            let ino = fs.resolve(FileSystem::ROOT, path.as_bytes(), true).map_err(fs_error(&path))?.ino;
+            let mtime = Timespec { sec: entry.mtime, nsec: 0 };
+            fs.setattr(ino, &SetAttr { mtime: Some(mtime), atime: Some(mtime), ..Default::default() })
+                .map_err(fs_error(&path))?;
         }
         files += 1;
     }
@@ -285,6 +294,21 @@ fn dos_time(unix: i64) -> (u16, u16) {
     (time as u16, date as u16)
 }
 
+/// Unix time (UTC) of an MS-DOS date and time; the inverse of `dos_time`.
+fn unix_time(time: u16, date: u16) -> i64 {
+    let (time, date) = (i64::from(time), i64::from(date));
+    let (year, month, day) = ((date >> 9) + 1980, (date >> 5 & 15).clamp(1, 12), (date & 31).max(1));
+    // Days since 1970-01-01 from a civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = if month > 2 { month - 3 } else { month + 9 };
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    days * 86_400 + (time >> 11) * 3600 + (time >> 5 & 63) * 60 + (time & 31) * 2
+}
+
 fn crc32(data: &[u8]) -> u32 {
     static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
@@ -327,6 +351,11 @@ mod tests {
         assert_eq!((date >> 5) & 15, 11);
         assert_eq!(date & 31, 14);
         assert_eq!(time >> 11, 22);
+        assert_eq!(unix_time(time, date), 1_700_000_000);
+        for t in [315_532_800, 951_782_400, 1_709_164_798, 4_102_444_800] {
+            let (time, date) = dos_time(t);
+            assert_eq!(unix_time(time, date), t, "{t}");
+        }
     }
 
     #[test]
@@ -344,6 +373,8 @@ mod tests {
         assert_eq!(unpack(&other, &zip, "/copy", "").unwrap(), 3);
         assert_eq!(read(&other, "/copy/a/b/big.txt"), b"hello ".repeat(5000));
         assert_eq!(read(&other, "/copy/empty"), b"");
+        let mtime = other.resolve(FileSystem::ROOT, b"/copy/a/b/big.txt", true).unwrap().mtime.sec;
+        assert_eq!(mtime, 1_700_000_000, "the archive's time");
         assert_eq!(other.resolve(FileSystem::ROOT, b"/copy/a/b/big.txt", true).unwrap().mode & 0o777, 0o600);
         let link = other.resolve(FileSystem::ROOT, b"/copy/link", false).unwrap();
         assert_eq!(other.readlink(link.ino).unwrap(), b"a/b/big.txt");

@@ -17,6 +17,9 @@ use wasm_bindgen::JsCast;
 /// host may terminate it then; see `safe_point_address`).
 fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object, String)>) -> JsValue {
     let out = Object::new();
+    if php.is_some() {
+        set(&out, "resetCaches", &JsValue::from_bool(caches_may_be_stale()));
+    }
     set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));
     if let Some(result) = reply {
         set(&out, "reply", &Uint8Array::from(&protocol::encode(&result)[..]));
@@ -27,6 +30,24 @@ fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object, St
         set(&out, "requestUri", &JsValue::from_str(&request_uri));
     }
     out.into()
+}
+
+thread_local! {
+    /// The shared filesystem's mtime-reuse epoch when this worker's PHP
+    /// caches were last known good.
+    static CACHES_SEEN_AT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+pub(crate) fn caches_seen_at(epoch: u64) {
+    CACHES_SEEN_AT.with(|c| c.set(epoch));
+}
+
+/// True once per change that OPcache's timestamp check cannot see (see
+/// shared-fs `mtime_reuse`): the glue then resets OPcache before running PHP.
+fn caches_may_be_stale() -> bool {
+    let Ok(fs) = fs() else { return false };
+    let epoch = fs.mtime_reuse_epoch();
+    CACHES_SEEN_AT.with(|seen| seen.replace(epoch) != epoch)
 }
 
 #[wasm_bindgen]

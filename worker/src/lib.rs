@@ -50,6 +50,7 @@ pub(crate) fn errno(e: Errno) -> JsValue {
 pub fn attach(config: &[u8], archives: js_sys::Array) -> Result<(), JsValue> {
     let config: WorkerConfig = protocol::decode(config).map_err(|e| JsValue::from_str(&e))?;
     INDEX.with(|i| i.set(config.index));
+    PHP_BUILD.with(|b| b.set(Some(config.php_build)));
     if config.format {
         let fs = FileSystem::new(Config {
             initial_bytes: config.fs_initial_bytes as usize,
@@ -74,6 +75,8 @@ pub fn attach(config: &[u8], archives: js_sys::Array) -> Result<(), JsValue> {
     fs.release_all(config.index);
     shared_fs::set_current_owner(config.index);
     fs.set_lock_clock(lock_clock);
+    // A fresh PHP runtime has empty caches: nothing before now can be stale.
+    jobs::caches_seen_at(fs.mtime_reuse_epoch());
     Ok(())
 }
 
@@ -97,6 +100,16 @@ pub fn site_url() -> String {
 thread_local! {
     /// This worker's index (thread-locals are per worker; statics are shared).
     static INDEX: std::cell::Cell<u32> = const { std::cell::Cell::new(u32::MAX) };
+    static PHP_BUILD: std::cell::Cell<Option<protocol::PhpBuild>> = const { std::cell::Cell::new(None) };
+}
+
+/// The php-wasm build this worker loads (`jspi` or `asyncify`), as the host chose.
+#[wasm_bindgen]
+pub fn php_build() -> Result<String, JsValue> {
+    PHP_BUILD
+        .with(|b| b.get())
+        .map(|b| b.name().to_string())
+        .ok_or_else(|| JsValue::from_str("the worker is not attached"))
 }
 
 /// This worker's index, which is also its owner id in shared-fs.
