@@ -7,11 +7,13 @@ import { openPlayground, useBrowserAndServer } from './harness.mjs';
 
 const env = useBrowserAndServer();
 
-for (const workers of [2, 4]) {
-	describe(`${workers} workers`, () => {
+// The default build (JSPI in this Chromium) with 2 and 4 workers, and the
+// asyncify fallback with 2: both must keep our fcntl, flock and getdents hooks.
+for (const [workers, build] of [[2, 'jspi'], [4, 'jspi'], [2, 'asyncify']]) {
+	describe(`${workers} workers (${build})`, () => {
 		let page, context;
 		before(async () => {
-			({ page, context } = await openPlayground(env.browser, env.origin, `?site=blank&workers=${workers}`));
+			({ page, context } = await openPlayground(env.browser, env.origin, `?site=blank&workers=${workers}&phpBuild=${build}`));
 		});
 		after(() => context?.close());
 
