@@ -39,6 +39,7 @@ for (const build of ['jspi', 'asyncify']) {
 		}
 
 		test('OPcache is enabled in memory in every worker', async () => {
+			assert.equal(await page.evaluate(async () => (await window.playground).phpBuild), build);
 			for (const worker of workers) {
 				const r = await run(
 					`<?php $s = opcache_get_status(false); echo json_encode([$s['opcache_enabled'], ini_get('opcache.file_cache_only'), ini_get('opcache.validate_timestamps')]);`,

@@ -15,6 +15,10 @@ for (const [workers, build] of [[2, 'jspi'], [4, 'jspi'], [2, 'asyncify']]) {
 		before(async () => {
 			({ page, context } = await openPlayground(env.browser, env.origin, `?site=blank&workers=${workers}&phpBuild=${build}`));
 		});
+
+		test(`runs on the ${build} build`, async () => {
+			assert.equal(await page.evaluate(async () => (await window.playground).phpBuild), build);
+		});
 		after(() => context?.close());
 
 		const run = (code, worker) =>

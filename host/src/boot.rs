@@ -412,7 +412,7 @@ pub async fn start_playground(
     if let Some(iframe) = &options.iframe {
         iframe.set_src(&absolute_url);
     }
-    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode, service_worker_port))
+    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode, php_build, service_worker_port))
 }
 
 /// Does this browser have JavaScript Promise Integration?

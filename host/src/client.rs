@@ -56,6 +56,8 @@ export interface StartOptions {
     requestTimeoutMs?: number;
     memoryMaximumMb?: number;
     fsInitialMb?: number;
+    /** php-wasm build; default: JSPI where the browser has it, else asyncify. */
+    phpBuild?: 'jspi' | 'asyncify';
     onProgress?: (event: ProgressEvent) => void;
 }
 "#;
@@ -67,6 +69,7 @@ pub struct Client {
     scope: String,
     absolute_url: String,
     document_root: String,
+    php_build: protocol::PhpBuild,
 }
 
 impl Client {
@@ -76,9 +79,10 @@ impl Client {
         absolute_url: String,
         document_root: String,
         isolation: Mode,
+        php_build: protocol::PhpBuild,
         service_worker_port: Option<MessagePort>,
     ) -> Client {
-        let client = Client { pool, isolation, scope, absolute_url, document_root };
+        let client = Client { pool, isolation, scope, absolute_url, document_root, php_build };
         client.serve_service_worker(service_worker_port);
         client
     }
@@ -346,6 +350,12 @@ impl Client {
     #[wasm_bindgen(getter, js_name = documentRoot)]
     pub fn document_root(&self) -> String {
         self.document_root.clone()
+    }
+
+    /// The php-wasm build the workers run: `jspi` or `asyncify`.
+    #[wasm_bindgen(getter, js_name = phpBuild)]
+    pub fn php_build(&self) -> String {
+        self.php_build.name().into()
     }
 
     /// The site's base URL, served through the service worker.

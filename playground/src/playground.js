@@ -17,6 +17,7 @@ window.playground = startPlayground({
 	maxQueue: numberParam('maxQueue'),
 	queueTimeoutMs: numberParam('queueTimeoutMs'),
 	requestTimeoutMs: numberParam('requestTimeoutMs'),
+	phpBuild: params.get('phpBuild') ?? undefined,
 	iframe: document.getElementById('site'),
 	onProgress: ({ stage, done, total }) => {
 		progress.value = done / total;
