@@ -1,15 +1,24 @@
 // Every speed figure, each against a baseline measured in the same run:
 //   node bench/run.mjs [--quick]      (make bench builds first)
 // Prints a table and writes bench/results/latest.json. Figures 1-3 come from
-// shared-fs's native benchmark (shared-fs/examples/bench.rs), 4-8 from
-// Chromium (bench/browser.mjs). Absolute times drift on these machines;
-// read the ratios.
+// shared-fs's native benchmark (shared-fs/examples/bench.rs), 4-10 from
+// Chromium (bench/browser.mjs); the WordPress ones (9, 10) have Playground's
+// own engine as their peer, built by `node playground/build.mjs --bench-peer`.
+// Absolute times drift on these machines; read the ratios.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bootAndMemory, phpFilesystem, scaling, serviceWorkerOverhead, withBrowser } from './browser.mjs';
+import {
+	editorScaling,
+	memoryAfterBoot,
+	phpFilesystem,
+	scaling,
+	serviceWorkerOverhead,
+	withBrowser,
+	wordpressVsPeer,
+} from './browser.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quick = process.argv.includes('--quick');
@@ -52,7 +61,9 @@ rows.push(
 		...(await phpFilesystem(browser, origin)),
 		...(await scaling(browser, origin, { quick })),
 		...(await serviceWorkerOverhead(browser, origin)),
-		...(await bootAndMemory(browser, origin)),
+		...(await wordpressVsPeer(browser, origin, { quick })),
+		...(await editorScaling(browser, origin, { quick })),
+		...(await memoryAfterBoot(browser, origin)),
 	]))
 );
 const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`;
