@@ -26,7 +26,12 @@ test-e2e: build
 test: test-native test-posix test-e2e
 
 # Every speed figure against its baseline (README: Benchmarks); the
-# WordPress figures' peer, Playground's own engine, is bundled first.
+# WordPress figures' peer, Playground's own engine, is bundled first. Its
+# packages are bench/peer/'s own, installed only here (not by setup), and
+# only when bench/peer/node_modules is missing or older than its lock.
 bench: build
+	if [ ! -d bench/peer/node_modules ] || [ bench/peer/package-lock.json -nt bench/peer/node_modules/.package-lock.json ]; then \
+		npm ci --prefix bench/peer --no-audit --no-fund --loglevel=error; \
+	fi
 	node playground/build.mjs --bench-peer
 	node bench/run.mjs

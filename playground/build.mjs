@@ -153,14 +153,24 @@ async function main() {
 // Bench only (`--bench-peer`, run by `make bench`; the default build skips
 // it): Playground's own engine, the benchmark's peer (bench/peer/), bundled
 // into target/bench-peer/. Its @php-wasm/* and @wp-playground/* packages
-// (3.1.55, devDependencies) sit nested under each dependent, as the
-// runtime's own 3.1.54 hold the top level; each import of them resolves to
-// one copy, because php-wasm keeps its loaded runtimes in module state.
+// (3.1.55) are bench/peer/'s own (bench/peer/package.json, installed by
+// `make bench` into bench/peer/node_modules), so the root `npm ci` of build
+// and tests does not fetch php-wasm for every PHP version; esbuild still
+// comes from the root node_modules. Each import of them resolves to one
+// copy in bench/peer/node_modules, whatever dir imports it (never the
+// runtime's own 3.1.54 at the root), because php-wasm keeps its loaded
+// runtimes in module state.
 async function bundleBenchPeer() {
 	const out = join(root, 'target', 'bench-peer');
-	const modules = join(root, 'node_modules');
-	const version = JSON.parse(readFileSync(join(modules, '@php-wasm', 'web', 'package.json'), 'utf8')).version;
-	const holders = [root, ...['@php-wasm', '@wp-playground'].flatMap((s) => readdirSync(join(modules, s)).map((n) => join(modules, s, n)))];
+	const peer = join(root, 'bench', 'peer');
+	const modules = join(peer, 'node_modules');
+	let version;
+	try {
+		version = JSON.parse(readFileSync(join(modules, '@php-wasm', 'web', 'package.json'), 'utf8')).version;
+	} catch {
+		throw new Error(`${modules} lacks @php-wasm/web: run \`npm ci --prefix bench/peer\` (make bench does)`);
+	}
+	const holders = [peer, ...['@php-wasm', '@wp-playground'].flatMap((s) => readdirSync(join(modules, s)).map((n) => join(modules, s, n)))];
 	const versionIn = (dir, name) => {
 		try {
 			return JSON.parse(readFileSync(join(dir, 'node_modules', name, 'package.json'), 'utf8')).version;
