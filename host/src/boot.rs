@@ -13,7 +13,7 @@ use protocol::{PhpBuild, SiteKind, WorkerConfig};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ServiceWorkerRegistration, Window};
+use web_sys::{MessagePort, ServiceWorkerRegistration, Window};
 
 const PAGE: u64 = 64 * 1024;
 const DOCUMENT_ROOT: &str = "/wordpress";
@@ -200,6 +200,41 @@ async fn register_service_worker(window: &Window, asset_base: &str) -> Result<Se
     Ok(registration)
 }
 
+/// Starts registering the service worker at once; `service_worker_ready`
+/// awaits the outcome.
+fn registering_service_worker(window: &Window, asset_base: &str) -> js_sys::Promise {
+    let window = window.clone();
+    let asset_base = asset_base.to_string();
+    wasm_bindgen_futures::future_to_promise(async move {
+        register_service_worker(&window, &asset_base).await.map(JsValue::from).map_err(JsValue::from)
+    })
+}
+
+async fn service_worker_ready(registering: &js_sys::Promise) -> Result<ServiceWorkerRegistration, String> {
+    match JsFuture::from(registering.clone()).await {
+        Ok(registration) => Ok(registration.unchecked_into()),
+        Err(why) => Err(why.as_string().unwrap_or_else(|| format!("{why:?}"))),
+    }
+}
+
+/// Tells the service worker that `scope` is ours; it sends the scope's
+/// requests over the returned port's channel.
+fn claim_scope(registration: &ServiceWorkerRegistration, scope: &str, assets_url: Option<&str>) -> Result<MessagePort, JsValue> {
+    let channel = web_sys::MessageChannel::new()?;
+    let claim = Object::new();
+    set(&claim, "type", "claim-scope");
+    set(&claim, "scope", scope);
+    set(&claim, "port", channel.port2());
+    if let Some(assets_url) = assets_url {
+        set(&claim, "assetsUrl", assets_url);
+    }
+    registration
+        .active()
+        .ok_or_else(|| error("the service worker is not active"))?
+        .post_message_with_transferable(&claim, &js_sys::Array::of1(&channel.port2()))?;
+    Ok(channel.port1())
+}
+
 /// A browser that blocks service workers may leave registration pending forever.
 const SERVICE_WORKER_TIMEOUT_MS: i32 = 10_000;
 
@@ -308,11 +343,18 @@ pub async fn start_playground(
     let worker_module_download = window.fetch_with_str(&worker_module_url);
     let archives_download = fetch_site_archives(&window, &options.site, &options.asset_base);
 
-    let registration = register_service_worker(&window, &options.asset_base).await;
+    let registration = registering_service_worker(&window, &options.asset_base);
+    let isolated = get(&window, "crossOriginIsolated").as_bool() == Some(true);
+    // An isolated page boots its workers while the service worker is still
+    // registering; only a page that is not isolated needs its answer first.
+    let early_registration = if isolated { None } else { Some(service_worker_ready(&registration).await) };
     let facts = Facts {
-        isolated: get(&window, "crossOriginIsolated").as_bool() == Some(true),
+        isolated,
         injected: isolated_by_service_worker(&window),
-        service_worker: registration.as_ref().map(|_| ()).map_err(String::as_str),
+        service_worker: match &early_registration {
+            Some(Err(why)) => Err(why.as_str()),
+            _ => Ok(()),
+        },
         already_reloaded: session_flag(&window, None),
     };
     let mode = match decide(&facts) {
@@ -337,27 +379,11 @@ pub async fn start_playground(
 
     let scope = random_scope_id();
     let (site_kind, assets_url) = site_kind(&options.site, &options.asset_base);
+    // The service worker's scope is the origin's root, so the site's URL is
+    // known before its registration settles.
+    let absolute_url = format!("{}/scope:{scope}/", window.location().origin()?);
     let archives: js_sys::Array = JsFuture::from(archives_download).await?.unchecked_into();
     progress.step("site-download");
-    let (absolute_url, service_worker_port) = match &registration {
-        Ok(registration) => {
-            // The service worker sends this scope's requests over this channel.
-            let channel = web_sys::MessageChannel::new()?;
-            let claim = Object::new();
-            set(&claim, "type", "claim-scope");
-            set(&claim, "scope", scope.as_str());
-            set(&claim, "port", channel.port2());
-            if let Some(assets_url) = &assets_url {
-                set(&claim, "assetsUrl", assets_url.as_str());
-            }
-            registration
-                .active()
-                .ok_or_else(|| error("the service worker is not active"))?
-                .post_message_with_transferable(&claim, &js_sys::Array::of1(&channel.port2()))?;
-            (format!("{}scope:{scope}/", registration.scope()), Some(channel.port1()))
-        }
-        Err(_) => (format!("{}/scope:{scope}/", window.location().origin()?), None),
-    };
 
     let (worker_module, limits) = compile_worker_module(worker_module_url, worker_module_download).await?;
     progress.step("worker-module");
@@ -397,16 +423,33 @@ pub async fn start_playground(
         },
     };
     let pool = Pool::new(options.workers, options.limits, kit);
-    // Worker 0 formats the filesystem before anyone else attaches.
-    wait_ready(0, pool.spawn(0, true, &archives)?).await?;
-    progress.step("worker-ready");
-    let mut rest = Vec::new();
-    for index in 1..options.workers {
-        rest.push((index, pool.spawn(index, false, &js_sys::Array::new())?));
+    // All start at once: worker 0 formats the filesystem and installs the
+    // site while the others start PHP, then wait for it to attach.
+    let mut readies = Vec::new();
+    for index in 0..options.workers {
+        let archives = if index == 0 { archives.clone() } else { js_sys::Array::new() };
+        readies.push(pool.spawn(index, index == 0, &archives)?);
     }
-    for (index, ready) in rest {
-        wait_ready(index, ready).await?;
-        progress.step("worker-ready");
+    let workers_ready = async {
+        for (index, ready) in readies.into_iter().enumerate() {
+            wait_ready(index as u32, ready).await?;
+            progress.step("worker-ready");
+        }
+        Ok::<(), JsValue>(())
+    };
+
+    let registration = match early_registration {
+        Some(registration) => registration,
+        None => service_worker_ready(&registration).await,
+    };
+    let service_worker_port = match &registration {
+        Ok(registration) => Some(claim_scope(registration, &scope, assets_url.as_deref())?),
+        Err(_) => None,
+    };
+    if let Err(failed) = workers_ready.await {
+        // Workers still waiting for the filesystem would wait forever.
+        pool.terminate_all();
+        return Err(failed);
     }
 
     if let Some(iframe) = &options.iframe {

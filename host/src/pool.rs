@@ -367,6 +367,17 @@ impl Pool {
         }
     }
 
+    /// Stops every worker at once, wherever it is: for a boot that failed,
+    /// when nothing else will use the shared memory.
+    pub fn terminate_all(&self) {
+        for slot in self.inner.slots.borrow_mut().iter_mut() {
+            slot.ready = None;
+            if let Some(worker) = slot.worker.take() {
+                worker.terminate();
+            }
+        }
+    }
+
     /// `[{index, state, currentJob, completed, timedOut, crashed, restarts}]` for `client.workers()`.
     pub fn describe(&self) -> Array {
         let scheduler = self.inner.scheduler.borrow();

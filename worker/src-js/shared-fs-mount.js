@@ -248,7 +248,7 @@ function flock($stream, int $operation, &$would_block = null): bool {
 export function createSyscallHooks(calls, worker, sharedMemory) {
 	let FS;
 	let memory;
-	const sizeField = calls.attr_fields().indexOf('size');
+	const sizeField = () => calls.attr_fields().indexOf('size');
 	const attrs = () => new Float64Array(sharedMemory.buffer, calls.attr_buffer(), calls.attr_fields().length);
 	// flock descriptions this worker holds: ino -> Set of description ids.
 	const flocks = new Map();
@@ -300,7 +300,7 @@ export function createSyscallHooks(calls, worker, sharedMemory) {
 		if (whence === 1) start += stream.position;
 		else if (whence === 2) {
 			calls.fs_getattr(ino);
-			start += attrs()[sizeField];
+			start += attrs()[sizeField()];
 		}
 		else if (whence !== 0) return -EINVAL;
 		if (len < 0) {

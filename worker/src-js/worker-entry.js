@@ -58,11 +58,12 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	// this (single) worker makes its own, private filesystem.
 	memory ??= new WebAssembly.Memory(memoryDescriptor);
 	bindings.initSync({ module: workerModule, memory });
-	bindings.attach(config, archives ?? []);
-	rust = guard(memory, bindings.safe_point_address());
-	syscalls = createSyscallHooks(rust, rust.worker_index(), memory);
+	bindings.configure(config);
+	// The hooks run only once the filesystem is attached, through `rust`.
+	const calls = new Proxy({}, { get: (_, name) => rust[name] });
+	syscalls = createSyscallHooks(calls, bindings.worker_index(), memory);
 	const phpHeap = {};
-	const phpLoader = { jspi: jspiLoader, asyncify: asyncifyLoader }[rust.php_build()];
+	const phpLoader = { jspi: jspiLoader, asyncify: asyncifyLoader }[bindings.php_build()];
 	const runtimeId = await loadPHPRuntime(phpLoader, {
 		instantiateWasm(imports, receiveInstance) {
 			syscalls.wrapImports(imports);
@@ -89,7 +90,6 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 		// show (a rename or an mtime set into the past) moves shared-fs's
 		// mtime-reuse epoch, and the job then resets OPcache first (README).
 		'opcache.enable': '1',
-		'opcache.enable_cli': '1',
 		'opcache.file_cache_only': '0',
 		'opcache.file_cache': '',
 		'opcache.validate_timestamps': '1',
@@ -105,6 +105,10 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	php.mkdir('/internal/shared/preload');
 	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
 	php.onMessage((data) => syscalls.onPhpMessage(data));
+	// The PHP runtime started while the first worker may still be installing
+	// the site; attaching waits for it.
+	bindings.attach(archives ?? []);
+	rust = guard(memory, bindings.safe_point_address());
 	// The scope's URL is the site's URL (WordPress reads these constants
 	// before its stored options).
 	const siteUrl = rust.site_url();

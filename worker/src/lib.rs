@@ -44,32 +44,53 @@ pub(crate) fn errno(e: Errno) -> JsValue {
     JsValue::from(errno_abi::emscripten_errno(e))
 }
 
-/// Formats the shared filesystem and installs the site from `archives`
-/// (first worker), or attaches to it (the others).
+thread_local! {
+    /// This worker's start-up parameters, from `configure` until `attach`.
+    static CONFIG: std::cell::RefCell<Option<WorkerConfig>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Takes this worker's start-up parameters; needs no filesystem, so the JS
+/// glue can start its PHP runtime before `attach`.
 #[wasm_bindgen]
-pub fn attach(config: &[u8], archives: js_sys::Array) -> Result<(), JsValue> {
+pub fn configure(config: &[u8]) -> Result<(), JsValue> {
     let config: WorkerConfig = protocol::decode(config).map_err(|e| JsValue::from_str(&e))?;
     INDEX.with(|i| i.set(config.index));
     PHP_BUILD.with(|b| b.set(Some(config.php_build)));
-    if config.format {
-        let fs = FileSystem::new(Config {
+    CONFIG.with(|c| *c.borrow_mut() = Some(config));
+    Ok(())
+}
+
+/// Formats the shared filesystem and installs the site from `archives`
+/// (the formatting worker), or waits until that is done and attaches to it
+/// (the others, which may start at the same time).
+#[wasm_bindgen]
+pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
+    let config = CONFIG
+        .with(|c| c.borrow_mut().take())
+        .ok_or_else(|| JsValue::from_str("attach before configure"))?;
+    let fs = if config.format {
+        // Set before the filesystem: a worker woken by it reads them at once.
+        DOCUMENT_ROOT
+            .set(config.document_root.clone())
+            .map_err(|_| JsValue::from_str("the document root was already set"))?;
+        let _ = SITE_URL.set(config.site_url);
+        let formatted = FileSystem::new(Config {
             initial_bytes: config.fs_initial_bytes as usize,
             max_bytes: config.fs_max_bytes as usize,
             clock,
         })
         .map_err(|e| JsValue::from_str(&format!("cannot create the shared filesystem: {}", e.name())))?;
-        mkdir_all(&fs, &config.document_root)
+        mkdir_all(&formatted, &config.document_root)
             .map_err(|e| JsValue::from_str(&format!("cannot create {}: {}", config.document_root, e.name())))?;
         let archives: Vec<Vec<u8>> = archives.iter().map(|a| js_sys::Uint8Array::new(&a).to_vec()).collect();
-        site::install(&fs, &config.site, &archives, &config.document_root)
+        site::install(&formatted, &config.site, &archives, &config.document_root)
             .map_err(|e| JsValue::from_str(&format!("cannot install the site: {e}")))?;
-        FS.set(fs).map_err(|_| JsValue::from_str("the shared filesystem was already formatted"))?;
-        DOCUMENT_ROOT
-            .set(config.document_root)
-            .map_err(|_| JsValue::from_str("the document root was already set"))?;
-        let _ = SITE_URL.set(config.site_url);
-    }
-    let fs = fs()?;
+        FS.set(formatted).map_err(|_| JsValue::from_str("the shared filesystem was already formatted"))?;
+        fs()?
+    } else {
+        // Blocks this worker (never the page) until the first one is done.
+        FS.wait()
+    };
     // This index may have belonged to a worker the host terminated: free
     // whatever it still held before taking anything ourselves.
     fs.release_all(config.index);
