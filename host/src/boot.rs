@@ -9,7 +9,7 @@ use crate::scheduler::Limits;
 use crate::util::{error, get, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
-use protocol::{PhpBuild, SiteKind, WorkerConfig};
+use protocol::{PhpBuild, SiteKind, WorkerConfig, WorkerRole};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -374,7 +374,8 @@ pub async fn start_playground(
     if !shared {
         options.workers = 1;
     }
-    let progress = Progress { callback: on_progress, total: 4 + options.workers, done: Default::default() };
+    // The file server reports ready like a worker.
+    let progress = Progress { callback: on_progress, total: 4 + options.workers + u32::from(shared), done: Default::default() };
     progress.step("isolation");
 
     let scope = random_scope_id();
@@ -420,6 +421,7 @@ pub async fn start_playground(
             fs_initial_bytes: options.fs_initial_bytes,
             fs_max_bytes: options.memory_max_bytes,
             php_build,
+            role: WorkerRole::Php,
         },
     };
     let pool = Pool::new(options.workers, options.limits, kit);
@@ -429,6 +431,9 @@ pub async fn start_playground(
     for index in 0..options.workers {
         let archives = if index == 0 { archives.clone() } else { js_sys::Array::new() };
         readies.push(pool.spawn(index, index == 0, &archives)?);
+    }
+    if let Some(index) = pool.file_server() {
+        readies.push(pool.spawn(index, false, &js_sys::Array::new())?);
     }
     let workers_ready = async {
         for (index, ready) in readies.into_iter().enumerate() {

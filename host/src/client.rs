@@ -106,7 +106,7 @@ impl Client {
                     return Err(error(format!("scope {} is not served by this page", scoped.scope)));
                 }
                 let give_up = GiveUp::ServiceWorker { via, request_id: scoped.request_id };
-                pool.submit(Target::Any, Pending { job: Job::Http(scoped.request), reply: reply.clone(), give_up })
+                pool.serve_http(Pending { job: Job::Http(scoped.request), reply: reply.clone(), give_up })
             });
             if let Err(e) = outcome {
                 let failure = JobResult::Failed { message: format!("{e:?}"), errno: None };

@@ -6,8 +6,9 @@ use crate::scheduler::{Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Ta
 use crate::util::{error, set};
 use futures_channel::oneshot;
 use js_sys::{Array, Int32Array, Object, Uint8Array, WebAssembly};
-use protocol::{HttpResponse, Job, JobEnvelope, JobResult, WorkerConfig, WorkerEvent};
-use std::cell::RefCell;
+use protocol::{HttpResponse, Job, JobEnvelope, JobResult, WorkerConfig, WorkerEvent, WorkerRole};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -65,8 +66,8 @@ pub struct BootKit {
 }
 
 impl BootKit {
-    fn message(&self, index: u32, format: bool, archives: &Array) -> Object {
-        let config = WorkerConfig { index, format, ..self.config.clone() };
+    fn message(&self, index: u32, format: bool, role: WorkerRole, archives: &Array) -> Object {
+        let config = WorkerConfig { index, format, role, ..self.config.clone() };
         let message = Object::new();
         set(&message, "archives", archives.clone());
         set(&message, "type", "boot");
@@ -114,8 +115,16 @@ pub struct Pool {
 struct Inner {
     kit: BootKit,
     scheduler: RefCell<Scheduler<Pending>>,
+    /// The PHP workers' slots, then the file server's if there is one.
     slots: RefCell<Vec<Slot>>,
     timer: RefCell<Option<i32>>,
+    /// The file server's slot index (after the PHP workers'), when the
+    /// memory is shared; it sits outside the scheduler.
+    file_server: Option<u32>,
+    /// Requests the file server holds, by job id, kept to hand to a PHP
+    /// worker if it says so, or to answer if it dies.
+    file_jobs: RefCell<HashMap<u64, Pending>>,
+    next_file_job: Cell<u64>,
 }
 
 fn now() -> f64 {
@@ -147,15 +156,102 @@ fn give_up(to: &GiveUp, http: bool, status: u16, message: &str) {
 }
 
 impl Pool {
+    /// `count` PHP workers, plus a file server when the memory is shared
+    /// (it must reach the same filesystem).
     pub fn new(count: u32, limits: Limits, kit: BootKit) -> Pool {
+        let file_server = kit.memory.is_some().then_some(count);
+        let slots = count + u32::from(file_server.is_some());
         Pool {
             inner: Rc::new(Inner {
                 kit,
                 scheduler: RefCell::new(Scheduler::new(count, limits)),
-                slots: RefCell::new((0..count).map(|_| Slot::default()).collect()),
+                slots: RefCell::new((0..slots).map(|_| Slot::default()).collect()),
                 timer: RefCell::new(None),
+                file_server,
+                file_jobs: RefCell::new(HashMap::new()),
+                next_file_job: Cell::new(1),
             }),
         }
+    }
+
+    /// The file server's index, to `spawn` it.
+    pub fn file_server(&self) -> Option<u32> {
+        self.inner.file_server
+    }
+
+    /// A request from the service worker: static files go to the file
+    /// server when it is up, everything else to a free PHP worker.
+    pub fn serve_http(&self, pending: Pending) -> Result<(), JsValue> {
+        let static_get = match &pending.job {
+            Job::Http(request) => {
+                let path = request.path_and_query.split('?').next().unwrap_or("");
+                (request.method == "GET" || request.method == "HEAD") && protocol::static_files::is_static_asset(path)
+            }
+            _ => false,
+        };
+        let server = self.inner.file_server.filter(|&i| self.inner.slots.borrow()[i as usize].safe_point.is_some());
+        match server {
+            Some(index) if static_get => {
+                let id = self.inner.next_file_job.get();
+                self.inner.next_file_job.set(id + 1);
+                self.post_job(index, id, &pending.job, &pending.reply);
+                self.inner.file_jobs.borrow_mut().insert(id, pending);
+                Ok(())
+            }
+            _ => self.submit(Target::Any, pending),
+        }
+    }
+
+    fn post_job(&self, worker: u32, id: JobId, job: &Job, reply: &MessagePort) {
+        let envelope = protocol::encode(&JobEnvelope { id, job: job.clone() });
+        let message = Object::new();
+        set(&message, "type", "job");
+        set(&message, "job", Uint8Array::from(&envelope[..]));
+        set(&message, "port", reply.clone());
+        let slots = self.inner.slots.borrow();
+        let posted = match &slots[worker as usize].worker {
+            Some(w) => w.post_message_with_transfer(&message, &Array::of1(reply)),
+            None => Err(error(format!("worker {worker} is not running"))),
+        };
+        if let Err(e) = posted {
+            web_sys::console::error_2(&format!("could not send job {id} to worker {worker}").into(), &e);
+        }
+    }
+
+    /// The file server's events: its jobs end, go to PHP, or die with it.
+    fn on_file_server_event(&self, index: u32, event: WorkerEvent, ports: Array) {
+        match event {
+            WorkerEvent::Ready { safe_point, .. } => {
+                self.inner.slots.borrow_mut()[index as usize].safe_point = Some(safe_point);
+                self.boot_finished(index, Ok(()));
+            }
+            WorkerEvent::BootFailed { message, .. } => self.boot_finished(index, Err(message)),
+            WorkerEvent::JobDone { id } => {
+                self.inner.file_jobs.borrow_mut().remove(&id);
+            }
+            WorkerEvent::NeedsPhp { id } => {
+                let pending = self.inner.file_jobs.borrow_mut().remove(&id);
+                let port = ports.get(0).dyn_into::<MessagePort>();
+                if let (Some(pending), Ok(reply)) = (pending, port) {
+                    if let Err(e) = self.submit(Target::Any, Pending { reply, ..pending }) {
+                        web_sys::console::error_1(&e);
+                    }
+                }
+            }
+            WorkerEvent::Crashed { message } => {
+                web_sys::console::error_1(&format!("the file server crashed: {message}").into());
+                self.replace_file_server(index);
+            }
+        }
+    }
+
+    /// Answers what the dead file server held and starts a new one.
+    fn replace_file_server(&self, index: u32) {
+        let lost: Vec<Pending> = self.inner.file_jobs.borrow_mut().drain().map(|(_, p)| p).collect();
+        for pending in lost {
+            give_up(&pending.give_up, true, 502, "The file server crashed while serving this request.");
+        }
+        self.stop_then_respawn(index);
     }
 
     /// Starts worker `index`; the receiver fires when it is ready (or failed).
@@ -171,6 +267,7 @@ impl Pool {
         options.set_type(WorkerType::Module);
         options.set_name(&format!("php-worker-{index}"));
         let worker = Worker::new_with_options(&self.inner.kit.script_url, &options)?;
+        let role = if Some(index) == self.inner.file_server { WorkerRole::Files } else { WorkerRole::Php };
         let (sender, receiver) = oneshot::channel();
         let generation = {
             let mut slots = self.inner.slots.borrow_mut();
@@ -193,7 +290,8 @@ impl Pool {
                 return;
             }
             match protocol::decode::<WorkerEvent>(&Uint8Array::new(&data).to_vec()) {
-                Ok(event) => pool.on_event(index, event),
+                Ok(decoded) if role == WorkerRole::Files => pool.on_file_server_event(index, decoded, event.ports()),
+                Ok(decoded) => pool.on_event(index, decoded),
                 Err(e) => web_sys::console::error_1(&format!("worker {index}: {e}").into()),
             }
         });
@@ -210,14 +308,18 @@ impl Pool {
                 pool.boot_finished(index, Err(message));
             } else {
                 web_sys::console::error_1(&message.clone().into());
-                pool.replace(index, true);
+                if role == WorkerRole::Files {
+                    pool.replace_file_server(index);
+                } else {
+                    pool.replace(index, true);
+                }
             }
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
 
         let buffers: Array = archives.iter().map(|a| JsValue::from(Uint8Array::new(&a).buffer())).collect();
-        worker.post_message_with_transfer(&self.inner.kit.message(index, format, archives), &buffers)?;
+        worker.post_message_with_transfer(&self.inner.kit.message(index, format, role, archives), &buffers)?;
         self.inner.slots.borrow_mut()[index as usize].worker = Some(worker);
         Ok(receiver)
     }
@@ -255,6 +357,9 @@ impl Pool {
                 web_sys::console::error_1(&format!("worker {index} crashed: {message}").into());
                 self.replace(index, true);
             }
+            WorkerEvent::NeedsPhp { id } => {
+                web_sys::console::error_1(&format!("PHP worker {index} cannot serve job {id}").into());
+            }
         }
     }
 
@@ -275,22 +380,8 @@ impl Pool {
     fn run(&self, dispatch: Option<Dispatch<Pending>>) {
         let Some(Dispatch { worker, id, job: Pending { job, reply, give_up } }) = dispatch else { return };
         let http = matches!(job, Job::Http(_));
-        let envelope = protocol::encode(&JobEnvelope { id, job });
-        let message = Object::new();
-        set(&message, "type", "job");
-        set(&message, "job", Uint8Array::from(&envelope[..]));
-        set(&message, "port", reply.clone());
-        let mut slots = self.inner.slots.borrow_mut();
-        let slot = &mut slots[worker as usize];
-        let posted = match &slot.worker {
-            Some(w) => w.post_message_with_transfer(&message, &Array::of1(&reply)),
-            None => Err(error(format!("worker {worker} is not running"))),
-        };
-        slot.in_flight = Some(InFlight { id, give_up, http });
-        drop(slots);
-        if let Err(e) = posted {
-            web_sys::console::error_2(&format!("could not send job {id} to worker {worker}").into(), &e);
-        }
+        self.inner.slots.borrow_mut()[worker as usize].in_flight = Some(InFlight { id, give_up, http });
+        self.post_job(worker, id, &job, &reply);
         self.schedule_expiry();
     }
 

@@ -11,6 +11,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+pub mod static_files;
+
 /// Marks a worker's 404 for a static file the shared filesystem lacks, so
 /// the service worker may serve it from the site's static assets instead.
 pub const STATIC_MISS_HEADER: &str = "x-site-static-miss";
@@ -108,6 +110,18 @@ pub struct WorkerConfig {
     pub fs_initial_bytes: u64,
     pub fs_max_bytes: u64,
     pub php_build: PhpBuild,
+    pub role: WorkerRole,
+}
+
+/// What a worker serves.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerRole {
+    /// Runs PHP: any job.
+    Php,
+    /// Serves static files from the shared filesystem, without PHP, so they
+    /// never wait behind PHP requests. A request that turns out to need PHP
+    /// goes back to the host (`WorkerEvent::NeedsPhp`).
+    Files,
 }
 
 /// Which php-wasm build runs PHP. Both are the same PHP; they differ in how
@@ -166,6 +180,9 @@ pub enum WorkerEvent {
     BootFailed { index: u32, message: String },
     /// The worker finished job `id` and is free again.
     JobDone { id: u64 },
+    /// The file server cannot answer job `id` (its path is a PHP script):
+    /// its reply port travels back with this event for a PHP worker.
+    NeedsPhp { id: u64 },
     /// Its PHP runtime died (not a PHP error: the runtime itself); the
     /// worker must be replaced.
     Crashed { message: String },
@@ -230,6 +247,7 @@ mod tests {
             fs_initial_bytes: 1 << 20,
             fs_max_bytes: 1 << 30,
             php_build: PhpBuild::Asyncify,
+            role: WorkerRole::Files,
         };
         assert_eq!(decode::<WorkerConfig>(&encode(&config)).unwrap(), config);
     }
@@ -243,6 +261,18 @@ mod tests {
             assert_eq!(PhpBuild::from_name(build.name()), Some(build));
         }
         assert_eq!(PhpBuild::from_name("emterpreter"), None);
+    }
+
+    #[test]
+    fn worker_events_round_trip() {
+        for event in [
+            WorkerEvent::Ready { index: 2, safe_point: 4096 },
+            WorkerEvent::JobDone { id: 9 },
+            WorkerEvent::NeedsPhp { id: 10 },
+            WorkerEvent::Crashed { message: "trap".into() },
+        ] {
+            assert_eq!(decode::<WorkerEvent>(&encode(&event)).unwrap(), event);
+        }
     }
 
     #[test]

@@ -59,6 +59,12 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	memory ??= new WebAssembly.Memory(memoryDescriptor);
 	bindings.initSync({ module: workerModule, memory });
 	bindings.configure(config);
+	if (!bindings.serves_php()) {
+		// The file server: the shared filesystem without PHP.
+		bindings.attach([]);
+		rust = guard(memory, bindings.safe_point_address());
+		return;
+	}
 	// The hooks run only once the filesystem is attached, through `rust`.
 	const calls = new Proxy({}, { get: (_, name) => rust[name] });
 	syscalls = createSyscallHooks(calls, bindings.worker_index(), memory);
@@ -135,6 +141,11 @@ async function runJob(job, port) {
 	const plan = rust.start_job(job);
 	let reply = plan.reply;
 	let crash;
+	if (plan.php && !php) {
+		// The file server cannot run it: back to the host, reply port and all.
+		self.postMessage(rust.needs_php_event(plan.id), [port]);
+		return;
+	}
 	if (plan.php) {
 		let response;
 		try {
@@ -147,7 +158,7 @@ async function runJob(job, port) {
 		}
 		reply = rust.finish_job(plan.kind, response, plan.requestUri);
 	}
-	syscalls.requestEnded();
+	syscalls?.requestEnded(); // none in the file server
 	port.postMessage(reply);
 	if (crash) {
 		// This runtime is unusable: the host stops and replaces this worker.

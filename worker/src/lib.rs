@@ -56,6 +56,7 @@ pub fn configure(config: &[u8]) -> Result<(), JsValue> {
     let config: WorkerConfig = protocol::decode(config).map_err(|e| JsValue::from_str(&e))?;
     INDEX.with(|i| i.set(config.index));
     PHP_BUILD.with(|b| b.set(Some(config.php_build)));
+    SERVES_PHP.with(|p| p.set(config.role == protocol::WorkerRole::Php));
     CONFIG.with(|c| *c.borrow_mut() = Some(config));
     Ok(())
 }
@@ -122,6 +123,13 @@ thread_local! {
     /// This worker's index (thread-locals are per worker; statics are shared).
     static INDEX: std::cell::Cell<u32> = const { std::cell::Cell::new(u32::MAX) };
     static PHP_BUILD: std::cell::Cell<Option<protocol::PhpBuild>> = const { std::cell::Cell::new(None) };
+    static SERVES_PHP: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+/// False for the file server, which never starts PHP.
+#[wasm_bindgen]
+pub fn serves_php() -> bool {
+    SERVES_PHP.with(|p| p.get())
 }
 
 /// The php-wasm build this worker loads (`jspi` or `asyncify`), as the host chose.
@@ -143,6 +151,12 @@ pub fn worker_index() -> u32 {
 pub fn ready_event() -> Result<Vec<u8>, JsValue> {
     let safe_point = safe_point_address()?;
     Ok(protocol::encode(&protocol::WorkerEvent::Ready { index: worker_index(), safe_point }))
+}
+
+/// The file server hands job `id` back: it needs PHP.
+#[wasm_bindgen]
+pub fn needs_php_event(id: f64) -> Vec<u8> {
+    protocol::encode(&protocol::WorkerEvent::NeedsPhp { id: id as u64 })
 }
 
 #[wasm_bindgen]

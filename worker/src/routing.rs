@@ -1,6 +1,7 @@
 //! Which file answers an HTTP path: a PHP script, a static file, or nothing.
 //! Pure logic over shared-fs, so it is tested natively.
 
+use protocol::static_files::{content_type, is_static_asset};
 use shared_fs::{FileKind, FileSystem};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -100,43 +101,6 @@ fn for_file(path: String, url: String) -> Route {
     } else {
         let content_type = content_type(&path);
         Route::Static { path, content_type }
-    }
-}
-
-/// A path whose extension names a static file type (not PHP, not a
-/// directory): no front controller answers for it.
-fn is_static_asset(path: &str) -> bool {
-    let last = path.rsplit('/').next().unwrap_or("");
-    match last.rsplit_once('.') {
-        Some((_, ext)) => !ext.eq_ignore_ascii_case("php") && content_type(path) != "application/octet-stream",
-        None => false,
-    }
-}
-
-pub fn content_type(path: &str) -> &'static str {
-    let ext = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "json" => "application/json",
-        "txt" => "text/plain; charset=utf-8",
-        "xml" => "application/xml",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "ico" => "image/x-icon",
-        "woff" => "font/woff",
-        "woff2" => "font/woff2",
-        "ttf" => "font/ttf",
-        "wasm" => "application/wasm",
-        "pdf" => "application/pdf",
-        "zip" => "application/zip",
-        "mp4" => "video/mp4",
-        "mp3" => "audio/mpeg",
-        _ => "application/octet-stream",
     }
 }
 
