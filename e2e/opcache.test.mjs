@@ -1,6 +1,6 @@
-// OPcache is on in every worker and never stale across workers: after any
-// worker, the client API or an unpacked plugin changes a PHP file, the next
-// request on every worker runs the new code. Each test first makes sure the
+// OPcache and PHP's realpath cache are on in every worker and never stale
+// across workers: after any worker, the client API or an unpacked plugin
+// changes a PHP file, the next request on every worker runs the new code. Each test first makes sure the
 // old code really sits in every worker's OPcache, so it would fail if the
 // cache were served stale.
 import { after, before, describe, test } from 'node:test';
@@ -85,6 +85,28 @@ for (const build of ['jspi', 'asyncify']) {
 				const r = await run(`<?php var_dump(@include '${file}');`, worker);
 				assert.equal(r.text, 'bool(false)\n', `worker ${worker}`);
 			}
+		});
+
+		test('realpath() of a file another worker deleted is false everywhere', async () => {
+			const file = `/wordpress/gone-${build}.txt`;
+			await run(`<?php file_put_contents('${file}', 'x');`, 0);
+			for (const worker of workers) assert.equal((await run(`<?php echo realpath('${file}');`, worker)).text, file);
+			await run(`<?php unlink('${file}');`, 1);
+			for (const worker of workers) {
+				assert.equal((await run(`<?php var_dump(realpath('${file}'));`, worker)).text, 'bool(false)\n', `worker ${worker}`);
+			}
+		});
+
+		test('a symlink another worker pointed elsewhere includes the new target everywhere', async () => {
+			const dir = `/wordpress/linked-${build}`;
+			await run(
+				`<?php mkdir('${dir}'); file_put_contents('${dir}/a.php', '<?php return "A";'); file_put_contents('${dir}/b.php', '<?php return "B";');
+				touch('${dir}/a.php', ${OLD}); touch('${dir}/b.php', ${OLD}); symlink('${dir}/a.php', '${dir}/current.php');`,
+				0
+			);
+			assert.deepEqual(await seenEverywhere(`${dir}/current.php`), ['A', 'A']);
+			await run(`<?php unlink('${dir}/current.php'); symlink('${dir}/b.php', '${dir}/current.php');`, 1);
+			assert.deepEqual(await seenEverywhere(`${dir}/current.php`), ['B', 'B']);
 		});
 
 		test('client.writeFile replaces the script everywhere', async () => {

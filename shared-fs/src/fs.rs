@@ -35,7 +35,7 @@ pub struct FileSystem {
     pub(crate) clock: fn() -> Timespec,
     pub(crate) rename_lock: Mutex<()>,
     pub(crate) locks: LockManager,
-    pub(crate) mtime_reuse: crate::mtime_reuse::MtimeReuse,
+    pub(crate) epochs: crate::epochs::Epochs,
 }
 
 impl FileSystem {
@@ -53,7 +53,7 @@ impl FileSystem {
             clock: config.clock,
             rename_lock: Mutex::new(()),
             locks: LockManager::new(),
-            mtime_reuse: Default::default(),
+            epochs: Default::default(),
         };
         let now = fs.now();
         let root = State::new(S_IFDIR | 0o755, 0, 0, 2, now, Body::Dir(Dir::default()));

@@ -93,6 +93,7 @@
 mod check;
 mod data;
 mod dir;
+mod epochs;
 mod errno;
 mod file;
 #[cfg(all(feature = "fuse", target_os = "linux"))]
@@ -105,7 +106,6 @@ mod kill_tests;
 #[cfg(any(test, feature = "kill-points"))]
 pub mod kill_points;
 mod locks;
-mod mtime_reuse;
 mod names;
 mod namespace;
 mod owner;

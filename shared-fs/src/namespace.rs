@@ -245,6 +245,7 @@ impl FileSystem {
             }
             self.step(Op::Unlink, step);
         }
+        self.note_name_removed();
         Ok(())
     }
 
@@ -372,6 +373,7 @@ impl FileSystem {
             self.step(Op::Rename, step);
         }
         // Now that the new name is visible (a dead owner's rename completes here too).
+        self.note_name_removed();
         self.note_mtime_placed(p.src.kind, locked.get(p.src.ino)?.mtime);
         Ok(())
     }

@@ -95,6 +95,9 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 		// changes the mtime it was cached under. What a timestamp cannot
 		// show (a rename or an mtime set into the past) moves shared-fs's
 		// mtime-reuse epoch, and the job then resets OPcache first (README).
+		// The realpath cache is flushed whenever a name was removed or
+		// replaced anywhere (shared-fs's names epoch), the only way a cached
+		// resolution can go stale.
 		'opcache.enable': '1',
 		'opcache.file_cache_only': '0',
 		'opcache.file_cache': '',
@@ -103,8 +106,7 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 		'opcache.file_update_protection': '2',
 		'opcache.memory_consumption': '64',
 		'opcache.max_accelerated_files': '4000',
-		// Every path lookup asks shared-fs.
-		realpath_cache_size: '0',
+		realpath_cache_size: '4096K',
 		// php.wasm's flock() is a no-op stub; FLOCK_POLYFILL replaces it.
 		disable_functions: 'flock',
 	});
@@ -149,8 +151,8 @@ async function runJob(job, port) {
 	if (plan.php) {
 		let response;
 		try {
-			// Takes effect as the next run starts.
-			if (plan.resetCaches) await php.run({ code: '<?php opcache_reset();' });
+			// Cache resets Rust asked for; they take effect as the next run starts.
+			if (plan.prelude) await php.run({ code: plan.prelude });
 			response = await php.run(plan.php);
 		} catch (error) {
 			response = error;

@@ -18,7 +18,7 @@ use wasm_bindgen::JsCast;
 fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object, String)>) -> JsValue {
     let out = Object::new();
     if php.is_some() {
-        set(&out, "resetCaches", &JsValue::from_bool(caches_may_be_stale()));
+        set(&out, "prelude", &JsValue::from_str(&cache_prelude()));
     }
     set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));
     if let Some(result) = reply {
@@ -33,21 +33,40 @@ fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object, St
 }
 
 thread_local! {
-    /// The shared filesystem's mtime-reuse epoch when this worker's PHP
-    /// caches were last known good.
-    static CACHES_SEEN_AT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The shared filesystem's change epochs (shared-fs `epochs.rs`) when
+    /// this worker's PHP caches were last known good.
+    static CACHES_SEEN_AT: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-pub(crate) fn caches_seen_at(epoch: u64) {
-    CACHES_SEEN_AT.with(|c| c.set(epoch));
+fn epochs(fs: &FileSystem) -> (u64, u64) {
+    (fs.mtime_reuse_epoch(), fs.names_epoch())
 }
 
-/// True once per change that OPcache's timestamp check cannot see (see
-/// shared-fs `mtime_reuse`): the glue then resets OPcache before running PHP.
-fn caches_may_be_stale() -> bool {
-    let Ok(fs) = fs() else { return false };
-    let epoch = fs.mtime_reuse_epoch();
-    CACHES_SEEN_AT.with(|seen| seen.replace(epoch) != epoch)
+/// A fresh PHP runtime: its caches are empty, so nothing before now is stale.
+pub(crate) fn caches_fresh(fs: &FileSystem) {
+    CACHES_SEEN_AT.with(|c| c.set(epochs(fs)));
+}
+
+/// PHP to run before a job so that it sees every change other workers made:
+/// an OPcache reset when a change its timestamp check cannot see happened,
+/// and a realpath-cache flush when a name stopped naming what it named.
+/// Empty when neither happened since this worker's last job.
+fn cache_prelude() -> String {
+    let Ok(fs) = fs() else { return String::new() };
+    let now = epochs(fs);
+    let seen = CACHES_SEEN_AT.with(|c| c.replace(now));
+    let mut code = String::new();
+    if now.0 != seen.0 {
+        code.push_str("opcache_reset();");
+    }
+    if now.1 != seen.1 {
+        code.push_str("clearstatcache(true);");
+    }
+    if code.is_empty() {
+        code
+    } else {
+        format!("<?php {code}")
+    }
 }
 
 #[wasm_bindgen]

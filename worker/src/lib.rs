@@ -98,7 +98,7 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
     shared_fs::set_current_owner(config.index);
     fs.set_lock_clock(lock_clock);
     // A fresh PHP runtime has empty caches: nothing before now can be stale.
-    jobs::caches_seen_at(fs.mtime_reuse_epoch());
+    jobs::caches_fresh(fs);
     Ok(())
 }
 

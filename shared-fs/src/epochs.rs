@@ -1,7 +1,9 @@
-//! The mtime-reuse epoch: a counter for caches that validate a path by its
-//! mtime in whole seconds (PHP's OPcache with `validate_timestamps`).
+//! Change epochs: counters that per-process caches of what the filesystem
+//! holds compare to know when they may have gone stale. Each moves after the
+//! change it counts is visible.
 //!
-//! Such a cache can only be fooled when a path comes to name different bytes
+//! The mtime-reuse epoch is for caches that validate a path by its mtime in
+//! whole seconds (PHP's OPcache with `validate_timestamps`). Such a cache can only be fooled when a path comes to name different bytes
 //! under an mtime it already showed. A write cannot do that: it stamps the
 //! current time, and a cache that refuses files modified within the last two
 //! seconds (OPcache's `file_update_protection=2`) only ever holds mtimes at
@@ -9,6 +11,11 @@
 //! older file, a directory or a symlink at the path, and an mtime set
 //! explicitly into the past (`touch -d`, an unpacked archive). Each of those
 //! bumps the epoch; a cache that sees the epoch move drops everything.
+//!
+//! The names epoch is for caches of path resolutions (PHP's realpath cache):
+//! it moves whenever a name stops naming what it named (unlink, rmdir,
+//! rename). A resolution cannot go stale otherwise: such caches keep only
+//! paths that resolved, and a new name does not change an old resolution.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,8 +23,9 @@ use crate::fs::FileSystem;
 use crate::types::{FileKind, Timespec};
 
 #[derive(Default)]
-pub(crate) struct MtimeReuse {
-    epoch: AtomicU64,
+pub(crate) struct Epochs {
+    mtime_reuse: AtomicU64,
+    names: AtomicU64,
 }
 
 /// An mtime this recent cannot equal one a two-second-protected cache holds.
@@ -29,14 +37,23 @@ impl FileSystem {
     /// Moves whenever a path may have come to name other bytes under an
     /// mtime (in whole seconds) it showed before; see the module docs.
     pub fn mtime_reuse_epoch(&self) -> u64 {
-        self.mtime_reuse.epoch.load(Ordering::Acquire)
+        self.epochs.mtime_reuse.load(Ordering::Acquire)
+    }
+
+    /// Moves whenever a name stops naming what it named; see the module docs.
+    pub fn names_epoch(&self) -> u64 {
+        self.epochs.names.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn note_name_removed(&self) {
+        self.epochs.names.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Called after a rename or link put an inode of `kind` with `mtime` at a
     /// path, or after `mtime` was set explicitly.
     pub(crate) fn note_mtime_placed(&self, kind: FileKind, mtime: Timespec) {
         if kind != FileKind::File || !is_recent(mtime, self.now()) {
-            self.mtime_reuse.epoch.fetch_add(1, Ordering::AcqRel);
+            self.epochs.mtime_reuse.fetch_add(1, Ordering::AcqRel);
         }
     }
 }
@@ -101,6 +118,23 @@ mod tests {
         fs.mkdir(FileSystem::ROOT, b"plugin-new", 0o755, 0, 0).unwrap();
         fs.rename(FileSystem::ROOT, b"plugin-new", FileSystem::ROOT, b"plugin").unwrap();
         assert_eq!(fs.mtime_reuse_epoch(), 1);
+    }
+
+    #[test]
+    fn removing_or_replacing_a_name_moves_the_names_epoch_and_creating_one_does_not() {
+        let fs = fs();
+        file(&fs, "a.php");
+        fs.mkdir(FileSystem::ROOT, b"d", 0o755, 0, 0).unwrap();
+        fs.symlink(FileSystem::ROOT, b"l", b"a.php", 0, 0).unwrap();
+        assert_eq!(fs.names_epoch(), 0);
+        fs.rename(FileSystem::ROOT, b"a.php", FileSystem::ROOT, b"b.php").unwrap();
+        assert_eq!(fs.names_epoch(), 1);
+        fs.unlink(FileSystem::ROOT, b"l").unwrap();
+        assert_eq!(fs.names_epoch(), 2);
+        fs.rmdir(FileSystem::ROOT, b"d").unwrap();
+        assert_eq!(fs.names_epoch(), 3);
+        assert!(fs.unlink(FileSystem::ROOT, b"missing").is_err());
+        assert_eq!(fs.names_epoch(), 3, "a failed unlink changes nothing");
     }
 
     #[test]
