@@ -152,3 +152,30 @@ describe('large files', () => {
 		await context.close();
 	});
 });
+
+describe('appends from 4 workers at once', () => {
+	let page, context;
+	before(async () => {
+		({ page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=4'));
+	});
+	after(() => context?.close());
+
+	test('every line of FILE_APPEND and fopen("a") writers lands whole', async () => {
+		const log = '/wordpress/shared.log';
+		const lines = await page.evaluate(async (log) => {
+			const c = await window.playground;
+			const writer = (w) => `<?php
+				$h = fopen('${log}', 'a');
+				for ($i = 0; $i < 300; $i++) {
+					file_put_contents('${log}', sprintf("worker %d put %03d\\n", ${w}, $i), FILE_APPEND);
+					fwrite($h, sprintf("worker %d fwrite %03d\\n", ${w}, $i));
+				}
+				fclose($h);`;
+			await Promise.all([0, 1, 2, 3].map((worker) => c.run({ worker, code: writer(worker) })));
+			return new TextDecoder().decode(await c.readFileAsBuffer(log)).split('\n').filter((l) => l);
+		}, log);
+		assert.equal(lines.length, 2400);
+		assert.equal(new Set(lines).size, 2400, 'no line twice');
+		assert.ok(lines.every((l) => /^worker [0-3] (put|fwrite) \d{3}$/.test(l)), 'no line torn');
+	});
+});

@@ -100,6 +100,18 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 		},
 	};
 
+	/** Rust decides where the bytes land (an O_APPEND description: at the
+	 *  end, atomically); FS.write then adds what was written to the position. */
+	function writeThrough(stream, buffer, offset, length, position, flags) {
+		const source = buffer.byteOffset + offset;
+		const staging = calls.fs_staging(length + 8);
+		const skew = (source - staging) & 7;
+		sharedBytes(staging + skew + length).set(buffer.subarray(offset, offset + length), staging + skew);
+		const [written, at] = call(calls.fs_write_staged, stream.node.sharedIno, position, length, skew, flags);
+		if (at !== position) stream.position = at;
+		return written;
+	}
+
 	const streamOps = {
 		// An open descriptor pins the inode, so an unlinked file stays readable.
 		open: (stream) => call(calls.fs_open, stream.node.sharedIno),
@@ -120,11 +132,7 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 			return n;
 		},
 		write(stream, buffer, offset, length, position) {
-			const source = buffer.byteOffset + offset;
-			const staging = calls.fs_staging(length + 8);
-			const skew = (source - staging) & 7;
-			sharedBytes(staging + skew + length).set(buffer.subarray(offset, offset + length), staging + skew);
-			return call(calls.fs_write_staged, stream.node.sharedIno, position, length, skew);
+			return writeThrough(stream, buffer, offset, length, position, stream.flags);
 		},
 		// Like MEMFS: the mapping is a private copy in PHP's heap (PHP maps
 		// files to read them whole); msync writes a shared mapping back.
@@ -138,7 +146,7 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 			return { ptr, allocated: true };
 		},
 		msync(stream, buffer, offset, length) {
-			streamOps.write(stream, buffer, 0, length, offset);
+			writeThrough(stream, buffer, 0, length, offset, 0); // a mapping writes where it maps
 			return 0;
 		},
 		llseek(stream, offset, whence) {
@@ -155,7 +163,8 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 
 	/** Resolves paths under the mount in one call to shared-fs instead of
 	 *  one per component; anything unusual (`.`, `..`, a symlink, the mount
-	 *  point itself) is left to Emscripten's own walk. */
+	 *  point itself) is left to Emscripten's own walk. Also makes open with
+	 *  O_CREAT safe against another worker creating the file first. */
 	function acceleratePaths(mountPoint) {
 		const root = FS.lookupPath(mountPoint).node;
 		const prefix = mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`;
@@ -185,6 +194,20 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 		FS.lookupPath = function (path, opts = {}) {
 			const fast = typeof path === 'string' && path.startsWith(prefix) ? walk(path, opts) : null;
 			return fast ?? original.call(this, path, opts);
+		};
+		// Emscripten's open looks the path up, then creates: another worker
+		// can create the file in between. Rust says when to just try again.
+		const originalOpen = FS.open;
+		FS.open = function (path, flags, mode) {
+			try {
+				return originalOpen.call(this, path, flags, mode);
+			} catch (e) {
+				const ours = typeof path === 'string' && path.startsWith(prefix) && typeof flags === 'number';
+				if (ours && e instanceof FS.ErrnoError && calls.open_lost_create_race(flags, e.errno)) {
+					return originalOpen.call(this, path, flags, mode);
+				}
+				throw e;
+			}
 		};
 	}
 

@@ -9,7 +9,7 @@
 //! heap through this worker's staging area: one copy in Rust, one in JS.
 
 use crate::{errno, fs};
-use shared_fs::{Attr, Errno, FileSystem, FlockOp, LockRange, LockType, SetAttr, Timespec};
+use shared_fs::{oflags, Attr, Errno, FileSystem, FlockOp, Ino, LockRange, LockType, SetAttr, Timespec};
 use wasm_bindgen::prelude::*;
 
 /// Order of the fields in an attribute array; the adapter reads it by name.
@@ -231,15 +231,39 @@ pub fn fs_staging(length: u32) -> u32 {
 }
 
 /// Writes `length` staged bytes, starting `skew` bytes into the staging
-/// area, at `position`.
+/// area, through a description opened with `flags` (see `write_through`).
+/// Returns `[bytes written, offset written at]`.
 #[wasm_bindgen]
-pub fn fs_write_staged(node: f64, position: f64, length: u32, skew: u32) -> Res<u32> {
+pub fn fs_write_staged(node: f64, position: f64, length: u32, skew: u32, flags: u32) -> Res<Box<[f64]>> {
     let fs = fs()?;
     STAGING.with(|s| {
         let s = s.borrow();
         let data = s.get(skew as usize..(skew + length) as usize).ok_or_else(|| errno(Errno::EINVAL))?;
-        fs.write(ino(node), position as u64, data).map(|n| n as u32).map_err(errno)
+        let (written, at) = write_through(fs, ino(node), position as u64, flags, data).map_err(errno)?;
+        Ok(Box::new([written as f64, at as f64]) as Box<[f64]>)
     })
+}
+
+/// Where a write through an open description lands: at `position`, or, if
+/// the description is `O_APPEND`, at the end of the file as it is when the
+/// write takes the file's lock, so appends from any number of workers never
+/// land on each other (Emscripten would seek to the end, then write: two
+/// steps another worker can come between). Returns what was written, where.
+pub(crate) fn write_through(fs: &FileSystem, ino: Ino, position: u64, flags: u32, data: &[u8]) -> Result<(usize, u64), Errno> {
+    if flags & oflags::O_APPEND != 0 {
+        fs.append(ino, data).map(|at| (data.len(), at))
+    } else {
+        fs.write(ino, position, data).map(|n| (n, position))
+    }
+}
+
+/// Whether an `open` that failed with Emscripten errno `errno` should simply
+/// be tried again: with `O_CREAT` but not `O_EXCL`, a file another worker
+/// created between Emscripten's lookup and its create is opened (POSIX),
+/// not reported as `EEXIST`.
+#[wasm_bindgen]
+pub fn open_lost_create_race(flags: u32, errno: i32) -> bool {
+    errno == crate::errno_abi::emscripten_errno(Errno::EEXIST) && flags & oflags::O_CREAT != 0 && flags & oflags::O_EXCL == 0
 }
 
 /// `[block_size, blocks, blocks_free, files, files_free, name_max]`
@@ -372,4 +396,64 @@ pub fn fs_walk(start: f64, path: &str, follow_last: bool) -> Res<Vec<f64>> {
     }
     out[0] = parts.len() as f64;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn appends_from_many_workers_land_whole_at_the_end() {
+        let fs = Arc::new(
+            FileSystem::new(shared_fs::Config { initial_bytes: 1 << 20, max_bytes: 16 << 20, clock: Timespec::default })
+                .unwrap(),
+        );
+        let log = fs.create(FileSystem::ROOT, b"debug.log", 0o644, 0, 0).unwrap().ino;
+        let workers: Vec<_> = (0..4u8)
+            .map(|w| {
+                let fs = fs.clone();
+                std::thread::spawn(move || {
+                    for i in 0..600u32 {
+                        let line = format!("worker {w} line {i:04}\n");
+                        // Every worker's view of the end is stale: position 0.
+                        let (n, _) = write_through(&fs, log, 0, oflags::O_WRONLY | oflags::O_APPEND, line.as_bytes()).unwrap();
+                        assert_eq!(n, line.len());
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.join().unwrap();
+        }
+        let mut data = vec![0; fs.getattr(log).unwrap().size as usize];
+        fs.read(log, 0, &mut data).unwrap();
+        let text = String::from_utf8(data).unwrap();
+        let lines: std::collections::HashSet<&str> = text.lines().collect();
+        assert_eq!(text.lines().count(), 2400);
+        assert_eq!(lines.len(), 2400, "every line once and whole");
+        fs.check().unwrap();
+    }
+
+    #[test]
+    fn only_a_non_exclusive_create_that_lost_a_race_is_retried() {
+        let eexist = crate::errno_abi::emscripten_errno(Errno::EEXIST);
+        assert!(open_lost_create_race(oflags::O_WRONLY | oflags::O_CREAT | oflags::O_APPEND, eexist));
+        assert!(!open_lost_create_race(oflags::O_WRONLY | oflags::O_CREAT | oflags::O_EXCL, eexist));
+        assert!(!open_lost_create_race(oflags::O_WRONLY, eexist));
+        assert!(!open_lost_create_race(oflags::O_CREAT, crate::errno_abi::emscripten_errno(Errno::ENOENT)));
+    }
+
+    #[test]
+    fn a_write_without_append_lands_where_asked() {
+        let fs = FileSystem::new(shared_fs::Config { initial_bytes: 1 << 20, max_bytes: 16 << 20, clock: Timespec::default })
+            .unwrap();
+        let f = fs.create(FileSystem::ROOT, b"f", 0o644, 0, 0).unwrap().ino;
+        write_through(&fs, f, 0, oflags::O_WRONLY, b"hello world").unwrap();
+        assert_eq!(write_through(&fs, f, 6, oflags::O_RDWR, b"W").unwrap(), (1, 6));
+        assert_eq!(write_through(&fs, f, 0, oflags::O_RDWR | oflags::O_APPEND, b"!").unwrap(), (1, 11));
+        let mut data = vec![0; 12];
+        fs.read(f, 0, &mut data).unwrap();
+        assert_eq!(&data, b"hello World!");
+    }
 }
