@@ -28,8 +28,11 @@ use crate::dir::Entry;
 use crate::fs::{FileSystem, Locked};
 use crate::inode::{Body, Inode};
 use crate::space::BlockPtr;
-use crate::sync::{self, OwnerRecord};
+use crate::sync;
 use crate::types::{Ino, Owner};
+use std::cell::Cell;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -97,13 +100,61 @@ pub(crate) struct Journal {
     pub plan: Plan,
 }
 
+/// One owner's journal: the operation in flight and its last step done.
+/// Lives beside the lock layer (`sync`), not inside it, so that layer knows
+/// nothing of operations.
+pub(crate) struct JournalSlot {
+    journal: Mutex<Option<Journal>>,
+    /// A plain store per step, no mutex.
+    step: AtomicUsize,
+}
+
+impl JournalSlot {
+    fn journal(&self) -> MutexGuard<'_, Option<Journal>> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Every owner's slot, created on first use and never freed (as many as
+/// owner ids ever used).
+static SLOTS: Mutex<Vec<(Owner, &'static JournalSlot)>> = Mutex::new(Vec::new());
+
+thread_local! {
+    /// This thread's owner and its slot, looked up once per owner change.
+    static CURRENT: Cell<Option<(Owner, &'static JournalSlot)>> = const { Cell::new(None) };
+}
+
+fn slot(owner: Owner) -> &'static JournalSlot {
+    let mut slots = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some((_, s)) = slots.iter().find(|(o, _)| *o == owner) {
+        return s;
+    }
+    let s: &'static JournalSlot =
+        Box::leak(Box::new(JournalSlot { journal: Mutex::new(None), step: AtomicUsize::new(0) }));
+    slots.push((owner, s));
+    s
+}
+
+/// The current thread's owner (`set_current_owner`) and its slot, if any.
+fn current() -> Option<(Owner, &'static JournalSlot)> {
+    let owner = sync::current_owner()?;
+    CURRENT.with(|c| match c.get() {
+        Some((o, s)) if o == owner => Some((o, s)),
+        _ => {
+            let found = (owner, slot(owner));
+            c.set(Some(found));
+            Some(found)
+        }
+    })
+}
+
 /// Clears the journal when the operation returns (normally or by error).
-pub(crate) struct Scope(Option<&'static OwnerRecord>);
+pub(crate) struct Scope(Option<&'static JournalSlot>);
 
 impl Drop for Scope {
     fn drop(&mut self) {
-        if let Some(r) = self.0 {
-            *r.journal() = None;
+        if let Some(s) = self.0 {
+            *s.journal() = None;
         }
     }
 }
@@ -111,18 +162,18 @@ impl Drop for Scope {
 impl FileSystem {
     /// Records that `op` has done `step` holding write locks on `locked`.
     pub(crate) fn journal_begin(&self, op: Op, step: usize, locked: &[Arc<Inode>], plan: impl FnOnce() -> Plan) -> Scope {
-        let rec = sync::current();
-        if let Some(r) = rec {
-            *r.journal() = Some(Journal { fs: self as *const _ as usize, op, locked: locked.to_vec(), plan: plan() });
-            r.step.store(step, Ordering::Release);
+        let slot = current().map(|(_, s)| s);
+        if let Some(s) = slot {
+            *s.journal() = Some(Journal { fs: self as *const _ as usize, op, locked: locked.to_vec(), plan: plan() });
+            s.step.store(step, Ordering::Release);
         }
-        Scope(rec)
+        Scope(slot)
     }
 
     /// Changes the journaled plan (e.g. the blocks now reserved).
     pub(crate) fn journal_update(&self, f: impl FnOnce(&mut Plan)) {
-        if let Some(r) = sync::current() {
-            if let Some(j) = r.journal().as_mut() {
+        if let Some((_, s)) = current() {
+            if let Some(j) = s.journal().as_mut() {
                 f(&mut j.plan);
             }
         }
@@ -130,11 +181,12 @@ impl FileSystem {
 
     /// Marks `step` of `op` done; a kill point.
     pub(crate) fn step(&self, op: Op, step: usize) {
-        if let Some(r) = sync::current() {
+        if let Some((owner, s)) = current() {
             // Meaningful only while a journal is open; harmless otherwise.
-            r.step.store(step, Ordering::Release);
+            s.step.store(step, Ordering::Release);
             #[cfg(any(test, feature = "kill-points"))]
-            crate::kill_points::hit(r.id, op, step);
+            crate::kill_points::hit(owner, op, step);
+            let _ = owner;
         }
         let _ = op;
     }
@@ -144,7 +196,7 @@ impl FileSystem {
     /// # Safety
     /// `dead` never runs again.
     pub(crate) unsafe fn repair(&self, dead: Owner) -> Option<(&'static str, usize)> {
-        let rec = sync::record(dead);
+        let rec = slot(dead);
         let journal = rec.journal().take()?;
         if journal.fs != self as *const _ as usize {
             *rec.journal() = Some(journal); // another filesystem's business

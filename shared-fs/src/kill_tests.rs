@@ -104,7 +104,8 @@ fn kill_at(op: &'static str, step: usize, variant: u8) -> Released {
         waited += 1;
         assert!(waited < 10_000, "{op}/{step}/{variant}: victim never reached its kill point");
     }
-    let released = fs.release_all(owner);
+    // SAFETY: the victim is parked at its kill point forever.
+    let released = unsafe { fs.release_all(owner) };
     assert!(released.internal > 0 || released.repaired.is_some(), "{op}/{step}: the victim held nothing?");
     // The outcome the repair promises.
     let present = |dir: Ino, name: &[u8]| fs.lookup(dir, name).is_ok();
@@ -186,7 +187,8 @@ fn release_all_frees_user_locks_and_wakes_waiters() {
     while fs.lock_table().iter().all(|l| l.waiters == 0) {
         thread::sleep(Duration::from_millis(1));
     }
-    let r = fs.release_all(dead);
+    // SAFETY: `dead` makes no further calls in this test.
+    let r = unsafe { fs.release_all(dead) };
     assert_eq!(r.locks, 2);
     assert_eq!(waiter.join().unwrap(), Ok(()));
     fs.flock(t.g, 2, alive, FlockOp::Exclusive, true).unwrap();

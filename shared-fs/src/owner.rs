@@ -13,7 +13,7 @@
 //!   `safe_point_state`), then terminate it.
 //!
 //! After `Worker.terminate()`, some worker (not the main thread: this may
-//! wait for locks) calls `fs.release_all(id)`: it frees the dead owner's
+//! wait for locks) calls `unsafe { fs.release_all(id) }`: it frees the dead owner's
 //! byte-range locks, flocks and queued requests, waking waiters; completes
 //! or undoes the operation it was in (see `journal.rs`), in case it was
 //! terminated inside after all (a hard timeout); force-releases the
@@ -111,9 +111,13 @@ impl FileSystem {
     }
 
     /// Frees everything the dead `owner` held and repairs the operation it
-    /// was in. Call only once `owner` can never run again (terminated). May
-    /// wait for locks, so not on the browser's main thread.
-    pub fn release_all(&self, owner: Owner) -> Released {
+    /// was in. May wait for locks, so not on the browser's main thread.
+    ///
+    /// # Safety
+    /// `owner` never runs again: its thread was terminated (or parked
+    /// forever), or never ran. Its abandoned lock guards are released here,
+    /// so a live owner would later unlock locks it no longer holds.
+    pub unsafe fn release_all(&self, owner: Owner) -> Released {
         // SAFETY: the caller guarantees `owner` is dead.
         let repaired = unsafe { self.repair(owner) };
         let internal = unsafe { sync::force_release(owner) };

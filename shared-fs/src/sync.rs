@@ -61,10 +61,6 @@ pub(crate) struct OwnerRecord {
     pub(crate) safe: AtomicU32,
     /// Address of each lock held (bit 0 set for write/exclusive), 0 = free slot.
     held: [AtomicUsize; HELD_SLOTS],
-    /// The operation in flight, for `release_all` to repair (see `journal.rs`).
-    pub(crate) journal: std::sync::Mutex<Option<crate::journal::Journal>>,
-    /// Last step done by that operation: a plain store per step, no mutex.
-    pub(crate) step: AtomicUsize,
 }
 
 static REGISTRY: std::sync::Mutex<Vec<&'static OwnerRecord>> = std::sync::Mutex::new(Vec::new());
@@ -83,8 +79,6 @@ pub(crate) fn record(owner: Owner) -> &'static OwnerRecord {
         id: owner,
         safe: AtomicU32::new(OUTSIDE),
         held: [const { AtomicUsize::new(0) }; HELD_SLOTS],
-        journal: std::sync::Mutex::new(None),
-        step: AtomicUsize::new(0),
     }));
     reg.push(r);
     r
@@ -112,10 +106,6 @@ pub fn current_owner() -> Option<Owner> {
 }
 
 impl OwnerRecord {
-    pub(crate) fn journal(&self) -> std::sync::MutexGuard<'_, Option<crate::journal::Journal>> {
-        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     fn track(&self, tag: usize) {
         for slot in &self.held {
             if slot.load(Ordering::Relaxed) == 0 {

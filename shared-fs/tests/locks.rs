@@ -228,9 +228,11 @@ fn edeadlk_for_a_longer_cycle_across_files() {
     }
     assert_eq!(fs.setlkw(f, C, r(0, 1), LockType::Write, None), Err(Errno::EDEADLK));
     assert_eq!(fs.setlk(f, C, r(0, 1), LockType::Write), Err(Errno::EAGAIN), "non-blocking is plain EAGAIN");
-    fs.release_all(C);
+    // SAFETY: owner C makes no further calls in this test.
+    unsafe { fs.release_all(C) };
     assert_eq!(b.join().unwrap(), Ok(()));
-    fs.release_all(B);
+    // SAFETY: owner B makes no further calls in this test.
+    unsafe { fs.release_all(B) };
     assert_eq!(a.join().unwrap(), Ok(()));
 }
 
@@ -292,12 +294,14 @@ fn kill_request_interrupts_a_wait_and_safe_points_refuse_entry() {
     assert_eq!(worker.join().unwrap(), Err(Errno::EINTR));
     assert_eq!(fs.safe_point_state(victim), SafePointState::Killed, "left after the kill request");
     assert_eq!(fs.enter(victim).err(), Some(Errno::EINTR));
-    fs.release_all(victim);
+    // SAFETY: the victim thread has returned (joined above).
+    unsafe { fs.release_all(victim) };
     assert_eq!(fs.safe_point_state(victim), SafePointState::Outside, "id reusable");
     // Outside: killed at once.
     assert_eq!(fs.request_kill(victim), SafePointState::Killed);
     assert_eq!(fs.request_kill(victim), SafePointState::Killed);
-    fs.release_all(victim);
+    // SAFETY: the victim thread has returned (joined above).
+    unsafe { fs.release_all(victim) };
     drop(fs.enter(victim).unwrap());
 }
 
@@ -318,7 +322,8 @@ fn lock_table_shows_paths_owners_and_waiters() {
     assert_eq!((table[0].kind, table[0].owner, table[0].description), (HeldKind::FlockShared, B, Some(77)));
     assert_eq!(table[1].path.as_deref(), Some(&b"/wp-content/database.sqlite"[..]));
     assert_eq!((table[1].kind, table[1].owner, table[1].start, table[1].len, table[1].waiters), (HeldKind::Write, A, 0, 0, 1));
-    fs.release_all(A);
+    // SAFETY: owner A makes no further calls in this test.
+    unsafe { fs.release_all(A) };
     assert_eq!(t.join().unwrap(), Ok(()));
 }
 

@@ -94,7 +94,10 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
     };
     // This index may have belonged to a worker the host terminated: free
     // whatever it still held before taking anything ourselves.
-    fs.release_all(config.index);
+    // SAFETY: the host spawns a worker for an index only after terminating
+    // the previous one (host/src/pool.rs `stop_then_respawn`), or for the
+    // first time; this worker has not taken anything yet.
+    unsafe { fs.release_all(config.index) };
     shared_fs::set_current_owner(config.index);
     fs.set_lock_clock(lock_clock);
     // A fresh PHP runtime has empty caches: nothing before now can be stale.
