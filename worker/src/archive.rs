@@ -6,7 +6,7 @@
 
 use miniz_oxide::deflate::compress_to_vec;
 use miniz_oxide::inflate::decompress_to_vec_with_limit;
-use shared_fs::{Errno, FileKind, FileSystem, Ino, SetAttr, Timespec};
+use shared_fs::{Errno, FileKind, FileSystem, Ino, SetAttr, Timespec, S_IFDIR, S_IFLNK, S_IFMT};
 
 const LOCAL_HEADER: u32 = 0x0403_4b50;
 const CENTRAL_HEADER: u32 = 0x0201_4b50;
@@ -14,9 +14,6 @@ const END_OF_CENTRAL: u32 = 0x0605_4b50;
 const STORED: u16 = 0;
 const DEFLATED: u16 = 8;
 const MADE_BY_UNIX: u16 = 3 << 8 | 20;
-const S_IFMT: u32 = 0o170000;
-const S_IFLNK: u32 = 0o120000;
-const S_IFDIR: u32 = 0o040000;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ArchiveError {

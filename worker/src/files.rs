@@ -1,11 +1,8 @@
 //! Whole-file helpers over shared-fs paths, for jobs, archives and site
 //! installs (PHP itself goes through the mount adapter instead).
 
+use shared_fs::oflags::{O_CREAT, O_TRUNC, O_WRONLY};
 use shared_fs::{Errno, FileSystem};
-
-const O_WRONLY: u32 = 0o1;
-const O_CREAT: u32 = 0o100;
-const O_TRUNC: u32 = 0o1000;
 
 pub fn read_file(fs: &FileSystem, path: &str) -> Result<Vec<u8>, Errno> {
     let attr = fs.open_path(FileSystem::ROOT, path.as_bytes(), 0, 0)?;
