@@ -382,7 +382,7 @@ pub async fn start_playground(
     let (site_kind, assets_url) = site_kind(&options.site, &options.asset_base);
     // The service worker's scope is the origin's root, so the site's URL is
     // known before its registration settles.
-    let absolute_url = format!("{}/scope:{scope}/", window.location().origin()?);
+    let absolute_url = protocol::scope::url(&window.location().origin()?, &scope);
     let archives: js_sys::Array = JsFuture::from(archives_download).await?.unchecked_into();
     progress.step("site-download");
 

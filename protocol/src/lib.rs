@@ -11,6 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+pub mod scope;
 pub mod static_files;
 
 /// Marks a worker's 404 for a static file the shared filesystem lacks, so

@@ -5,7 +5,6 @@
 //! worker answers directly. Everything else passes through to the network.
 
 pub mod isolation;
-pub mod scope;
 
 use js_sys::{Array, Promise, Uint8Array};
 use protocol::{HttpRequest, HttpResponse, JobResult, ScopedRequest};
@@ -74,9 +73,9 @@ pub fn claim_scope(scope: String, client_id: String, assets_url: Option<String>,
 pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
     let url = web_sys::Url::new(&request.url())?;
     let path_and_query = format!("{}{}", url.pathname(), url.search());
-    match scope::split(&path_and_query) {
+    match protocol::scope::split(&path_and_query) {
         Some((scope, rest)) => {
-            let scope_url = format!("{}/scope:{}/", url.origin(), scope);
+            let scope_url = protocol::scope::url(&url.origin(), scope);
             match serve_scoped(&request, scope, &rest, scope_url).await {
                 Ok(response) => Ok(response),
                 Err(e) => error_response(502, &format!("The PHP site could not answer: {}", describe(&e))),
@@ -222,7 +221,7 @@ async fn find_host(scope: &str) -> Result<Option<Client>, JsValue> {
     let hosts: Vec<Client> = all
         .iter()
         .map(|c| c.unchecked_into::<Client>())
-        .filter(|c| web_sys::Url::new(&c.url()).map(|u| scope::split(&u.pathname()).is_none()).unwrap_or(false))
+        .filter(|c| web_sys::Url::new(&c.url()).map(|u| protocol::scope::split(&u.pathname()).is_none()).unwrap_or(false))
         .collect();
     Ok(if hosts.len() == 1 { hosts.into_iter().next() } else { None })
 }

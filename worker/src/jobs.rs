@@ -178,13 +178,6 @@ fn run_output(response: &JsValue) -> JobResult {
     })
 }
 
-fn scope_path(scope_url: &str) -> &str {
-    // "http://host:port/scope:x/" -> "/scope:x"
-    let after_scheme = scope_url.split_once("://").map(|(_, rest)| rest).unwrap_or(scope_url);
-    let path = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("/");
-    path.trim_end_matches('/')
-}
-
 fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
     let fs = fs().map_err(js_failure)?;
     let (path, query) = routing::split_url_path(&request.path_and_query);
@@ -215,7 +208,7 @@ fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
 }
 
 fn script_options(request: &HttpRequest, script_path: &str, script_name: &str, query: &str) -> (Object, String) {
-    let prefix = scope_path(&request.scope_url);
+    let prefix = protocol::scope::path_prefix(&request.scope_url);
     let request_uri = format!("{prefix}{}", request.path_and_query);
     let headers = Object::new();
     for (name, value) in &request.headers {
@@ -332,13 +325,4 @@ fn stats() -> Result<FsStats, JobResult> {
         inodes: s.inodes,
         memory_bytes: crate::memory_bytes(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn scope_path_is_the_url_path_without_trailing_slash() {
-        assert_eq!(super::scope_path("http://127.0.0.1:8080/scope:abc/"), "/scope:abc");
-        assert_eq!(super::scope_path("https://example.com/"), "");
-    }
 }
