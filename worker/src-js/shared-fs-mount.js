@@ -2,14 +2,30 @@
 // Rust exports in ../src/fs_calls.rs). Nodes are never put in Emscripten's
 // name cache, so a lookup always asks shared-fs and no worker sees a stale
 // view of what another worker changed.
+//
+// This file only adapts: what an operation means (locks, flock, directory
+// listings, path walks, seeks) is decided in Rust (../src/mount/), tested
+// natively; here Emscripten's arguments go in and the answers come back,
+// with php.wasm's ABI numbers from Rust (`adapter_abi`, ../src/errno_abi.rs).
 
+/** A view of `memory` that reaches `end`, remade once the memory grew. */
+function bytesOf(memory) {
+	let bytes = new Uint8Array(memory.buffer);
+	return (end) => (end > bytes.length ? (bytes = new Uint8Array(memory.buffer)) : bytes);
+}
+
+// `syscalls` (the hooks) is no longer needed here; the parameter stays for
+// worker-entry.js's call.
 export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
+	const abi = JSON.parse(calls.adapter_abi());
 	const field = Object.fromEntries(calls.attr_fields().map((name, i) => [name, i]));
 	// Made once: the buffer's address never changes, and a view made before
 	// the memory grew still covers it.
 	const attrs = new Float64Array(memory.buffer, calls.attr_buffer(), calls.attr_fields().length);
-	let shared = new Uint8Array(memory.buffer);
-	const sharedBytes = (end) => (end > shared.length ? (shared = new Uint8Array(memory.buffer)) : shared);
+	const sharedBytes = bytesOf(memory);
+	// [address, length] of the staging area (the same goes for this view).
+	const stagingArea = new Float64Array(memory.buffer, calls.staging_buffer(), 2);
+	const staging = (length) => (length > stagingArea[1] ? calls.fs_staging(length) : stagingArea[0]);
 
 	// Rust throws php.wasm's errno number; anything else is a real bug.
 	function call(fn, ...args) {
@@ -62,15 +78,6 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 			node.mode = attrs[field.mode];
 		},
 		lookup(parent, name) {
-			// Inside getdents: the directory's own snapshot answers, as on Linux.
-			const listed = syscalls.listedEntry(parent, name);
-			if (listed) {
-				const node = new FS.FSNode(parent, name, listed[1], 0);
-				node.sharedIno = listed[0];
-				node.node_ops = nodeOps;
-				node.stream_ops = streamOps;
-				return node;
-			}
 			call(calls.fs_lookup, parent.sharedIno, name);
 			return makeNode(parent, name);
 		},
@@ -84,11 +91,7 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 		},
 		unlink: (parent, name) => call(calls.fs_unlink, parent.sharedIno, name),
 		rmdir: (parent, name) => call(calls.fs_rmdir, parent.sharedIno, name),
-		readdir(node) {
-			const names = call(calls.fs_readdir, node.sharedIno).split('/');
-			syscalls.listed(node, names, () => calls.fs_last_readdir());
-			return names;
-		},
+		readdir: (node) => call(calls.fs_readdir, node.sharedIno).split('/'),
 		symlink(parent, name, target) {
 			call(calls.fs_symlink, parent.sharedIno, name, target);
 			return makeNode(parent, name);
@@ -104,30 +107,24 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 	 *  end, atomically); FS.write then adds what was written to the position. */
 	function writeThrough(stream, buffer, offset, length, position, flags) {
 		const source = buffer.byteOffset + offset;
-		const staging = calls.fs_staging(length + 8);
-		const skew = (source - staging) & 7;
-		sharedBytes(staging + skew + length).set(buffer.subarray(offset, offset + length), staging + skew);
+		const into = staging(length + 8);
+		const skew = (source - into) & 7;
+		sharedBytes(into + skew + length).set(buffer.subarray(offset, offset + length), into + skew);
 		const [written, at] = call(calls.fs_write_staged, stream.node.sharedIno, position, length, skew, flags);
 		if (at !== position) stream.position = at;
 		return written;
 	}
 
 	const streamOps = {
-		// An open descriptor pins the inode, so an unlinked file stays readable.
 		open: (stream) => call(calls.fs_open, stream.node.sharedIno),
 		dup: (stream) => call(calls.fs_open, stream.node.sharedIno),
-		close(stream) {
-			// POSIX: closing any descriptor of a file drops this process's range locks on it.
-			call(calls.fs_close_release, stream.node.sharedIno);
-			syscalls.streamClosing(stream);
-			call(calls.fs_release, stream.node.sharedIno);
-		},
+		close: (stream) => call(calls.fs_close, stream.node.sharedIno, stream.fd),
 		read(stream, buffer, offset, length, position) {
 			const into = buffer.byteOffset + offset;
-			const staging = calls.fs_staging(length + 8);
-			const skew = (into - staging) & 7; // same address mod 8: V8's fast copy
+			const staged = staging(length + 8);
+			const skew = (into - staged) & 7; // same address mod 8: V8's fast copy
 			const n = call(calls.fs_read_staged, stream.node.sharedIno, position, length, skew);
-			const from = staging + skew;
+			const from = staged + skew;
 			buffer.set(sharedBytes(from + n).subarray(from, from + n), offset);
 			return n;
 		},
@@ -139,7 +136,7 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 		mmap(stream, length, position) {
 			const size = Math.ceil(length / 65536) * 65536;
 			const ptr = phpHeap.memalign(65536, size);
-			if (!ptr) throw new FS.ErrnoError(48); // ENOMEM
+			if (!ptr) throw new FS.ErrnoError(abi.ENOMEM);
 			const heap = new Uint8Array(phpHeap.memory.buffer);
 			const n = streamOps.read(stream, heap, ptr, length, position);
 			heap.fill(0, ptr + n, ptr + size);
@@ -149,47 +146,36 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 			writeThrough(stream, buffer, 0, length, offset, 0); // a mapping writes where it maps
 			return 0;
 		},
-		llseek(stream, offset, whence) {
-			let position = offset;
-			if (whence === 1) position += stream.position;
-			else if (whence === 2) {
-				call(calls.fs_getattr, stream.node.sharedIno);
-				position += attrs[field.size];
-			}
-			if (position < 0) throw new FS.ErrnoError(28); // EINVAL
-			return position;
-		},
+		llseek: (stream, offset, whence) => call(calls.fs_llseek, stream.node.sharedIno, offset, whence, stream.position),
 	};
 
 	/** Resolves paths under the mount in one call to shared-fs instead of
-	 *  one per component; anything unusual (`.`, `..`, a symlink, the mount
-	 *  point itself) is left to Emscripten's own walk. Also makes open with
-	 *  O_CREAT safe against another worker creating the file first. */
+	 *  one per component (Rust's `fs_walk` says which paths it walks and
+	 *  what the answer is; the rest is left to Emscripten's own walk). Also
+	 *  makes open with O_CREAT safe against another worker creating the file
+	 *  first. */
 	function acceleratePaths(mountPoint) {
 		const root = FS.lookupPath(mountPoint).node;
 		const prefix = mountPoint.endsWith('/') ? mountPoint : `${mountPoint}/`;
 		const original = FS.lookupPath;
 		const walk = (path, opts) => {
-			let parts = path.slice(prefix.length).split('/').filter((p) => p);
-			if (parts.includes('.') || parts.includes('..')) return null;
-			if (opts.parent) parts = parts.slice(0, -1);
-			if (!parts.length) return null;
-			const found = call(calls.fs_walk, root.sharedIno, parts.join('/'), !!opts.follow);
-			const status = found[0];
-			if (status === WALK_SYMLINK) return null;
+			const rest = path.slice(prefix.length);
+			const found = call(calls.fs_walk, root.sharedIno, rest, !!opts.parent, !!opts.follow, !!opts.noent_okay);
+			// [n, ino, mode, ...]: n components, a node for each or for none.
+			const n = found[0];
+			if (!n) return null;
+			const names = rest.split('/').filter((p) => p);
+			names.length = n;
+			const resolved = prefix + names.join('/');
+			if (found.length === 1) return { path: resolved };
 			let node = root;
-			const count = status === WALK_MISSING_LAST ? (found.length - 1) / 2 : status;
-			for (let i = 0; i < count; i++) {
-				node = new FS.FSNode(node, parts[i], found[2 + 2 * i], 0);
+			for (let i = 0; i < n; i++) {
+				node = new FS.FSNode(node, names[i], found[2 + 2 * i], 0);
 				node.sharedIno = found[1 + 2 * i];
 				node.node_ops = nodeOps;
 				node.stream_ops = streamOps;
 			}
-			if (status === WALK_MISSING_LAST) {
-				if (opts.noent_okay) return { path: prefix + parts.join('/') };
-				throw new FS.ErrnoError(44); // ENOENT
-			}
-			return { path: prefix + parts.join('/'), node };
+			return { path: resolved, node };
 		};
 		FS.lookupPath = function (path, opts = {}) {
 			const fast = typeof path === 'string' && path.startsWith(prefix) ? walk(path, opts) : null;
@@ -223,32 +209,13 @@ export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
 	};
 }
 
-// fs_walk's statuses (worker/src/fs_calls.rs).
-const WALK_SYMLINK = -1;
-const WALK_MISSING_LAST = -2;
-
 // php.wasm's syscalls that shared-fs must see:
-// - fcntl(F_GETLK / F_SETLK / F_SETLKW) on shared-fs files goes to
-//   shared-fs's byte-range locks (php-wasm's web build answers them with a
-//   no-op, which is what corrupts SQLite under concurrency); other files keep
-//   Emscripten's behaviour;
-// - flock() arrives from the PHP polyfill below;
-// - getdents answers each entry's type from the directory's own listing
-//   instead of one lookup per entry.
-const F_DUPFD = 0;
-const F_GETFD = 1;
-const F_SETFD = 2;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const F_DUPFD_CLOEXEC = 1030;
-const EBADF = 8;
-const F_GETLK = 12;
-const F_SETLK = 13;
-const F_SETLKW = 14;
-const F_UNLCK = 2;
-const EINVAL = 28;
-const EWOULDBLOCK = 6;
-const LOCK_UN = 8;
+// - fcntl(F_GETLK / F_SETLK / F_SETLKW) goes to shared-fs's byte-range locks
+//   (php-wasm's web build answers them with a no-op, which is what corrupts
+//   SQLite under concurrency): ../src/mount/fcntl.rs;
+// - flock() arrives from the PHP polyfill below: ../src/mount/flock.rs;
+// - getdents on a shared-fs directory lists its snapshot in one call:
+//   ../src/mount/getdents.rs.
 
 /** Replaces php.wasm's flock(), a no-op stub compiled into the binary: php.ini
  *  disables the built-in (PHP 8 then allows redefining it) and this preload
@@ -268,92 +235,45 @@ function flock($stream, int $operation, &$would_block = null): bool {
 }
 `;
 
+// `worker` (this worker's index) is no longer needed: Rust knows it. The
+// hooks call Rust (`calls`) only from syscalls, which PHP makes once the
+// filesystem is attached; `wrapImports` runs before that.
 export function createSyscallHooks(calls, worker, sharedMemory) {
 	let FS;
-	let memory;
-	const sizeField = () => calls.attr_fields().indexOf('size');
-	const attrs = () => new Float64Array(sharedMemory.buffer, calls.attr_buffer(), calls.attr_fields().length);
-	// flock descriptions this worker holds: ino -> Set of description ids.
-	const flocks = new Map();
-	// The directory stream a getdents call is listing, while it runs.
-	let listing = null;
-	let request = 0;
+	let memory; // php.wasm's own memory: where its syscalls' arguments live
+	let abi;
+	const adapterAbi = () => (abi ??= JSON.parse(calls.adapter_abi()));
+	const sharedBytes = bytesOf(sharedMemory);
+	let flockBuffer;
 
+	/** PHP's flock() on stream `resourceId` (inode `ino` per its fstat). */
 	function flock(uri, ino, resourceId, operation) {
 		let node;
 		try {
 			node = FS.lookupPath(uri, { follow: true }).node;
 		} catch {
-			return 'ok'; // not a path we know: keep php.wasm's old behaviour
+			// Not a path we know: not a shared-fs file.
 		}
-		if (node.sharedIno === undefined) return 'ok'; // a private file: nobody else can see it
-		// A PHP stream is one open file description. Ids must differ across
-		// workers and requests (resource ids restart per request):
-		// worker (8 bits) | request (25 bits) | resource (20 bits) < 2^53.
-		const description = (worker * 2 ** 25 + (request % 2 ** 25)) * 2 ** 20 + (resourceId % 2 ** 20);
-		try {
-			calls.fs_flock(ino, description, operation);
-		} catch (e) {
-			if (e === EWOULDBLOCK) return 'EWOULDBLOCK';
-			if (typeof e === 'number') return 'error';
-			throw e;
-		}
-		const held = flocks.get(ino) ?? new Set();
-		if (operation & LOCK_UN) held.delete(description);
-		else held.add(description);
-		if (held.size) flocks.set(ino, held);
-		else flocks.delete(ino);
-		return 'ok';
+		return calls.php_flock(node?.sharedIno !== undefined, ino, resourceId, operation);
 	}
 
-	function unlockAll(ino) {
-		for (const description of flocks.get(ino) ?? []) calls.fs_flock(ino, description, LOCK_UN);
-		flocks.delete(ino);
+	/** An fcntl lock command: the caller's `struct flock` goes to Rust, and
+	 *  comes back as Rust left it (F_GETLK fills it in). */
+	function lock(stream, cmd, varargs) {
+		flockBuffer ??= calls.fcntl_flock_buffer();
+		const size = adapterAbi().flockSize;
+		const at = new DataView(memory.buffer).getUint32(varargs, true); // the one argument: a pointer
+		const shared = sharedBytes(flockBuffer + size);
+		shared.set(new Uint8Array(memory.buffer, at, size), flockBuffer);
+		const result = calls.fs_fcntl_lock(stream.node?.sharedIno ?? NaN, cmd, stream.position);
+		new Uint8Array(memory.buffer, at, size).set(shared.subarray(flockBuffer, flockBuffer + size));
+		return result;
 	}
 
-	function rangeLock(stream, cmd, varargs) {
-		const view = new DataView(memory.buffer);
-		// struct flock (musl, wasm32): short l_type, l_whence; off_t l_start @8, l_len @16; pid_t l_pid @24
-		const lock = view.getUint32(varargs, true);
-		const type = view.getInt16(lock, true);
-		const whence = view.getInt16(lock + 2, true);
-		let start = Number(view.getBigInt64(lock + 8, true));
-		let len = Number(view.getBigInt64(lock + 16, true));
-		const ino = stream.node.sharedIno;
-		if (whence === 1) start += stream.position;
-		else if (whence === 2) {
-			calls.fs_getattr(ino);
-			start += attrs()[sizeField()];
-		}
-		else if (whence !== 0) return -EINVAL;
-		if (len < 0) {
-			start += len;
-			len = -len;
-		}
-		if (start < 0) return -EINVAL;
-		try {
-			if (cmd === F_GETLK) {
-				const [conflictType, conflictStart, conflictLen, owner] = calls.fs_getlk(ino, start, len, type);
-				view.setInt16(lock, conflictType, true);
-				if (conflictType !== F_UNLCK) {
-					view.setInt16(lock + 2, 0, true);
-					view.setBigInt64(lock + 8, BigInt(conflictStart), true);
-					view.setBigInt64(lock + 16, BigInt(conflictLen), true);
-					view.setInt32(lock + 24, owner + 1, true); // workers as pids, never 0
-				}
-			} else {
-				calls.fs_setlk(ino, start, len, type, cmd === F_SETLKW);
-			}
-			return 0;
-		} catch (e) {
-			if (typeof e === 'number') return -e;
-			throw e;
-		}
-	}
-
-	/** php.wasm's fcntl for everything but shared-fs locks: descriptor
-	 *  duplication and flags; locks on private files always succeed. */
+	/** php.wasm's fcntl for the other commands (JSPI build: its own cannot
+	 *  be called from JS): descriptor duplication and flags. */
 	function fcntlWithoutLocks(fd, cmd, varargs) {
+		const { F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL, EBADF, EINVAL } = adapterAbi();
 		const stream = FS?.getStream(fd);
 		if (!stream) return -EBADF;
 		const view = new DataView(memory.buffer);
@@ -367,20 +287,31 @@ export function createSyscallHooks(calls, worker, sharedMemory) {
 			}
 			case F_GETFD:
 			case F_SETFD:
-			case F_SETLK:
-			case F_SETLKW:
 				return 0;
 			case F_GETFL:
 				return stream.flags;
 			case F_SETFL:
 				stream.flags |= view.getInt32(varargs, true);
 				return 0;
-			case F_GETLK:
-				view.setInt16(view.getUint32(varargs, true), F_UNLCK, true);
-				return 0;
 			default:
 				return -EINVAL;
 		}
+	}
+
+	/** getdents64 on a shared-fs directory stream: Rust writes the records
+	 *  and says where the stream is now. */
+	function listDirectory(stream, dirp, count) {
+		let found;
+		try {
+			found = calls.fs_getdents(stream.fd, stream.node.sharedIno, stream.position, count);
+		} catch (e) {
+			if (typeof e === 'number') return -e;
+			throw e;
+		}
+		const [bytes, position, from] = found;
+		new Uint8Array(memory.buffer, dirp, bytes).set(sharedBytes(from + bytes).subarray(from, from + bytes));
+		stream.position = position;
+		return bytes;
 	}
 
 	return {
@@ -398,59 +329,32 @@ export function createSyscallHooks(calls, worker, sharedMemory) {
 			const args = message?.['shared-fs-flock'];
 			return args ? flock(...args) : undefined;
 		},
-		/** When the last of this worker's descriptors of a file closes, its
-		 *  flocks on that file go (a closed PHP stream cannot be told apart
-		 *  from others of the same file, so this waits for the last one). */
-		streamClosing(stream) {
-			const ino = stream.node.sharedIno;
-			if (!flocks.has(ino)) return;
-			const stillOpen = FS.streams.some((s) => s && s !== stream && s.node?.sharedIno === ino);
-			if (!stillOpen) unlockAll(ino);
-		},
-		/** A request ended: every stream it opened is gone with it. */
+		/** A request ended: every stream it opened is gone with it, so are
+		 *  this worker's flocks. */
 		requestEnded() {
-			for (const ino of [...flocks.keys()]) unlockAll(ino);
-			request++;
+			calls.fs_request_ended();
 		},
 		setMemory(m) {
 			memory = m;
 		},
-		/** A directory listing made during getdents, for `listedEntry`. */
-		listed(node, names, entries) {
-			if (listing?.node.sharedIno !== node.sharedIno) return;
-			const numbers = entries();
-			listing.sharedEntries = new Map(names.map((name, i) => [name, [numbers[2 * i], numbers[2 * i + 1]]]));
-		},
-		/** `[ino, mode]` of `name` from the listing getdents is walking, if any. */
-		listedEntry(parent, name) {
-			if (listing?.node.sharedIno !== parent.sharedIno) return undefined;
-			return listing.sharedEntries?.get(name);
-		},
 		/** Replaces php.wasm's fcntl and getdents imports before instantiation. */
 		wrapImports(imports) {
 			const getdents = imports.env.__syscall_getdents64;
-			const listDirectory = function (fd, dirp, count) {
+			const getdentsHook = function (fd, dirp, count) {
 				const stream = FS?.getStream(fd);
 				if (stream?.node?.sharedIno === undefined) return getdents.call(this, fd, dirp, count);
-				listing = stream;
-				try {
-					return getdents.call(this, fd, dirp, count);
-				} finally {
-					listing = null;
-				}
+				return listDirectory(stream, dirp, count);
 			};
-			listDirectory.sig = getdents.sig;
-			imports.env.__syscall_getdents64 = listDirectory;
+			getdentsHook.sig = getdents.sig;
+			imports.env.__syscall_getdents64 = getdentsHook;
 			// The JSPI build hands fcntl over as a WebAssembly.Suspending, which
 			// JS cannot call: there a plain function (ours never suspends)
 			// answers the other commands as php.wasm's own does.
 			const original = imports.env.__syscall_fcntl64;
 			const otherCommands = typeof original === 'function' ? original : fcntlWithoutLocks;
 			const fcntl = function (fd, cmd, varargs) {
-				if ((cmd === F_GETLK || cmd === F_SETLK || cmd === F_SETLKW) && FS) {
-					const stream = FS.getStream(fd);
-					if (stream?.node?.sharedIno !== undefined) return rangeLock(stream, cmd, varargs);
-				}
+				const stream = FS?.getStream(fd);
+				if (stream && adapterAbi().lockCommands.includes(cmd)) return lock(stream, cmd, varargs);
 				return otherCommands.call(this, fd, cmd, varargs);
 			};
 			fcntl.sig = original.sig ?? 'iiip';

@@ -1,6 +1,9 @@
 //! The calls the Emscripten mount adapter (`src-js/shared-fs-mount.js`) makes.
 //! Every call goes to shared-fs: nothing is cached on the JS side, so what
-//! another worker changed is what the next call sees.
+//! another worker changed is what the next call sees. What a call means
+//! (locks, flock descriptions, directory listings, path walks, seeks) is
+//! decided in `mount/`, tested natively; this file holds each worker's state
+//! for it in thread-locals and translates numbers and errors.
 //!
 //! Inode numbers travel as f64 (exact below 2^53). Calls that produce
 //! attributes write them into this worker's attribute buffer (laid out as
@@ -8,8 +11,10 @@
 //! allocation per call. File bytes move between the file's blocks and PHP's
 //! heap through this worker's staging area: one copy in Rust, one in JS.
 
+use crate::errno_abi::{self, emscripten_errno};
+use crate::mount::{fcntl, flock::Flocks, getdents::Listings, paths};
 use crate::{errno, fs};
-use shared_fs::{oflags, Attr, Errno, FileSystem, FlockOp, Ino, LockRange, LockType, SetAttr, Timespec};
+use shared_fs::{oflags, Attr, Errno, FileSystem, Ino, SetAttr, Timespec, MODE_PERM_MASK, S_IFDIR, S_IFMT, S_IFREG};
 use wasm_bindgen::prelude::*;
 
 /// Order of the fields in an attribute array; the adapter reads it by name.
@@ -37,7 +42,15 @@ thread_local! {
     /// copied here by the adapter, then into the file (and large reads the
     /// other way round).
     static STAGING: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    static LAST_READDIR: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// `[address, length]` of the staging area, for the adapter to read
+    /// without a call (`staging_buffer`); kept up to date by `grow`.
+    static STAGING_AT: std::cell::Cell<[f64; 2]> = const { std::cell::Cell::new([0.0; 2]) };
+    /// The `struct flock` of the fcntl lock call in progress (see `fs_fcntl_lock`).
+    static FLOCK: std::cell::Cell<fcntl::FlockBytes> = const { std::cell::Cell::new([0; errno_abi::flock_struct::SIZE]) };
+    /// This worker's flock descriptions and open descriptors.
+    static FLOCKS: std::cell::RefCell<Flocks> = const { std::cell::RefCell::new(Flocks::new()) };
+    /// This worker's directory streams' listings.
+    static LISTINGS: std::cell::RefCell<Listings> = const { std::cell::RefCell::new(Listings::new()) };
 }
 
 /// Address of this worker's attribute buffer (11 f64, see `attr_fields`).
@@ -103,14 +116,10 @@ pub fn fs_setattr(node: f64, mode: f64, size: f64, atime_ms: f64, mtime_ms: f64)
     attr(fs()?.setattr(ino(node), &set))
 }
 
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-
 #[wasm_bindgen]
 pub fn fs_mknod(parent: f64, name: &str, mode: u32) -> Res<()> {
     let fs = fs()?;
-    let perm = mode & 0o7777;
+    let perm = mode & MODE_PERM_MASK;
     match mode & S_IFMT {
         S_IFDIR => attr(fs.mkdir(ino(parent), name.as_bytes(), perm, 0, 0)),
         S_IFREG | 0 => attr(fs.create(ino(parent), name.as_bytes(), perm, 0, 0)),
@@ -147,55 +156,66 @@ pub fn fs_rename(parent: f64, name: &str, new_parent: f64, new_name: &str) -> Re
 
 /// All names in the directory, `.` and `..` included, in shared-fs order,
 /// joined by `/` (which no name contains): one string crosses into JS
-/// instead of one per entry.
+/// instead of one per entry. (PHP lists directories through
+/// `fs_getdents`; this is Emscripten's `FS.readdir`.)
 #[wasm_bindgen]
 pub fn fs_readdir(node: f64) -> Res<String> {
     let mut names = String::new();
-    let mut kinds = Vec::new();
     fs()?
         .readdir(ino(node), 0, &mut |entry| {
             if !names.is_empty() {
                 names.push('/');
             }
             names.push_str(&String::from_utf8_lossy(&entry.name));
-            kinds.push(entry.ino as f64);
-            kinds.push(type_bits(entry.kind) as f64);
             true
         })
         .map_err(errno)?;
-    LAST_READDIR.with(|k| *k.borrow_mut() = kinds);
     Ok(names)
 }
 
-/// `[ino, file type bits]` for each entry of the last `fs_readdir`, in its
-/// order: the directory's own snapshot of its entries, as `getdents` reports.
-#[wasm_bindgen]
-pub fn fs_last_readdir() -> Vec<f64> {
-    LAST_READDIR.with(|k| k.borrow().clone())
-}
-
-fn type_bits(kind: shared_fs::FileKind) -> u32 {
-    use shared_fs::FileKind::*;
-    match kind {
-        Dir => 0o040000,
-        File => 0o100000,
-        Symlink => 0o120000,
-        Fifo => 0o010000,
-        CharDev => 0o020000,
-        BlockDev => 0o060000,
-        Socket => 0o140000,
-    }
-}
-
+/// A descriptor of `node` opened (or duplicated): it pins the inode, so an
+/// unlinked file stays readable until the last close.
 #[wasm_bindgen]
 pub fn fs_open(node: f64) -> Res<()> {
-    fs()?.open(ino(node)).map_err(errno)
+    fs()?.open(ino(node)).map_err(errno)?;
+    FLOCKS.with(|f| f.borrow_mut().opened(ino(node)));
+    Ok(())
 }
 
+/// Descriptor `fd` of `node` closes. POSIX: closing any descriptor of a file
+/// drops this worker's range locks on it; its flocks go with its last
+/// descriptor of the file (`Flocks::closed`); a directory stream's listing
+/// goes with the stream.
 #[wasm_bindgen]
-pub fn fs_release(node: f64) -> Res<()> {
-    fs()?.release(ino(node));
+pub fn fs_close(node: f64, fd: u32) -> Res<()> {
+    let (fs, file, owner) = (fs()?, ino(node), crate::worker_index());
+    fs.close_release(file, owner);
+    FLOCKS.with(|f| f.borrow_mut().closed(fs, owner, file));
+    LISTINGS.with(|l| l.borrow_mut().closed(fd));
+    fs.release(file);
     Ok(())
+}
+
+/// `llseek`: the new position of a descriptor of `node` at `position`
+/// (`paths::seek`).
+#[wasm_bindgen]
+pub fn fs_llseek(node: f64, offset: f64, whence: i32, position: f64) -> Res<f64> {
+    paths::seek(fs()?, ino(node), offset, whence, position).map_err(errno)
+}
+
+/// `getdents64` on directory `dir` open as `fd` at `position`, into a
+/// buffer of `count` bytes (`Listings::getdents`): the records are left in
+/// the staging area. Returns `[bytes, new position, staging address]`.
+#[wasm_bindgen]
+pub fn fs_getdents(fd: u32, dir: f64, position: f64, count: f64) -> Res<Box<[f64]>> {
+    let fs = fs()?;
+    STAGING.with(|s| {
+        let mut s = s.borrow_mut();
+        let found = LISTINGS.with(|l| l.borrow_mut().getdents(fs, fd, ino(dir), position, count, &mut s));
+        grow(&mut s, 0);
+        let (bytes, position) = found.map_err(errno)?;
+        Ok(Box::new([bytes as f64, position, s.as_ptr() as usize as f64]) as Box<[f64]>)
+    })
 }
 
 /// Reads up to `length` bytes at `position` into the staging area at
@@ -210,24 +230,36 @@ pub fn fs_read_staged(node: f64, position: f64, length: u32, skew: u32) -> Res<u
     let (start, end) = (skew as usize, skew as usize + length as usize);
     STAGING.with(|s| {
         let mut s = s.borrow_mut();
-        if s.len() < end {
-            s.resize(end, 0);
-        }
+        grow(&mut s, end);
         fs.read(ino(node), position as u64, &mut s[start..end]).map(|n| n as u32).map_err(errno)
     })
 }
 
 /// Makes the staging area at least `length` bytes; returns its address
-/// (valid until the next call).
+/// (valid until it grows again). The adapter calls this only when
+/// `staging_buffer` says the area is too small.
 #[wasm_bindgen]
 pub fn fs_staging(length: u32) -> u32 {
     STAGING.with(|s| {
         let mut s = s.borrow_mut();
-        if s.len() < length as usize {
-            s.resize(length as usize, 0);
-        }
+        grow(&mut s, length as usize);
         s.as_ptr() as usize as u32
     })
+}
+
+/// Address of `[staging address, staging length]` (2 f64), which the
+/// adapter reads before each read or write instead of calling `fs_staging`.
+#[wasm_bindgen]
+pub fn staging_buffer() -> u32 {
+    STAGING_AT.with(|a| a.as_ptr() as usize as u32)
+}
+
+/// Makes the staging area at least `length` bytes and publishes where it is.
+fn grow(s: &mut Vec<u8>, length: usize) {
+    if s.len() < length {
+        s.resize(length, 0);
+    }
+    STAGING_AT.with(|a| a.set([s.as_ptr() as usize as f64, s.len() as f64]));
 }
 
 /// Writes `length` staged bytes, starting `skew` bytes into the staging
@@ -289,112 +321,107 @@ pub fn fs_resolve(path: &str) -> Res<()> {
 // PHP's fcntl(F_GETLK/F_SETLK/F_SETLKW) and flock() reach these through the
 // adapter; the owner is this worker (a "process" in POSIX terms).
 
-/// musl's `l_type` values, as php.wasm's libc uses them.
-const F_RDLCK: u32 = 0;
-const F_WRLCK: u32 = 1;
-const F_UNLCK: u32 = 2;
-
-fn lock_type(l_type: u32) -> Result<LockType, JsValue> {
-    match l_type {
-        F_RDLCK => Ok(LockType::Read),
-        F_WRLCK => Ok(LockType::Write),
-        F_UNLCK => Ok(LockType::Unlock),
-        _ => Err(errno(Errno::EINVAL)),
-    }
+/// Address of this worker's `struct flock` buffer (`flock_struct::SIZE`
+/// bytes): the adapter copies the caller's struct in before `fs_fcntl_lock`
+/// and back after it.
+#[wasm_bindgen]
+pub fn fcntl_flock_buffer() -> u32 {
+    FLOCK.with(|b| b.as_ptr() as usize as u32)
 }
 
-/// F_SETLK (`wait` false: EAGAIN on conflict) or F_SETLKW (blocks).
-/// `start` is already absolute; `len` 0 means to end of file.
+/// fcntl lock command `cmd` on `node` (NaN: a file of php-wasm's own) through
+/// a descriptor at `position`, on the struct in the flock buffer
+/// (`fcntl::lock`). Returns 0 or minus php.wasm's errno, as a syscall does.
 #[wasm_bindgen]
-pub fn fs_setlk(node: f64, start: f64, len: f64, l_type: u32, wait: bool) -> Res<()> {
-    let range = LockRange { start: start as u64, len: len as u64 };
-    let kind = lock_type(l_type)?;
+pub fn fs_fcntl_lock(node: f64, cmd: i32, position: f64) -> Res<i32> {
+    let fs = fs()?;
+    let file = (!node.is_nan()).then(|| ino(node));
+    Ok(FLOCK.with(|cell| {
+        let mut flock = cell.get();
+        let result = fcntl::lock(fs, crate::worker_index(), file, cmd, position, &mut flock);
+        cell.set(flock);
+        result.map_or_else(|e| -emscripten_errno(e), |()| 0)
+    }))
+}
+
+/// PHP's `flock()` (the polyfill's message): the reply it expects
+/// (`Flocks::flock`).
+#[wasm_bindgen]
+pub fn php_flock(shared: bool, node: f64, resource: f64, operation: u32) -> Res<String> {
     let fs = fs()?;
     let owner = crate::worker_index();
-    if wait {
-        fs.setlkw(ino(node), owner, range, kind, None).map_err(errno)
-    } else {
-        fs.setlk(ino(node), owner, range, kind).map_err(errno)
-    }
+    let reply = FLOCKS.with(|f| f.borrow_mut().flock(fs, owner, shared, ino(node), resource as u64, operation));
+    Ok(reply.as_str().to_string())
 }
 
-/// F_GETLK: `[l_type, start, len, owner]` of the first conflicting lock, or
-/// `[F_UNLCK, ...]` when the request would be granted.
+/// A request ended on this worker (`Flocks::request_ended`).
 #[wasm_bindgen]
-pub fn fs_getlk(node: f64, start: f64, len: f64, l_type: u32) -> Res<Box<[f64]>> {
-    let range = LockRange { start: start as u64, len: len as u64 };
-    let conflict = fs()?.getlk(ino(node), crate::worker_index(), range, lock_type(l_type)?).map_err(errno)?;
-    Ok(match conflict {
-        Some(c) => {
-            let kind = if c.kind == LockType::Write { F_WRLCK } else { F_RDLCK };
-            Box::new([kind as f64, c.range.start as f64, c.range.len as f64, c.owner as f64])
-        }
-        None => Box::new([F_UNLCK as f64, start, len, 0.0]),
-    })
-}
-
-/// Closing any descriptor of a file drops this worker's range locks on it.
-#[wasm_bindgen]
-pub fn fs_close_release(node: f64) -> Res<()> {
-    fs()?.close_release(ino(node), crate::worker_index());
+pub fn fs_request_ended() -> Res<()> {
+    let fs = fs()?;
+    FLOCKS.with(|f| f.borrow_mut().request_ended(fs, crate::worker_index()));
     Ok(())
 }
 
-/// `flock(2)` on an open file description. `operation` is LOCK_SH (1),
-/// LOCK_EX (2) or LOCK_UN (8), optionally | LOCK_NB (4).
+/// What the adapter needs of php.wasm's ABI (`errno_abi`), as JSON: the
+/// fcntl lock commands it hands to `fs_fcntl_lock` and the size of the
+/// struct it copies, what its stand-in for php.wasm's fcntl answers the
+/// other commands with (JSPI build), and the errno of a failed mmap.
 #[wasm_bindgen]
-pub fn fs_flock(node: f64, description: f64, operation: u32) -> Res<()> {
-    let op = match operation & !4 {
-        1 => FlockOp::Shared,
-        2 => FlockOp::Exclusive,
-        8 => FlockOp::Unlock,
-        _ => return Err(errno(Errno::EINVAL)),
-    };
-    let nonblocking = operation & 4 != 0;
-    fs()?.flock(ino(node), description as u64, crate::worker_index(), op, nonblocking).map_err(errno)
+pub fn adapter_abi() -> String {
+    use errno_abi::fcntl::*;
+    let e = |e: Errno| emscripten_errno(e);
+    format!(
+        concat!(
+            r#"{{"lockCommands":[{},{},{}],"flockSize":{},"#,
+            r#""F_DUPFD":{},"F_DUPFD_CLOEXEC":{},"F_GETFD":{},"F_SETFD":{},"F_GETFL":{},"F_SETFL":{},"#,
+            r#""EBADF":{},"EINVAL":{},"ENOMEM":{}}}"#
+        ),
+        F_GETLK,
+        F_SETLK,
+        F_SETLKW,
+        errno_abi::flock_struct::SIZE,
+        F_DUPFD,
+        F_DUPFD_CLOEXEC,
+        F_GETFD,
+        F_SETFD,
+        F_GETFL,
+        F_SETFL,
+        e(Errno::EBADF),
+        e(Errno::EINVAL),
+        e(Errno::ENOMEM),
+    )
 }
 
 // ------------------------------------------------------------ path walks
-/// What `fs_walk` met that the adapter must leave to Emscripten's own walk.
-const WALK_SYMLINK: f64 = -1.0;
-/// The last component does not exist (its parent does).
-const WALK_MISSING_LAST: f64 = -2.0;
-
-/// Walks `path` (components separated by `/`, no `.` or `..`) from `start`
-/// in one call: `[status, ino, mode, ino, mode, ...]` for each component
-/// found, status being their count, `WALK_MISSING_LAST`, or `WALK_SYMLINK`
-/// when a symlink is met (Emscripten then walks it itself, so its symlink
-/// rules stay the only ones). The last component's attributes are also left
-/// in the attribute buffer. Errors other than a missing last component are
-/// thrown as for `fs_lookup`.
+/// `FS.lookupPath(prefix + path, opts)` for a path under the mount, walked
+/// from the mount's directory `start` in one call (`paths::walk`):
+/// `[n, ino, mode, ino, mode, ...]`, n being how many components of `path`
+/// the answer's path has, with an (ino, mode) pair for each of them, or
+/// none when the last is missing (`noent_okay`: a path without a node); `[0]`
+/// leaves the path to Emscripten's own walk. Errors are thrown as for
+/// `fs_lookup`.
 #[wasm_bindgen]
-pub fn fs_walk(start: f64, path: &str, follow_last: bool) -> Res<Vec<f64>> {
+pub fn fs_walk(start: f64, path: &str, parent: bool, follow: bool, noent_okay: bool) -> Res<Vec<f64>> {
     let fs = fs()?;
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let mut out = vec![0.0; 1 + 2 * parts.len()];
-    let mut dir = ino(start);
-    for (i, name) in parts.iter().enumerate() {
-        let last = i + 1 == parts.len();
-        let found = match fs.lookup(dir, name.as_bytes()) {
-            Ok(a) => a,
-            Err(Errno::ENOENT) if last => {
-                out[0] = WALK_MISSING_LAST;
-                out.truncate(1 + 2 * i);
-                return Ok(out);
-            }
-            Err(e) => return Err(errno(e)),
-        };
-        if found.kind == shared_fs::FileKind::Symlink && (!last || follow_last) {
-            return Ok(vec![WALK_SYMLINK]);
+    let mut out = Vec::with_capacity(2 + 2 * path.bytes().filter(|b| *b == b'/').count());
+    out.push(0.0);
+    let opts = paths::WalkOptions { parent, follow, noent_okay };
+    let walk = paths::walk(fs, ino(start), path, opts, &mut |_, a| {
+        out.push(a.ino as f64);
+        out.push(a.mode as f64);
+    });
+    let n = match walk.map_err(errno)? {
+        paths::Walk::Emscripten => 0,
+        paths::Walk::Found(n) => n,
+        paths::Walk::MissingLast(n) => {
+            out.truncate(1);
+            n
         }
-        out[1 + 2 * i] = found.ino as f64;
-        out[2 + 2 * i] = found.mode as f64;
-        if last {
-            ATTR.with(|cell| cell.set(attr_array(&found)));
-        }
-        dir = found.ino;
+    };
+    if n == 0 {
+        out.truncate(1);
     }
-    out[0] = parts.len() as f64;
+    out[0] = n as f64;
     Ok(out)
 }
 

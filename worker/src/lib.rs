@@ -12,6 +12,7 @@ mod files;
 mod site;
 mod fs_calls;
 mod jobs;
+mod mount;
 pub mod routing;
 
 use protocol::WorkerConfig;
