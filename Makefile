@@ -20,7 +20,10 @@ test-native: setup
 test-posix: setup
 	bash shared-fs/tests/pjdfstest.sh
 
+# target/dist-faults/ (the worker with test-only fault injection) for
+# e2e/worker-death.test.mjs; rebuilds only the worker, in its own cache.
 test-e2e: build
+	node playground/build.mjs --fault-injection
 	node --test --test-concurrency=1 e2e/
 
 test: test-native test-posix test-e2e

@@ -1,5 +1,6 @@
 // The one build entry point (README, CI and e2e all run it):
 //   node playground/build.mjs [--debug]
+//   (tests: --fault-injection, after it, builds target/dist-faults/; see buildFaultInjection)
 // 1. cargo: `worker` as a shared-memory (atomics) module on the pinned
 //    nightly; `service-worker` as a normal wasm module; wasm-pack for `host`
 //    (the embedding API, with its TypeScript types);
@@ -8,7 +9,7 @@
 // 4. assembles everything into dist/ (what netlify publishes).
 import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
-import { cpSync, mkdirSync, rmSync, readFileSync, readdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -136,6 +137,7 @@ async function main() {
 	mkdirSync(join(dist, 'host'), { recursive: true });
 	await bundle('worker/src-js/worker-entry.js', 'worker/worker-entry.js', {
 		minify: !debug,
+		define: { FAULT_INJECTION: 'false' }, // drops the test-only hooks (buildFaultInjection)
 	});
 	await bundle('service-worker/src-js/sw.js', 'sw.js', { minify: !debug });
 	await bundle('host/src-js/index.js', 'host/index.js', { minify: !debug });
@@ -209,7 +211,49 @@ async function bundleBenchPeer() {
 	console.log(`built ${out}`);
 }
 
-(process.argv.includes('--bench-peer') ? bundleBenchPeer() : main()).catch((e) => {
+// Tests only (`--fault-injection`, run by `make test-e2e`; never published):
+// target/dist-faults/, a copy of dist/ (build that first) whose worker module has
+// the `fault-injection` feature (worker/src/fault.rs: traps on demand) and
+// whose worker entry keeps its fault hooks (FAULT_INJECTION = true). Only the
+// worker is rebuilt, in its own cargo target dir so that both builds stay
+// cached; e2e/worker-death.test.mjs serves it.
+async function buildFaultInjection() {
+	const out = join(root, 'target', 'dist-faults'); // target/: ignored by git, never published
+	if (!existsSync(join(dist, 'worker', 'worker_bg.wasm'))) {
+		throw new Error(`${dist} is not built: run \`node playground/build.mjs\` first`);
+	}
+	const targetDir = join(root, 'target', 'atomics-faults');
+	run(
+		'cargo',
+		[`+${nightly}`, 'build', '--release', '--target', wasmTarget, '-p', 'worker', '--features', 'fault-injection', '-Z', 'build-std=panic_abort,std'],
+		{ RUSTFLAGS: ATOMICS_RUSTFLAGS, CARGO_TARGET_DIR: targetDir }
+	);
+	const workerOut = join(root, 'target', 'bindgen-faults', 'worker');
+	rmSync(workerOut, { recursive: true, force: true });
+	run('wasm-bindgen', ['--target', 'web', '--out-dir', workerOut, join(targetDir, wasmTarget, 'release', 'worker.wasm')]);
+	rmSync(out, { recursive: true, force: true });
+	cpSync(dist, out, { recursive: true });
+	const faultyWorker = {
+		name: 'fault-injection-worker',
+		setup(build) {
+			build.onResolve({ filter: /^@bindgen\/worker$/ }, () => ({ path: join(workerOut, 'worker.js') }));
+		},
+	};
+	await bundle('worker/src-js/worker-entry.js', '', {
+		outfile: join(out, 'worker', 'worker-entry.js'),
+		plugins: [faultyWorker, resolvePlugin],
+		define: { FAULT_INJECTION: 'true' },
+	});
+	cpSync(join(workerOut, 'worker_bg.wasm'), join(out, 'worker', 'worker_bg.wasm'));
+	console.log(`built ${out}`);
+}
+
+const entry = process.argv.includes('--bench-peer')
+	? bundleBenchPeer
+	: process.argv.includes('--fault-injection')
+		? buildFaultInjection
+		: main;
+entry().catch((e) => {
 	console.error(e);
 	process.exit(1);
 });

@@ -221,17 +221,12 @@ async fn service_worker_ready(registering: &js_sys::Promise) -> Result<ServiceWo
 /// requests over the returned port's channel.
 fn claim_scope(registration: &ServiceWorkerRegistration, scope: &str, assets_url: Option<&str>) -> Result<MessagePort, JsValue> {
     let channel = web_sys::MessageChannel::new()?;
-    let claim = Object::new();
-    set(&claim, "type", "claim-scope");
-    set(&claim, "scope", scope);
-    set(&claim, "port", channel.port2());
-    if let Some(assets_url) = assets_url {
-        set(&claim, "assetsUrl", assets_url);
-    }
+    let claim = protocol::PageMessage::ClaimScope { scope: scope.into(), assets_url: assets_url.map(String::from) };
+    let message = js_sys::Array::of2(&Uint8Array::from(&protocol::encode(&claim)[..]), &channel.port2());
     registration
         .active()
         .ok_or_else(|| error("the service worker is not active"))?
-        .post_message_with_transferable(&claim, &js_sys::Array::of1(&channel.port2()))?;
+        .post_message_with_transferable(&message, &js_sys::Array::of1(&channel.port2()))?;
     Ok(channel.port1())
 }
 

@@ -6,7 +6,7 @@ use crate::isolation::Mode;
 use crate::scheduler::Target;
 use crate::util::{error, get, next_message, optional_string, optional_u32, set};
 use js_sys::{Object, Promise, Uint8Array};
-use protocol::{HttpRequest, Job, JobResult, ScopedRequest};
+use protocol::{HttpRequest, Job, JobResult, PageMessage};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -95,13 +95,15 @@ impl Client {
         let pool = self.pool.clone();
         let scope = self.scope.clone();
         let handle = move |event: MessageEvent, via: JsValue| {
-            let data = event.data();
-            if get(&data, "type").as_string().as_deref() != Some("http") {
-                return;
-            }
-            let bytes = Uint8Array::new(&get(&data, "request")).to_vec();
-            let Ok(reply) = get(&data, "port").dyn_into::<MessagePort>() else { return };
-            let outcome = protocol::decode::<ScopedRequest>(&bytes).map_err(error).and_then(|scoped| {
+            // `[bytes, reply port]` (protocol::PageMessage::Http).
+            let data = js_sys::Array::from(&event.data());
+            let Ok(reply) = data.get(1).dyn_into::<MessagePort>() else { return };
+            let bytes = Uint8Array::new(&data.get(0)).to_vec();
+            let scoped = protocol::decode::<PageMessage>(&bytes).and_then(|message| match message {
+                PageMessage::Http(scoped) => Ok(scoped),
+                other => Err(format!("the service worker sent {other:?}, not a request")),
+            });
+            let outcome = scoped.map_err(error).and_then(|scoped| {
                 if scoped.scope != scope {
                     return Err(error(format!("scope {} is not served by this page", scoped.scope)));
                 }

@@ -6,7 +6,7 @@ use crate::scheduler::{Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Ta
 use crate::util::{error, set};
 use futures_channel::oneshot;
 use js_sys::{Array, Int32Array, Object, Uint8Array, WebAssembly};
-use protocol::{HttpResponse, Job, JobEnvelope, JobResult, WorkerConfig, WorkerEvent, WorkerRole};
+use protocol::{HttpResponse, Job, JobEnvelope, JobResult, ToWorker, WorkerConfig, WorkerEvent, WorkerRole};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -34,20 +34,17 @@ pub enum GiveUp {
 
 impl GiveUp {
     fn answer(&self, result: &JobResult) {
-        let bytes = Uint8Array::from(&protocol::encode(result)[..]);
         match self {
             GiveUp::ServiceWorker { via, request_id } => {
-                let message = Object::new();
-                set(&message, "type", "reply");
-                set(&message, "requestId", *request_id as f64);
-                set(&message, "reply", bytes);
+                let reply = protocol::PageMessage::Reply { request_id: *request_id, result: result.clone() };
+                let message = Array::of1(&Uint8Array::from(&protocol::encode(&reply)[..]));
                 let post = js_sys::Reflect::get(via, &"postMessage".into()).unwrap_or(JsValue::UNDEFINED);
                 if let Some(post) = post.dyn_ref::<js_sys::Function>() {
                     let _ = post.call1(via, &message);
                 }
             }
             GiveUp::Local(resolve) => {
-                let _ = resolve.call1(&JsValue::NULL, &bytes);
+                let _ = resolve.call1(&JsValue::NULL, &Uint8Array::from(&protocol::encode(result)[..]));
             }
         }
     }
@@ -66,17 +63,18 @@ pub struct BootKit {
 }
 
 impl BootKit {
-    fn message(&self, index: u32, format: bool, role: WorkerRole, archives: &Array) -> Object {
+    /// `[ToWorker::Boot, memory, descriptor, worker module, php module, ...archives]`.
+    fn message(&self, index: u32, format: bool, role: WorkerRole, archives: &Array) -> Array {
         let config = WorkerConfig { index, format, role, ..self.config.clone() };
-        let message = Object::new();
-        set(&message, "archives", archives.clone());
-        set(&message, "type", "boot");
-        set(&message, "memory", self.memory.clone().map(JsValue::from).unwrap_or(JsValue::NULL));
-        set(&message, "memoryDescriptor", self.memory_descriptor.clone());
-        set(&message, "workerModule", self.worker_module.clone());
-        set(&message, "phpModule", self.php_module.clone());
-        set(&message, "config", Uint8Array::from(&protocol::encode(&config)[..]));
-        message
+        let bytes = Uint8Array::from(&protocol::encode(&ToWorker::Boot(config))[..]);
+        let message = Array::of5(
+            &bytes,
+            &self.memory.clone().map(JsValue::from).unwrap_or(JsValue::NULL),
+            &self.memory_descriptor,
+            &self.worker_module,
+            &self.php_module,
+        );
+        message.concat(archives)
     }
 }
 
@@ -105,6 +103,10 @@ struct Slot {
     ready: Option<ReadySender>,
     /// Bumped on each replacement so a dead worker's late messages are ignored.
     generation: u32,
+    /// The worker reported its own death: it never calls into module code
+    /// again, so it may be terminated whatever its safe-point word says (a
+    /// trap inside module code may leave it INSIDE).
+    dead: bool,
 }
 
 #[derive(Clone)]
@@ -125,6 +127,8 @@ struct Inner {
     /// worker if it says so, or to answer if it dies.
     file_jobs: RefCell<HashMap<u64, Pending>>,
     next_file_job: Cell<u64>,
+    /// Why the site stopped (`fail_site`): every job is answered with it.
+    failed: RefCell<Option<String>>,
 }
 
 fn now() -> f64 {
@@ -170,6 +174,7 @@ impl Pool {
                 file_server,
                 file_jobs: RefCell::new(HashMap::new()),
                 next_file_job: Cell::new(1),
+                failed: RefCell::new(None),
             }),
         }
     }
@@ -182,6 +187,9 @@ impl Pool {
     /// A request from the service worker: static files go to the file
     /// server when it is up, everything else to a free PHP worker.
     pub fn serve_http(&self, pending: Pending) -> Result<(), JsValue> {
+        if self.answer_if_failed(&pending) {
+            return Ok(());
+        }
         let static_get = match &pending.job {
             Job::Http(request) => {
                 let path = request.path_and_query.split('?').next().unwrap_or("");
@@ -203,11 +211,8 @@ impl Pool {
     }
 
     fn post_job(&self, worker: u32, id: JobId, job: &Job, reply: &MessagePort) {
-        let envelope = protocol::encode(&JobEnvelope { id, job: job.clone() });
-        let message = Object::new();
-        set(&message, "type", "job");
-        set(&message, "job", Uint8Array::from(&envelope[..]));
-        set(&message, "port", reply.clone());
+        let envelope = protocol::encode(&ToWorker::Job(JobEnvelope { id, job: job.clone() }));
+        let message = Array::of2(&Uint8Array::from(&envelope[..]), reply);
         let slots = self.inner.slots.borrow();
         let posted = match &slots[worker as usize].worker {
             Some(w) => w.post_message_with_transfer(&message, &Array::of1(reply)),
@@ -225,7 +230,6 @@ impl Pool {
                 self.inner.slots.borrow_mut()[index as usize].safe_point = Some(safe_point);
                 self.boot_finished(index, Ok(()));
             }
-            WorkerEvent::BootFailed { message, .. } => self.boot_finished(index, Err(message)),
             WorkerEvent::JobDone { id } => {
                 self.inner.file_jobs.borrow_mut().remove(&id);
             }
@@ -237,10 +241,6 @@ impl Pool {
                         web_sys::console::error_1(&e);
                     }
                 }
-            }
-            WorkerEvent::Crashed { message } => {
-                web_sys::console::error_1(&format!("the file server crashed: {message}").into());
-                self.replace_file_server(index);
             }
         }
     }
@@ -275,6 +275,7 @@ impl Pool {
             slot.generation += 1;
             slot.ready = Some(sender);
             slot.safe_point = None;
+            slot.dead = false;
             slot.generation
         };
 
@@ -284,9 +285,10 @@ impl Pool {
                 return;
             }
             let data = event.data();
-            if let Some(message) = data.as_string() {
-                // A worker that failed before its Rust module started.
-                pool.boot_finished(index, Err(message));
+            if data.is_string() || js_sys::Reflect::has(&data, &"died".into()).unwrap_or(false) {
+                // Its last words, in plain JS: its Rust module is not up or
+                // cannot be trusted (worker-entry.js `die`).
+                pool.died(index, role, &data);
                 return;
             }
             match protocol::decode::<WorkerEvent>(&Uint8Array::new(&data).to_vec()) {
@@ -324,6 +326,74 @@ impl Pool {
         Ok(receiver)
     }
 
+    /// A worker reported its death without its Rust module: a string (boot
+    /// failed), or `{died, heldAllocator, safePoint}` (its runtime died: a
+    /// call into its module was cut short, or php.wasm trapped).
+    fn died(&self, index: u32, role: WorkerRole, data: &JsValue) {
+        let field = |name: &str| js_sys::Reflect::get(data, &name.into()).unwrap_or(JsValue::UNDEFINED);
+        let message = data.as_string().or_else(|| field("died").as_string()).unwrap_or_else(|| format!("{data:?}"));
+        let held_allocator = field("heldAllocator").as_bool() == Some(true);
+        let booting = {
+            let mut slots = self.inner.slots.borrow_mut();
+            let slot = &mut slots[index as usize];
+            slot.dead = true;
+            slot.ready.is_some()
+        };
+        if held_allocator {
+            self.fail_site(index, &message);
+        } else if booting {
+            self.boot_finished(index, Err(message));
+        } else {
+            let safe_point = field("safePoint").as_f64().map_or("?".to_string(), |w| (w as i32).to_string());
+            web_sys::console::error_1(&format!("worker {index} died (safe-point word {safe_point}): {message}").into());
+            // Booting here means it is already being stopped (its job timed
+            // out): that stop's next retry sees `dead` and terminates it.
+            let stopping = self.inner.scheduler.borrow().state(index) == Some(WorkerState::Booting);
+            if role == WorkerRole::Files {
+                self.replace_file_server(index);
+            } else if !stopping {
+                self.replace(index, true);
+            }
+        }
+    }
+
+    /// Worker `index` died holding the shared heap's allocator lock: every
+    /// other worker's next allocation would wait forever, and the heap may be
+    /// half-way through a change nothing can finish (worker/src/fault.rs). The
+    /// site stops: every worker is terminated, and every job, running, queued
+    /// or still to come, is answered with the reason instead of hanging.
+    fn fail_site(&self, index: u32, message: &str) {
+        let reason = format!(
+            "The site stopped: PHP worker {index} crashed inside the shared memory allocator, so the shared memory \
+             (and the files in it) can no longer be used. Reload the page to start the site again."
+        );
+        web_sys::console::error_1(&format!("{reason}\n{message}").into());
+        *self.inner.failed.borrow_mut() = Some(reason.clone());
+        self.terminate_all();
+        let count = self.inner.scheduler.borrow().worker_count();
+        for worker in 0..count {
+            let lost = self.inner.scheduler.borrow_mut().worker_lost(worker, worker == index);
+            let in_flight = self.inner.slots.borrow_mut()[worker as usize].in_flight.take();
+            if let (Some(_), Some(f)) = (lost, in_flight) {
+                give_up(&f.give_up, f.http, 500, &reason);
+            }
+        }
+        let Expired { queued, .. } = self.inner.scheduler.borrow_mut().expire(f64::INFINITY);
+        let file_jobs: Vec<Pending> = self.inner.file_jobs.borrow_mut().drain().map(|(_, p)| p).collect();
+        for pending in queued.into_iter().map(|(_, p)| p).chain(file_jobs) {
+            self.answer_if_failed(&pending);
+        }
+        self.schedule_expiry();
+    }
+
+    /// Once the site has stopped, answers `pending` with why; true if it did.
+    fn answer_if_failed(&self, pending: &Pending) -> bool {
+        let failed = self.inner.failed.borrow();
+        let Some(reason) = failed.as_deref() else { return false };
+        give_up(&pending.give_up, matches!(pending.job, Job::Http(_)), 500, reason);
+        true
+    }
+
     fn is_current(&self, index: u32, generation: u32) -> bool {
         self.inner.slots.borrow().get(index as usize).map(|s| s.generation) == Some(generation)
     }
@@ -343,7 +413,6 @@ impl Pool {
                 let next = self.inner.scheduler.borrow_mut().worker_ready(index, now());
                 self.run(next);
             }
-            WorkerEvent::BootFailed { message, .. } => self.boot_finished(index, Err(message)),
             WorkerEvent::JobDone { id } => {
                 let mut slots = self.inner.slots.borrow_mut();
                 if slots[index as usize].in_flight.as_ref().map(|f| f.id) == Some(id) {
@@ -353,10 +422,6 @@ impl Pool {
                 let next = self.inner.scheduler.borrow_mut().complete(index, id, now());
                 self.run(next);
             }
-            WorkerEvent::Crashed { message } => {
-                web_sys::console::error_1(&format!("worker {index} crashed: {message}").into());
-                self.replace(index, true);
-            }
             WorkerEvent::NeedsPhp { id } => {
                 web_sys::console::error_1(&format!("PHP worker {index} cannot serve job {id}").into());
             }
@@ -364,6 +429,9 @@ impl Pool {
     }
 
     pub fn submit(&self, target: Target, pending: Pending) -> Result<(), JsValue> {
+        if self.answer_if_failed(&pending) {
+            return Ok(());
+        }
         let submitted = self.inner.scheduler.borrow_mut().submit(target, pending, now());
         match submitted {
             Ok(dispatch) => self.run(dispatch),
@@ -426,12 +494,21 @@ impl Pool {
     }
 
     fn stop_then_respawn(&self, index: u32) {
-        let (worker, safe_point) = {
+        if self.inner.failed.borrow().is_some() {
+            return; // every worker is gone for good
+        }
+        let (worker, safe_point, dead) = {
             let slots = self.inner.slots.borrow();
             let slot = &slots[index as usize];
-            (slot.worker.clone(), slot.safe_point)
+            (slot.worker.clone(), slot.safe_point, slot.dead)
         };
-        if let (Some(worker), Some(address), Some(memory)) = (&worker, safe_point, &self.inner.kit.memory) {
+        if let (Some(worker), true) = (&worker, dead) {
+            // It reported its own death and calls into module code no more:
+            // whatever its word says (a trap inside may have left it INSIDE),
+            // it is at a safe point for good. What it held, the replacement's
+            // `release_all` frees and repairs.
+            worker.terminate();
+        } else if let (Some(worker), Some(address), Some(memory)) = (&worker, safe_point, &self.inner.kit.memory) {
             let words = Int32Array::new(&memory.buffer());
             let word = address / 4;
             let cas = |from, to| js_sys::Atomics::compare_exchange(&words, word, from, to).unwrap_or(from);
@@ -483,6 +560,7 @@ impl Pool {
                     Some(WorkerState::Stopping { job }) => ("stopping", JsValue::from(job as f64)),
                     None => ("gone", JsValue::NULL),
                 };
+                let state = if self.inner.failed.borrow().is_some() { "failed" } else { state };
                 set(&info, "state", state);
                 set(&info, "currentJob", job);
                 let counts = scheduler.counts(w).cloned().unwrap_or_default();

@@ -172,21 +172,21 @@ pub enum SiteKind {
     Archive,
 }
 
-/// What a worker reports to the host on its own channel.
+/// What a worker reports to the host on its own channel. Its death is the
+/// one report that is not one of these: a worker whose module trapped
+/// cannot be trusted to encode anything, so it says so in plain JS
+/// (worker-entry.js `die`, host/src/pool.rs `died`), as it does when its
+/// boot fails before its module runs.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum WorkerEvent {
     /// Booted; `safe_point` is the byte address of its safe-point word in
-    /// the shared memory (see worker/src/safe_point.rs).
+    /// the shared memory (see shared-fs's owner.rs).
     Ready { index: u32, safe_point: u32 },
-    BootFailed { index: u32, message: String },
     /// The worker finished job `id` and is free again.
     JobDone { id: u64 },
     /// The file server cannot answer job `id` (its path is a PHP script):
     /// its reply port travels back with this event for a PHP worker.
     NeedsPhp { id: u64 },
-    /// Its PHP runtime died (not a PHP error: the runtime itself); the
-    /// worker must be replaced.
-    Crashed { message: String },
 }
 
 /// Service worker → host: one request to schedule. A reply port travels
@@ -205,6 +205,36 @@ pub struct ScopedRequest {
 pub struct JobEnvelope {
     pub id: u64,
     pub job: Job,
+}
+
+// Every postMessage in the runtime carries `[bytes, ...attachments]`: the
+// bytes are one of the enums below, encoded here; the attachments are what
+// cannot be serialized (ports, memory, compiled modules, archive buffers),
+// in the order each variant names. The JS glue never looks inside.
+
+/// Host → worker, on the worker's own channel.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum ToWorker {
+    /// Always the first message. Attachments: the shared memory (or null
+    /// without isolation), the memory's descriptor, the worker module,
+    /// php.wasm's module, then the site's archives.
+    Boot(WorkerConfig),
+    /// Attachment: the port the reply goes to.
+    Job(JobEnvelope),
+}
+
+/// Between the host page and the service worker, both ways.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum PageMessage {
+    /// Page → service worker: this page serves `scope`. Attachment: the port
+    /// the service worker sends the scope's requests over.
+    ClaimScope { scope: String, assets_url: Option<String> },
+    /// Service worker → page: schedule this request. Attachment: the port
+    /// the worker answers on.
+    Http(ScopedRequest),
+    /// Page → service worker: the answer to a request no worker will answer
+    /// (queue full, timeout, crash).
+    Reply { request_id: u64, result: JobResult },
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -270,10 +300,43 @@ mod tests {
             WorkerEvent::Ready { index: 2, safe_point: 4096 },
             WorkerEvent::JobDone { id: 9 },
             WorkerEvent::NeedsPhp { id: 10 },
-            WorkerEvent::Crashed { message: "trap".into() },
         ] {
             assert_eq!(decode::<WorkerEvent>(&encode(&event)).unwrap(), event);
         }
+    }
+
+    #[test]
+    fn envelopes_round_trip() {
+        let boot = ToWorker::Boot(WorkerConfig {
+            index: 0,
+            format: true,
+            site: SiteKind::Blank,
+            site_url: "http://h/scope:a".into(),
+            document_root: "/wordpress".into(),
+            fs_initial_bytes: 1,
+            fs_max_bytes: 2,
+            php_build: PhpBuild::Jspi,
+            role: WorkerRole::Php,
+        });
+        let job = ToWorker::Job(JobEnvelope { id: 1, job: Job::Stats });
+        for message in [boot, job] {
+            assert_eq!(decode::<ToWorker>(&encode(&message)).unwrap(), message);
+        }
+        let request = HttpRequest {
+            method: "GET".into(),
+            path_and_query: "/".into(),
+            scope_url: "http://h/scope:a/".into(),
+            headers: vec![],
+            body: vec![],
+        };
+        for message in [
+            PageMessage::ClaimScope { scope: "a".into(), assets_url: Some("/wordpress/wp-6.5/".into()) },
+            PageMessage::Http(ScopedRequest { request_id: 3, scope: "a".into(), request }),
+            PageMessage::Reply { request_id: 3, result: JobResult::Failed { message: "busy".into(), errno: None } },
+        ] {
+            assert_eq!(decode::<PageMessage>(&encode(&message)).unwrap(), message);
+        }
+        assert!(decode::<PageMessage>(&[0xff, 0xff]).is_err(), "a stray message is an error, not a guess");
     }
 
     #[test]

@@ -9,12 +9,7 @@ self.addEventListener('install', () => self.skipWaiting());
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener('message', (event) => {
-	const data = event.data;
-	if (data?.type === 'claim-scope' && event.source) {
-		event.waitUntil(ready.then(() => rust.claim_scope(data.scope, event.source.id, data.assetsUrl, data.port)));
-	} else if (data?.type === 'reply') {
-		event.waitUntil(ready.then(() => rust.host_reply(data.requestId, data.reply)));
-	}
+	event.waitUntil(ready.then(() => rust.on_page_message(event.data, event.source?.id)));
 });
 
 self.addEventListener('fetch', (event) => {

@@ -7,7 +7,7 @@
 pub mod isolation;
 
 use js_sys::{Array, Promise, Uint8Array};
-use protocol::{HttpRequest, HttpResponse, JobResult, ScopedRequest};
+use protocol::{HttpRequest, HttpResponse, JobResult, PageMessage, ScopedRequest};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -26,12 +26,32 @@ thread_local! {
     static NEXT_REQUEST_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
 }
 
-/// The host answers a request itself (`{type: 'reply', requestId, reply}`)
-/// when no worker will: queue full, timeout, crash.
+/// A message from a host page (`[bytes, ...attachments]`, see
+/// `protocol::PageMessage`), as a client message (`client_id` set) or on a
+/// claim port.
 #[wasm_bindgen]
-pub fn host_reply(request_id: f64, reply: JsValue) {
-    if let Some(resolve) = PENDING.with(|p| p.borrow_mut().remove(&(request_id as u64))) {
-        let _ = resolve.call1(&JsValue::NULL, &reply);
+pub fn on_page_message(data: JsValue, client_id: Option<String>) {
+    let data = Array::from(&data);
+    let bytes = Uint8Array::new(&data.get(0)).to_vec();
+    match protocol::decode::<PageMessage>(&bytes) {
+        Ok(PageMessage::ClaimScope { scope, assets_url }) => {
+            let port = data.get(1).dyn_into::<web_sys::MessagePort>().ok();
+            match client_id {
+                Some(client_id) => claim_scope(scope, client_id, assets_url, port),
+                None => web_sys::console::error_1(&"a scope can only be claimed by a page".into()),
+            }
+        }
+        Ok(PageMessage::Reply { request_id, result }) => host_reply(request_id, &result),
+        Ok(PageMessage::Http(_)) => web_sys::console::error_1(&"requests go to pages, not to the service worker".into()),
+        Err(e) => web_sys::console::error_1(&e.into()),
+    }
+}
+
+/// The host answers a request itself when no worker will: queue full,
+/// timeout, crash.
+fn host_reply(request_id: u64, result: &JobResult) {
+    if let Some(resolve) = PENDING.with(|p| p.borrow_mut().remove(&request_id)) {
+        let _ = resolve.call1(&JsValue::NULL, &Uint8Array::from(&protocol::encode(result)[..]));
     }
 }
 
@@ -49,19 +69,11 @@ struct Owner {
     assets_url: Option<String>,
 }
 
-/// A host page announces the scope it serves
-/// (`{type: 'claim-scope', scope, assetsUrl?}`).
-#[wasm_bindgen]
-pub fn claim_scope(scope: String, client_id: String, assets_url: Option<String>, port: Option<web_sys::MessagePort>) {
+/// A host page announces the scope it serves.
+fn claim_scope(scope: String, client_id: String, assets_url: Option<String>, port: Option<web_sys::MessagePort>) {
     if let Some(port) = &port {
         // The host answers requests it gives up on over the same port.
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| {
-            let data = event.data();
-            let get = |key: &str| js_sys::Reflect::get(&data, &key.into()).unwrap_or(JsValue::UNDEFINED);
-            if get("type").as_string().as_deref() == Some("reply") {
-                host_reply(get("requestId").as_f64().unwrap_or(-1.0), get("reply"));
-            }
-        });
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| on_page_message(event.data(), None));
         port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget(); // lives as long as the port
     }
@@ -161,10 +173,8 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
     };
     let channel = MessageChannel::new()?;
     let reply = wait_for_reply(&channel.port1(), request_id);
-    let message = js_sys::Object::new();
-    js_sys::Reflect::set(&message, &"type".into(), &"http".into())?;
-    js_sys::Reflect::set(&message, &"request".into(), &Uint8Array::from(&protocol::encode(&scoped)[..]))?;
-    js_sys::Reflect::set(&message, &"port".into(), &channel.port2())?;
+    let bytes = Uint8Array::from(&protocol::encode(&PageMessage::Http(scoped))[..]);
+    let message = Array::of2(&bytes, &channel.port2());
     let transfer = Array::of1(&channel.port2());
     match &host {
         HostLink::Port(port) => port.post_message_with_transferable(&message, &transfer)?,

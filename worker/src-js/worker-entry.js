@@ -19,13 +19,40 @@ let syscalls;
 let rust; // `bindings` with every call wrapped in the safe-point handshake
 // One job at a time: a php-wasm runtime serves one request at a time.
 let previousJob = Promise.resolve();
+// This worker's words in the shared memory, read without calling into the
+// module: its safe-point word and the allocator lock (worker/src/fault.rs).
+let words;
+let safePointIndex;
+let allocatorIndex;
+let workerIndex;
+// Set once this runtime is dead: a call into the worker module was cut
+// short (a trap: with panic = "abort" every Rust panic is one) or php.wasm
+// trapped. The module's state can no longer be trusted, so nothing calls
+// into it again; the worker only reports its death (`die`) and waits to be
+// terminated. The replacement's `attach` runs shared-fs's `release_all` for
+// this index, which frees its locks and repairs the operation it was in.
+let dead = null;
+// Fault-injection builds only (target/dist-faults/, `injectFault`).
+let faultStaysInside = false;
+let faultHidesAllocator = false;
+
+/** Whether `error` thrown by a call into the worker module means the call
+ *  was cut short. The module's own errors cross as values it returned (an
+ *  errno number or a string, thrown by wasm-bindgen's glue after the call
+ *  returned); an Error object is a trap (`WebAssembly.RuntimeError`), stack
+ *  exhaustion, or a JS exception thrown through its frames, none of which
+ *  let Rust finish what it was doing. */
+function cutShort(error) {
+	return error instanceof Error;
+}
 
 /** Marks this worker as inside module code for the duration of each call
- *  (worker/src/safe_point.rs); once the host has stopped it, waits until
- *  it is terminated. */
+ *  (shared-fs's owner.rs); once the host has stopped it, waits until it is
+ *  terminated. Once dead, refuses every call. */
 function guard(memory, address) {
-	const words = new Int32Array(memory.buffer);
-	const index = address >> 2;
+	words = new Int32Array(memory.buffer);
+	safePointIndex = address >> 2;
+	const index = safePointIndex;
 	const enter = () => {
 		// Anything but OUTSIDE means the host is stopping us: sleep until it does.
 		while (Atomics.compareExchange(words, index, OUTSIDE, INSIDE) !== OUTSIDE) {
@@ -42,15 +69,36 @@ function guard(memory, address) {
 			typeof value !== 'function'
 				? value
 				: (...args) => {
+						if (dead) throw dead;
 						enter();
 						try {
 							return value(...args);
+						} catch (error) {
+							if (cutShort(error)) dead ??= error;
+							throw error;
 						} finally {
+							// Runs on a trap too: a trap is a JS exception here.
 							leave();
 						}
 					};
 	}
 	return wrapped;
+}
+
+/** Ends this runtime: reports to the host in plain JS (never through the
+ *  module, whose state cannot be trusted) and runs no further job. The host
+ *  answers the job in flight (502), terminates this worker and starts a new
+ *  one. `heldAllocator`: it died holding the shared heap's allocator lock,
+ *  which nothing can repair (worker/src/fault.rs), so the host stops the site. */
+function die(error) {
+	dead ??= error;
+	previousJob = new Promise(() => {});
+	if (FAULT_INJECTION && faultStaysInside) Atomics.store(words, safePointIndex, INSIDE);
+	const safePoint = words ? Atomics.load(words, safePointIndex) : null;
+	const heldAllocator =
+		!(FAULT_INJECTION && faultHidesAllocator) && !!allocatorIndex && (Atomics.load(words, allocatorIndex) >>> 0) === workerIndex + 1;
+	const message = String(error?.stack ?? error);
+	self.postMessage({ died: message, heldAllocator, safePoint });
 }
 
 async function boot({ memory, memoryDescriptor, workerModule, phpModule, config, archives }) {
@@ -59,10 +107,12 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	memory ??= new WebAssembly.Memory(memoryDescriptor);
 	bindings.initSync({ module: workerModule, memory });
 	bindings.configure(config);
+	workerIndex = bindings.worker_index();
 	if (!bindings.serves_php()) {
 		// The file server: the shared filesystem without PHP.
 		bindings.attach([]);
 		rust = guard(memory, bindings.safe_point_address());
+		allocatorIndex = bindings.allocator_lock_address() >> 2;
 		return;
 	}
 	// The hooks run only once the filesystem is attached, through `rust`.
@@ -112,11 +162,12 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	});
 	php.mkdir('/internal/shared/preload');
 	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
-	php.onMessage((data) => syscalls.onPhpMessage(data));
+	php.onMessage((data) => (FAULT_INJECTION && injectFault(data)) || syscalls.onPhpMessage(data));
 	// The PHP runtime started while the first worker may still be installing
 	// the site; attaching waits for it.
 	bindings.attach(archives ?? []);
 	rust = guard(memory, bindings.safe_point_address());
+	allocatorIndex = bindings.allocator_lock_address() >> 2;
 	// The scope's URL is the site's URL (WordPress reads these constants
 	// before its stored options).
 	const siteUrl = rust.site_url();
@@ -140,50 +191,91 @@ function isRuntimeDeath(error) {
 }
 
 async function runJob(job, port) {
-	const plan = rust.start_job(job);
-	let reply = plan.reply;
-	let crash;
-	if (plan.php && !php) {
-		// The file server cannot run it: back to the host, reply port and all.
-		self.postMessage(rust.needs_php_event(plan.id), [port]);
-		return;
-	}
-	if (plan.php) {
-		let response;
-		try {
-			// Cache resets Rust asked for; they take effect as the next run starts.
-			if (plan.prelude) await php.run({ code: plan.prelude });
-			response = await php.run(plan.php);
-		} catch (error) {
-			response = error;
-			if (isRuntimeDeath(error)) crash = error;
+	if (dead) return; // the host answers for a dead worker
+	try {
+		const plan = rust.start_job(job);
+		let reply = plan.reply;
+		let phpCrash;
+		if (plan.php && !php) {
+			// The file server cannot run it: back to the host, reply port and all.
+			self.postMessage(rust.needs_php_event(plan.id), [port]);
+			return;
 		}
-		reply = rust.finish_job(plan.kind, response, plan.requestUri);
-	}
-	syscalls?.requestEnded(); // none in the file server
-	port.postMessage(reply);
-	if (crash) {
-		// This runtime is unusable: the host stops and replaces this worker.
-		self.postMessage(rust.crashed_event(String(crash?.stack ?? crash)));
-		previousJob = new Promise(() => {});
-	} else if (plan.id !== null) {
-		self.postMessage(rust.job_done_event(plan.id));
+		if (plan.php) {
+			let response;
+			try {
+				// Cache resets Rust asked for; they take effect as the next run starts.
+				if (plan.prelude) await php.run({ code: plan.prelude });
+				response = await php.run(plan.php);
+			} catch (error) {
+				response = error;
+				if (isRuntimeDeath(error)) phpCrash = error;
+			}
+			// A call into the module (the mount's) was cut short under PHP:
+			// no reply from it.
+			if (dead) throw dead;
+			reply = rust.finish_job(response);
+		}
+		syscalls?.requestEnded(); // none in the file server
+		port.postMessage(reply);
+		if (phpCrash) {
+			// php.wasm trapped (the module is intact: it wrote the reply).
+			die(phpCrash);
+		} else if (plan.id !== null) {
+			self.postMessage(rust.job_done_event(plan.id));
+		}
+	} catch (error) {
+		// Any exception from a call into the module ends this runtime.
+		die(error);
 	}
 }
 
+/** Fault-injection builds only (the default build drops this with
+ *  FAULT_INJECTION = false): PHP arms a fault with
+ *  `post_message_to_js(json_encode(['fault-injection' => [...]]))`:
+ *  `['panic' => 'write', 'step' => 3]` panics (traps) after that step of
+ *  that shared-fs operation, holding its inode locks (shared-fs Op::steps);
+ *  `['allocator' => true]` traps now inside the allocator, holding its lock;
+ *  `['check' => true]` answers shared-fs's structural check ("ok" or the
+ *  fault). When the worker then dies, `'staysInside' => true` leaves its
+ *  safe-point word INSIDE (as a module whose own handshake could not leave
+ *  before it trapped), and `'hidesAllocator' => true` does not tell the host
+ *  it held the allocator lock (to show what happens without that). */
+function injectFault(data) {
+	if (!FAULT_INJECTION) return undefined;
+	let fault;
+	try {
+		fault = JSON.parse(data)?.['fault-injection'];
+	} catch {
+		return undefined;
+	}
+	if (!fault) return undefined;
+	faultStaysInside = !!fault.staysInside;
+	faultHidesAllocator = !!fault.hidesAllocator;
+	if (fault.panic) rust.fault_panic_at(fault.panic, fault.step);
+	if (fault.allocator) rust.fault_trap_in_allocator();
+	if (fault.check) return rust.fault_check_fs();
+	return 'armed';
+}
+
+// Messages are `[bytes, ...attachments]` (protocol::ToWorker): the first is
+// always Boot, every later one a Job; Rust decodes the bytes.
+let booted = false;
 self.onmessage = (event) => {
-	const message = event.data;
-	if (message.type === 'boot') {
-		boot(message).then(
+	const [bytes, ...attached] = event.data;
+	if (!booted) {
+		booted = true;
+		const [memory, memoryDescriptor, workerModule, phpModule, ...archives] = attached;
+		boot({ config: bytes, memory, memoryDescriptor, workerModule, phpModule, archives }).then(
 			() => self.postMessage(rust.ready_event()),
 			(error) => {
-				const text = String(error?.stack ?? error);
-				// Before the Rust module is up, report in plain text.
-				self.postMessage(rust ? rust.boot_failed_event(text) : text);
+				// In plain text: the module may not be up, or may be dead.
+				self.postMessage(String(error?.stack ?? error));
 			}
 		);
-	} else if (message.type === 'job') {
-		previousJob = previousJob.then(() => runJob(message.job, message.port)).catch((error) => {
+	} else {
+		const [port] = attached;
+		previousJob = previousJob.then(() => runJob(bytes, port)).catch((error) => {
 			console.error('worker job failed', error);
 		});
 	}

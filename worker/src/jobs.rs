@@ -5,7 +5,7 @@ use crate::routing::{self, Route};
 use crate::{archive, cookies, files};
 use crate::{document_root, fs};
 use js_sys::{Object, Reflect, Uint8Array};
-use protocol::{FsStats, HttpRequest, HttpResponse, Job, JobEnvelope, JobResult, RunOutput, WorkerEvent};
+use protocol::{FsStats, HttpRequest, HttpResponse, Job, JobEnvelope, JobResult, RunOutput, ToWorker, WorkerEvent};
 use shared_fs::{Errno, FileSystem};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -15,21 +15,32 @@ use wasm_bindgen::JsCast;
 /// `finish_job`. Every entry into this module is synchronous, so a worker is
 /// never inside module code while PHP runs or while it awaits anything (the
 /// host may terminate it then; see `safe_point_address`).
-fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(&str, Object, String)>) -> JsValue {
+fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(PhpRun, Object)>) -> JsValue {
     let out = Object::new();
-    if php.is_some() {
-        set(&out, "prelude", &JsValue::from_str(&cache_prelude()));
-    }
     set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));
     if let Some(result) = reply {
         set(&out, "reply", &Uint8Array::from(&protocol::encode(&result)[..]));
     }
-    if let Some((kind, options, request_uri)) = php {
-        set(&out, "kind", &JsValue::from_str(kind));
+    if let Some((run, options)) = php {
+        set(&out, "prelude", &JsValue::from_str(&cache_prelude()));
         set(&out, "php", &options);
-        set(&out, "requestUri", &JsValue::from_str(&request_uri));
+        PLANNED.with(|p| *p.borrow_mut() = Some(run));
     }
     out.into()
+}
+
+/// What a planned PHP run's output becomes.
+enum PhpRun {
+    /// `client.run`: text, errors, exit code.
+    Snippet,
+    /// An HTTP request: a response, its cookies kept for `request_uri`.
+    Http { request_uri: String },
+}
+
+thread_local! {
+    /// The PHP run `start_job` planned and `finish_job` completes (a worker
+    /// runs one job at a time).
+    static PLANNED: std::cell::RefCell<Option<PhpRun>> = const { std::cell::RefCell::new(None) };
 }
 
 thread_local! {
@@ -71,12 +82,16 @@ fn cache_prelude() -> String {
 
 #[wasm_bindgen]
 pub fn start_job(envelope: &[u8]) -> JsValue {
-    let JobEnvelope { id, job } = match protocol::decode::<JobEnvelope>(envelope) {
-        Ok(envelope) => envelope,
+    let JobEnvelope { id, job } = match protocol::decode::<ToWorker>(envelope) {
+        Ok(ToWorker::Job(envelope)) => envelope,
+        Ok(ToWorker::Boot(_)) => {
+            let message = "the worker is already booted".to_string();
+            return plan(None, Some(JobResult::Failed { message, errno: None }), None);
+        }
         Err(message) => return plan(None, Some(JobResult::Failed { message, errno: None }), None),
     };
     let outcome = match job {
-        Job::Run { code } => Ok(Step::Php("run", run_options(&code), String::new())),
+        Job::Run { code } => Ok(Step::Php(PhpRun::Snippet, run_options(&code))),
         Job::Http(request) => http_step(&request),
         Job::WriteFile { path, data } => write_file(&path, &data).map(|_| Step::Reply(JobResult::Done)),
         Job::ReadFile { path } => read_file(&path).map(|bytes| Step::Reply(JobResult::File(bytes))),
@@ -89,25 +104,23 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
     };
     match outcome.unwrap_or_else(Step::Reply) {
         Step::Reply(result) => plan(Some(id), Some(result), None),
-        Step::Php(kind, options, request_uri) => plan(Some(id), None, Some((kind, options, request_uri))),
+        Step::Php(run, options) => plan(Some(id), None, Some((run, options))),
     }
 }
 
 /// Turns php-wasm's response (or the error `php.run` rejected with) into the
-/// encoded `JobResult` for a job `start_job` planned as `kind` for
-/// `request_uri`.
+/// encoded `JobResult` of the PHP run `start_job` planned.
 #[wasm_bindgen]
-pub fn finish_job(kind: &str, response: JsValue, request_uri: &str) -> Vec<u8> {
+pub fn finish_job(response: JsValue) -> Vec<u8> {
     // php-wasm rejects a run that ended in a fatal error but still carries
     // the response; use it so callers see PHP's output and errors.
     let carried = get(&response, "response");
     let response = if carried.is_object() { carried } else { response };
-    let result = if get(&response, "exitCode").is_undefined() {
-        js_failure(response)
-    } else if kind == "run" {
-        run_output(&response)
-    } else {
-        JobResult::Http(keep_cookies(http_response(&response), request_uri))
+    let result = match PLANNED.with(|p| p.borrow_mut().take()) {
+        None => JobResult::Failed { message: "no PHP run was planned".into(), errno: None },
+        Some(_) if get(&response, "exitCode").is_undefined() => js_failure(response),
+        Some(PhpRun::Snippet) => run_output(&response),
+        Some(PhpRun::Http { request_uri }) => JobResult::Http(keep_cookies(http_response(&response), &request_uri)),
     };
     protocol::encode(&result)
 }
@@ -119,8 +132,8 @@ pub fn job_done_event(id: f64) -> Vec<u8> {
 
 enum Step {
     Reply(JobResult),
-    /// Run PHP with these options; the string is the request URI.
-    Php(&'static str, Object, String),
+    /// Run PHP with these options.
+    Php(PhpRun, Object),
 }
 
 /// Moves the response's cookies into the site's jar (a service worker's
@@ -184,7 +197,7 @@ fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
     Ok(match routing::route(fs, document_root(), &path) {
         Route::Php { script_path, script_name } => {
             let (options, request_uri) = script_options(request, &script_path, &script_name, query);
-            Step::Php("http", options, request_uri)
+            Step::Php(PhpRun::Http { request_uri }, options)
         }
         Route::Static { path, content_type } => Step::Reply(JobResult::Http(HttpResponse {
             status: 200,

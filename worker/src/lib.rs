@@ -10,6 +10,7 @@ mod cookies;
 mod errno_abi;
 mod files;
 mod site;
+mod fault;
 mod fs_calls;
 mod jobs;
 mod mount;
@@ -54,7 +55,10 @@ thread_local! {
 /// glue can start its PHP runtime before `attach`.
 #[wasm_bindgen]
 pub fn configure(config: &[u8]) -> Result<(), JsValue> {
-    let config: WorkerConfig = protocol::decode(config).map_err(|e| JsValue::from_str(&e))?;
+    let config: WorkerConfig = match protocol::decode(config).map_err(|e| JsValue::from_str(&e))? {
+        protocol::ToWorker::Boot(config) => config,
+        protocol::ToWorker::Job(_) => return Err(JsValue::from_str("a job came before the worker booted")),
+    };
     INDEX.with(|i| i.set(config.index));
     PHP_BUILD.with(|b| b.set(Some(config.php_build)));
     SERVES_PHP.with(|p| p.set(config.role == protocol::WorkerRole::Php));
@@ -161,16 +165,6 @@ pub fn ready_event() -> Result<Vec<u8>, JsValue> {
 #[wasm_bindgen]
 pub fn needs_php_event(id: f64) -> Vec<u8> {
     protocol::encode(&protocol::WorkerEvent::NeedsPhp { id: id as u64 })
-}
-
-#[wasm_bindgen]
-pub fn crashed_event(message: String) -> Vec<u8> {
-    protocol::encode(&protocol::WorkerEvent::Crashed { message })
-}
-
-#[wasm_bindgen]
-pub fn boot_failed_event(message: String) -> Vec<u8> {
-    protocol::encode(&protocol::WorkerEvent::BootFailed { index: worker_index(), message })
 }
 
 /// Byte address of this worker's safe-point word in the shared memory.

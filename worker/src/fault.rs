@@ -1,0 +1,147 @@
+//! What a worker's death can leave behind in the shared memory, and (only
+//! with the `fault-injection` feature, a test build) the faults that prove
+//! it is survived.
+//!
+//! # The shared heap's allocator lock
+//!
+//! Every worker runs this module over the same memory, so they share one
+//! Rust heap: std's dlmalloc on wasm32 with atomics
+//! (`library/std/src/sys/alloc/wasm.rs`), guarded by one global `AtomicI32`
+//! taken with a swap and released by a guard's `Drop`. It records no owner
+//! and its waiters spin forever. A trap skips that `Drop`, so a worker that
+//! traps inside the allocator leaves it locked, and every other worker's next
+//! allocation spins at full CPU inside module code: the host can never bring
+//! it to a safe point, and the replacement's `attach` spins too. The whole
+//! site hangs. Rust code can trap there: dlmalloc's `free` and `realloc`
+//! check the chunk against the layout with a release-mode `assert!`
+//! (`validate_size`), which fails on a dealloc with a wrong layout or a
+//! corrupted chunk header; stack exhaustion or an out-of-bounds access inside
+//! dlmalloc trap as well. (A panic elsewhere does not hold it: std's panic
+//! path on wasm32-unknown-unknown allocates nothing before it aborts.)
+//!
+//! The heap cannot be repaired (dlmalloc may be half-way through changing
+//! its bins) and std's lock word is private, so this module cannot make that
+//! safe; it makes it visible. `Tagged` wraps std's allocator in a lock of
+//! its own whose word holds the holder's worker index + 1
+//! (`allocator_lock_address`). std's lock is then only ever taken under this
+//! one, so a worker that died not holding this lock did not hold std's. The
+//! worker's JS reads the word after a trap, without calling into this module
+//! again, and tells the host, which stops the site with a clear error for
+//! every request instead of hanging (host/src/pool.rs `fail_site`).
+
+use wasm_bindgen::prelude::*;
+
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+mod heap {
+    use core::sync::atomic::{AtomicU32, Ordering};
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    /// 0: free; otherwise the holder's worker index + 1 (`UNKNOWN` before
+    /// the worker knows its index).
+    pub(super) static HOLDER: AtomicU32 = AtomicU32::new(0);
+    const UNKNOWN: u32 = u32::MAX;
+
+    fn me() -> u32 {
+        // A `const` thread-local without `Drop`: a plain TLS slot, so reading
+        // it never allocates.
+        crate::worker_index().checked_add(1).unwrap_or(UNKNOWN)
+    }
+
+    struct Held;
+
+    impl Held {
+        fn take() -> Held {
+            let me = me();
+            loop {
+                if HOLDER.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                    return Held;
+                }
+                // As std's own lock does; it is held for one dlmalloc call.
+                while HOLDER.load(Ordering::Relaxed) != 0 {
+                    core::hint::spin_loop();
+                }
+            }
+        }
+    }
+
+    impl Drop for Held {
+        fn drop(&mut self) {
+            HOLDER.store(0, Ordering::Release);
+        }
+    }
+
+    /// std's allocator under an owner-tagged lock (see the module docs).
+    pub struct Tagged;
+
+    unsafe impl GlobalAlloc for Tagged {
+        #[inline]
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let _held = Held::take();
+            System.alloc(layout)
+        }
+
+        #[inline]
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let _held = Held::take();
+            System.alloc_zeroed(layout)
+        }
+
+        #[inline]
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            let _held = Held::take();
+            System.dealloc(ptr, layout)
+        }
+
+        #[inline]
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let _held = Held::take();
+            System.realloc(ptr, layout, new_size)
+        }
+    }
+
+    #[global_allocator]
+    static HEAP: Tagged = Tagged;
+}
+
+/// Byte address of the allocator lock's word (see the module docs): 0 when
+/// free, else the holder's worker index + 1. 0 where there is no shared heap.
+#[wasm_bindgen]
+pub fn allocator_lock_address() -> u32 {
+    #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+    return heap::HOLDER.as_ptr() as usize as u32;
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+    0
+}
+
+/// Test builds only: the next time this worker finishes step `step` of the
+/// shared-fs operation `op` (shared-fs `Op::steps`), it panics there, which
+/// is a trap, holding that operation's inode locks.
+#[cfg(feature = "fault-injection")]
+#[wasm_bindgen]
+pub fn fault_panic_at(op: &str, step: usize) -> Result<(), JsValue> {
+    if shared_fs::kill_points::steps(op).get(step).is_none() {
+        return Err(JsValue::from_str(&format!("no step {step} in {op}")));
+    }
+    shared_fs::kill_points::arm_with(crate::worker_index(), op, step, shared_fs::kill_points::Action::Panic);
+    Ok(())
+}
+
+/// Test builds only: traps now, inside std's allocator with its lock held
+/// (a dealloc with the wrong size fails dlmalloc's `validate_size` assert).
+#[cfg(feature = "fault-injection")]
+#[wasm_bindgen]
+pub fn fault_trap_in_allocator() {
+    let block = Box::into_raw(Box::new([0u8; 64]));
+    let wrong = std::alloc::Layout::from_size_align(1 << 20, 8).unwrap();
+    // SAFETY: none; this is the fault. The assert fires before dlmalloc
+    // touches anything.
+    unsafe { std::alloc::dealloc(block.cast(), wrong) };
+}
+
+/// Test builds only: shared-fs's structural check (`FileSystem::check`),
+/// "ok" or what is wrong.
+#[cfg(feature = "fault-injection")]
+#[wasm_bindgen]
+pub fn fault_check_fs() -> Result<String, JsValue> {
+    Ok(crate::fs()?.check().err().unwrap_or_else(|| "ok".into()))
+}
