@@ -4,6 +4,7 @@
 
 use crate::scheduler::{Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
 use crate::util::{error, set};
+use shared_fs::SafePointState;
 use futures_channel::oneshot;
 use js_sys::{Array, Int32Array, Object, Uint8Array, WebAssembly};
 use protocol::{HttpResponse, Job, JobEnvelope, JobResult, ToWorker, WorkerConfig, WorkerEvent, WorkerRole};
@@ -78,11 +79,6 @@ impl BootKit {
     }
 }
 
-// Safe-point word values (shared-fs's owner.rs; worker `safe_point_address`).
-const OUTSIDE: i32 = 0;
-const INSIDE: i32 = 1;
-const KILL_PENDING: i32 = 2;
-const KILLED: i32 = 3;
 /// How often to retry stopping a worker that is inside module code.
 const STOP_RETRY_MS: i32 = 5;
 
@@ -511,14 +507,15 @@ impl Pool {
         } else if let (Some(worker), Some(address), Some(memory)) = (&worker, safe_point, &self.inner.kit.memory) {
             let words = Int32Array::new(&memory.buffer());
             let word = address / 4;
-            let cas = |from, to| js_sys::Atomics::compare_exchange(&words, word, from, to).unwrap_or(from);
-            let previous = cas(OUTSIDE, KILLED);
-            if previous != OUTSIDE && previous != KILLED {
-                if previous == INSIDE {
-                    // Inside module code: ask it to stop (its lock waits give
-                    // up) and come back when it has left.
-                    cas(INSIDE, KILL_PENDING);
-                }
+            let load = || js_sys::Atomics::load(&words, word).unwrap_or(0) as u32;
+            let compare_exchange = |from: u32, to: u32| {
+                let found = js_sys::Atomics::compare_exchange(&words, word, from as i32, to as i32).unwrap_or(!0) as u32;
+                if found == from { Ok(found) } else { Err(found) }
+            };
+            // shared-fs's own handshake, on the word from out here.
+            if shared_fs::request_stop(load, compare_exchange) != SafePointState::Killed {
+                // Inside module code: asked to stop (its lock waits give up);
+                // come back when it has left.
                 let pool = self.clone();
                 set_timeout(move || pool.stop_then_respawn(index), STOP_RETRY_MS);
                 return;

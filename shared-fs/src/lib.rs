@@ -116,7 +116,7 @@ mod types;
 
 pub use errno::{Errno, Result};
 pub use fs::FileSystem;
-pub use owner::{Released, SafePoint};
+pub use owner::{request_stop, Released, SafePoint};
 /// Values of the safe-point word (see `FileSystem::safe_point_word`).
 pub use sync::{
     INSIDE as SAFE_POINT_INSIDE, KILLED as SAFE_POINT_KILLED, KILL_PENDING as SAFE_POINT_KILL_PENDING,

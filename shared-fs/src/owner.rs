@@ -66,6 +66,26 @@ fn state_of(word: u32) -> SafePointState {
     }
 }
 
+/// The host's side of the handshake, on a safe-point word it reaches through
+/// `load` and `compare_exchange` (`Err` holds the value found): an owner
+/// outside is stopped for good (`Killed`: terminate it); one inside is asked
+/// to stop (`KillPending`: ask again once it has left). `request_kill` uses
+/// it, and so does a host that reaches the word from another wasm module
+/// (a page's main thread, with `Atomics`).
+pub fn request_stop(load: impl Fn() -> u32, compare_exchange: impl Fn(u32, u32) -> core::result::Result<u32, u32>) -> SafePointState {
+    loop {
+        let s = load();
+        let next = match s {
+            OUTSIDE => KILLED,
+            INSIDE => KILL_PENDING,
+            _ => return state_of(s),
+        };
+        if compare_exchange(s, next).is_ok() {
+            return state_of(next);
+        }
+    }
+}
+
 impl FileSystem {
     /// Enters shared-fs code as `owner` (also makes it the thread's current
     /// owner). `EINTR` if a kill was requested; `EBUSY` if already inside.
@@ -81,21 +101,15 @@ impl FileSystem {
 
     /// Host side: asks `owner` to stop; never blocks. See the module docs.
     pub fn request_kill(&self, owner: Owner) -> SafePointState {
-        let rec = sync::record(owner);
-        loop {
-            let s = rec.safe.load(Ordering::Acquire);
-            let next = match s {
-                OUTSIDE => KILLED,
-                INSIDE => KILL_PENDING,
-                _ => return state_of(s),
-            };
-            if rec.safe.compare_exchange(s, next, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                if next == KILL_PENDING {
-                    self.locks.wake_all(); // blocked lock waits give up with EINTR
-                }
-                return state_of(next);
-            }
+        let word = &sync::record(owner).safe;
+        let state = request_stop(
+            || word.load(Ordering::Acquire),
+            |from, to| word.compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire),
+        );
+        if state == SafePointState::KillPending {
+            self.locks.wake_all(); // blocked lock waits give up with EINTR
         }
+        state
     }
 
     /// The owner's safe-point word itself, for a host that cannot call into

@@ -9,10 +9,11 @@ import * as asyncifyLoader from '@php-wasm/web-8-3/asyncify/php_8_3.js';
 import * as bindings from '@bindgen/worker';
 import { createSharedFs, createSyscallHooks, FLOCK_POLYFILL } from './shared-fs-mount.js';
 
-// Safe-point word values (shared-fs's owner.rs).
-const OUTSIDE = 0;
-const INSIDE = 1;
-const KILLED = 3;
+// Safe-point word values, from shared-fs (its owner.rs holds the handshake;
+// the worker's half is here because it must bracket wasm-bindgen's glue too,
+// which allocates in the shared heap before the Rust function runs).
+// Read once the module is up (`guard`).
+let OUTSIDE, INSIDE, KILLED;
 
 let php;
 let syscalls;
@@ -50,6 +51,7 @@ function cutShort(error) {
  *  (shared-fs's owner.rs); once the host has stopped it, waits until it is
  *  terminated. Once dead, refuses every call. */
 function guard(memory, address) {
+	[OUTSIDE, INSIDE, , KILLED] = bindings.safe_point_states();
 	words = new Int32Array(memory.buffer);
 	safePointIndex = address >> 2;
 	const index = safePointIndex;

@@ -167,6 +167,15 @@ pub fn needs_php_event(id: f64) -> Vec<u8> {
     protocol::encode(&protocol::WorkerEvent::NeedsPhp { id: id as u64 })
 }
 
+/// `[OUTSIDE, INSIDE, KILL_PENDING, KILLED]`: the safe-point word's values
+/// (shared-fs's owner.rs), for the JS glue's half of the handshake. Needs no
+/// memory: the values are constants.
+#[wasm_bindgen]
+pub fn safe_point_states() -> Vec<u32> {
+    use shared_fs::{SAFE_POINT_INSIDE, SAFE_POINT_KILLED, SAFE_POINT_KILL_PENDING, SAFE_POINT_OUTSIDE};
+    vec![SAFE_POINT_OUTSIDE, SAFE_POINT_INSIDE, SAFE_POINT_KILL_PENDING, SAFE_POINT_KILLED]
+}
+
 /// Byte address of this worker's safe-point word in the shared memory.
 ///
 /// The host may terminate a worker only while it is outside module code:
