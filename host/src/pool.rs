@@ -323,12 +323,13 @@ impl Pool {
     }
 
     /// A worker reported its death without its Rust module: a string (boot
-    /// failed), or `{died, heldAllocator, safePoint}` (its runtime died: a
+    /// failed), or `{died, allocatorWord, safePoint}` (its runtime died: a
     /// call into its module was cut short, or php.wasm trapped).
     fn died(&self, index: u32, role: WorkerRole, data: &JsValue) {
         let field = |name: &str| js_sys::Reflect::get(data, &name.into()).unwrap_or(JsValue::UNDEFINED);
         let message = data.as_string().or_else(|| field("died").as_string()).unwrap_or_else(|| format!("{data:?}"));
-        let held_allocator = field("heldAllocator").as_bool() == Some(true);
+        let allocator_word = field("allocatorWord").as_f64().map_or(0, |w| w as u32);
+        let held_allocator = protocol::heap_lock::is_held_by(allocator_word, index);
         let booting = {
             let mut slots = self.inner.slots.borrow_mut();
             let slot = &mut slots[index as usize];

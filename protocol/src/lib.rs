@@ -11,6 +11,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+pub mod heap_lock;
 pub mod scope;
 pub mod static_files;
 

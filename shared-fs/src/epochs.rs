@@ -28,9 +28,14 @@ pub(crate) struct Epochs {
     names: AtomicU64,
 }
 
-/// An mtime this recent cannot equal one a two-second-protected cache holds.
+/// The protection the mtime-reuse epoch assumes of a cache: it keeps no file
+/// modified in the last this many seconds (OPcache's `file_update_protection`).
+pub const CACHE_UPDATE_PROTECTION_SECS: i64 = 2;
+
+/// An mtime this recent cannot equal one such a cache holds (those are at
+/// least `CACHE_UPDATE_PROTECTION_SECS` old).
 fn is_recent(mtime: Timespec, now: Timespec) -> bool {
-    mtime.sec >= now.sec - 1
+    mtime.sec > now.sec - CACHE_UPDATE_PROTECTION_SECS
 }
 
 impl FileSystem {

@@ -114,6 +114,7 @@ mod space;
 mod sync;
 mod types;
 
+pub use epochs::CACHE_UPDATE_PROTECTION_SECS;
 pub use errno::{Errno, Result};
 pub use fs::FileSystem;
 pub use owner::{request_stop, Released, SafePoint};

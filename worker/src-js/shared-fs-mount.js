@@ -271,31 +271,20 @@ export function createSyscallHooks(calls, worker, sharedMemory) {
 	}
 
 	/** php.wasm's fcntl for the other commands (JSPI build: its own cannot
-	 *  be called from JS): descriptor duplication and flags. */
+	 *  be called from JS): Rust says what to do (mount/fcntl.rs). */
 	function fcntlWithoutLocks(fd, cmd, varargs) {
-		const { F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_SETFD, F_GETFL, F_SETFL, EBADF, EINVAL } = adapterAbi();
 		const stream = FS?.getStream(fd);
-		if (!stream) return -EBADF;
-		const view = new DataView(memory.buffer);
-		switch (cmd) {
-			case F_DUPFD:
-			case F_DUPFD_CLOEXEC: {
-				let lowest = view.getInt32(varargs, true);
-				if (lowest < 0) return -EINVAL;
-				while (FS.streams[lowest]) lowest++;
-				return FS.dupStream(stream, lowest).fd;
-			}
-			case F_GETFD:
-			case F_SETFD:
-				return 0;
-			case F_GETFL:
-				return stream.flags;
-			case F_SETFL:
-				stream.flags |= view.getInt32(varargs, true);
-				return 0;
-			default:
-				return -EINVAL;
+		if (!stream) return -adapterAbi().EBADF;
+		const argument = new DataView(memory.buffer).getInt32(varargs, true);
+		const [kind, value] = calls.fcntl_other_command(cmd, argument);
+		if (kind === 1) {
+			let lowest = value;
+			while (FS.streams[lowest]) lowest++;
+			return FS.dupStream(stream, lowest).fd;
 		}
+		if (kind === 2) return stream.flags;
+		if (kind === 3) stream.flags |= value;
+		return kind === 3 ? 0 : value;
 	}
 
 	/** getdents64 on a shared-fs directory stream: Rust writes the records

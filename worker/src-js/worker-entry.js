@@ -25,7 +25,6 @@ let previousJob = Promise.resolve();
 let words;
 let safePointIndex;
 let allocatorIndex;
-let workerIndex;
 // Set once this runtime is dead: a call into the worker module was cut
 // short (a trap: with panic = "abort" every Rust panic is one) or php.wasm
 // trapped. The module's state can no longer be trusted, so nothing calls
@@ -90,17 +89,18 @@ function guard(memory, address) {
 /** Ends this runtime: reports to the host in plain JS (never through the
  *  module, whose state cannot be trusted) and runs no further job. The host
  *  answers the job in flight (502), terminates this worker and starts a new
- *  one. `heldAllocator`: it died holding the shared heap's allocator lock,
- *  which nothing can repair (worker/src/fault.rs), so the host stops the site. */
+ *  one. If the allocator lock's word names this worker, it died holding the
+ *  shared heap's allocator lock, which nothing can repair
+ *  (worker/src/fault.rs), so the host stops the site. */
 function die(error) {
 	dead ??= error;
 	previousJob = new Promise(() => {});
 	if (FAULT_INJECTION && faultStaysInside) Atomics.store(words, safePointIndex, INSIDE);
+	// Raw words: the host decides what they mean (protocol::heap_lock).
 	const safePoint = words ? Atomics.load(words, safePointIndex) : null;
-	const heldAllocator =
-		!(FAULT_INJECTION && faultHidesAllocator) && !!allocatorIndex && (Atomics.load(words, allocatorIndex) >>> 0) === workerIndex + 1;
-	const message = String(error?.stack ?? error);
-	self.postMessage({ died: message, heldAllocator, safePoint });
+	const hidden = FAULT_INJECTION && faultHidesAllocator;
+	const allocatorWord = words && allocatorIndex && !hidden ? Atomics.load(words, allocatorIndex) >>> 0 : 0;
+	self.postMessage({ died: String(error?.stack ?? error), allocatorWord, safePoint });
 }
 
 async function boot({ memory, memoryDescriptor, workerModule, phpModule, config, archives }) {
@@ -109,7 +109,6 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	memory ??= new WebAssembly.Memory(memoryDescriptor);
 	bindings.initSync({ module: workerModule, memory });
 	bindings.configure(config);
-	workerIndex = bindings.worker_index();
 	if (!bindings.serves_php()) {
 		// The file server: the shared filesystem without PHP.
 		bindings.attach([]);
@@ -140,28 +139,7 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	// code (unlike "cli", which WordPress and plugins take for a shell).
 	await php.setSapiName('cli-server');
 	syscalls.setFS(php[__private__dont__use].FS);
-	await setPhpIniEntries(php, {
-		// OPcache in this worker's memory, never stale across workers: every
-		// include checks the file's mtime on the shared FS, and a file
-		// changed within the last 2 s is not cached, so any later write
-		// changes the mtime it was cached under. What a timestamp cannot
-		// show (a rename or an mtime set into the past) moves shared-fs's
-		// mtime-reuse epoch, and the job then resets OPcache first (README).
-		// The realpath cache is flushed whenever a name was removed or
-		// replaced anywhere (shared-fs's names epoch), the only way a cached
-		// resolution can go stale.
-		'opcache.enable': '1',
-		'opcache.file_cache_only': '0',
-		'opcache.file_cache': '',
-		'opcache.validate_timestamps': '1',
-		'opcache.revalidate_freq': '0',
-		'opcache.file_update_protection': '2',
-		'opcache.memory_consumption': '64',
-		'opcache.max_accelerated_files': '4000',
-		realpath_cache_size: '4096K',
-		// php.wasm's flock() is a no-op stub; FLOCK_POLYFILL replaces it.
-		disable_functions: 'flock',
-	});
+	await setPhpIniEntries(php, bindings.php_ini_entries()); // worker/src/php_ini.rs
 	php.mkdir('/internal/shared/preload');
 	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
 	php.onMessage((data) => (FAULT_INJECTION && injectFault(data)) || syscalls.onPhpMessage(data));

@@ -36,7 +36,7 @@ mod heap {
     use core::sync::atomic::{AtomicU32, Ordering};
     use std::alloc::{GlobalAlloc, Layout, System};
 
-    /// 0: free; otherwise the holder's worker index + 1 (`UNKNOWN` before
+    /// 0: free; otherwise `protocol::heap_lock::held_by` the holder (`UNKNOWN` before
     /// the worker knows its index).
     pub(super) static HOLDER: AtomicU32 = AtomicU32::new(0);
     const UNKNOWN: u32 = u32::MAX;
@@ -44,7 +44,10 @@ mod heap {
     fn me() -> u32 {
         // A `const` thread-local without `Drop`: a plain TLS slot, so reading
         // it never allocates.
-        crate::worker_index().checked_add(1).unwrap_or(UNKNOWN)
+        match crate::worker_index() {
+            u32::MAX => UNKNOWN,
+            index => protocol::heap_lock::held_by(index),
+        }
     }
 
     struct Held;

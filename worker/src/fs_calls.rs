@@ -363,33 +363,30 @@ pub fn fs_request_ended() -> Res<()> {
 }
 
 /// What the adapter needs of php.wasm's ABI (`errno_abi`), as JSON: the
-/// fcntl lock commands it hands to `fs_fcntl_lock` and the size of the
-/// struct it copies, what its stand-in for php.wasm's fcntl answers the
-/// other commands with (JSPI build), and the errno of a failed mmap.
+/// fcntl lock commands it hands to `fs_fcntl_lock`, the size of the struct
+/// it copies, and the errnos it returns itself (a missing descriptor, a
+/// failed mmap).
 #[wasm_bindgen]
 pub fn adapter_abi() -> String {
     use errno_abi::fcntl::*;
     let e = |e: Errno| emscripten_errno(e);
     format!(
-        concat!(
-            r#"{{"lockCommands":[{},{},{}],"flockSize":{},"#,
-            r#""F_DUPFD":{},"F_DUPFD_CLOEXEC":{},"F_GETFD":{},"F_SETFD":{},"F_GETFL":{},"F_SETFL":{},"#,
-            r#""EBADF":{},"EINVAL":{},"ENOMEM":{}}}"#
-        ),
+        r#"{{"lockCommands":[{},{},{}],"flockSize":{},"EBADF":{},"ENOMEM":{}}}"#,
         F_GETLK,
         F_SETLK,
         F_SETLKW,
         errno_abi::flock_struct::SIZE,
-        F_DUPFD,
-        F_DUPFD_CLOEXEC,
-        F_GETFD,
-        F_SETFD,
-        F_GETFL,
-        F_SETFL,
         e(Errno::EBADF),
-        e(Errno::EINVAL),
         e(Errno::ENOMEM),
     )
+}
+
+/// php.wasm's fcntl for a command other than a shared-fs lock, as
+/// `[kind, value]` (`fcntl::OtherCommand::encode`); the adapter carries it
+/// out on Emscripten's descriptor.
+#[wasm_bindgen]
+pub fn fcntl_other_command(cmd: i32, arg: i32) -> Vec<i32> {
+    fcntl::OtherCommand::of(cmd, arg).encode().to_vec()
 }
 
 // ------------------------------------------------------------ path walks

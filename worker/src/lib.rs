@@ -14,6 +14,7 @@ mod fault;
 mod fs_calls;
 mod jobs;
 mod mount;
+mod php_ini;
 pub mod routing;
 
 use protocol::WorkerConfig;

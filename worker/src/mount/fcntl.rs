@@ -17,6 +17,49 @@ pub fn is_lock_command(cmd: i32) -> bool {
     matches!(cmd, F_GETLK | F_SETLK | F_SETLKW)
 }
 
+/// What php.wasm's fcntl does for a command other than a lock (the JSPI
+/// build hands its own fcntl over as something JS cannot call, so the
+/// adapter stands in for it): `arg` is the command's int argument, if any.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OtherCommand {
+    /// Return this (0, or a negative Emscripten errno).
+    Answer(i32),
+    /// Duplicate the descriptor onto the lowest free number from this one.
+    Duplicate { lowest: i32 },
+    /// Return the description's flags.
+    Flags,
+    /// Add these to the description's flags, then return 0.
+    AddFlags(i32),
+}
+
+impl OtherCommand {
+    pub fn of(cmd: i32, arg: i32) -> OtherCommand {
+        use crate::errno_abi::fcntl::{F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD, F_GETFL, F_SETFD, F_SETFL};
+        let einval = -crate::errno_abi::emscripten_errno(Errno::EINVAL);
+        match cmd {
+            F_DUPFD | F_DUPFD_CLOEXEC if arg < 0 => OtherCommand::Answer(einval),
+            F_DUPFD | F_DUPFD_CLOEXEC => OtherCommand::Duplicate { lowest: arg },
+            // Emscripten has no close-on-exec; locks on private files
+            // (nobody else can see them) always succeed.
+            F_GETFD | F_SETFD => OtherCommand::Answer(0),
+            _ if is_lock_command(cmd) => OtherCommand::Answer(0),
+            F_GETFL => OtherCommand::Flags,
+            F_SETFL => OtherCommand::AddFlags(arg),
+            _ => OtherCommand::Answer(einval),
+        }
+    }
+
+    /// `[kind, value]` for the adapter: 0 answer, 1 duplicate, 2 flags, 3 add flags.
+    pub fn encode(self) -> [i32; 2] {
+        match self {
+            OtherCommand::Answer(value) => [0, value],
+            OtherCommand::Duplicate { lowest } => [1, lowest],
+            OtherCommand::Flags => [2, 0],
+            OtherCommand::AddFlags(flags) => [3, flags],
+        }
+    }
+}
+
 /// The fields of a `struct flock`.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Flock {
@@ -132,6 +175,23 @@ pub fn lock_type(l_type: i16) -> Result<LockType, Errno> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn other_commands_answer_as_php_wasm_does() {
+        use super::OtherCommand;
+        use crate::errno_abi::fcntl::*;
+        let einval = -crate::errno_abi::emscripten_errno(shared_fs::Errno::EINVAL);
+        assert_eq!(OtherCommand::of(F_DUPFD, 5), OtherCommand::Duplicate { lowest: 5 });
+        assert_eq!(OtherCommand::of(F_DUPFD_CLOEXEC, 0), OtherCommand::Duplicate { lowest: 0 });
+        assert_eq!(OtherCommand::of(F_DUPFD, -1), OtherCommand::Answer(einval));
+        assert_eq!(OtherCommand::of(F_GETFD, 0), OtherCommand::Answer(0));
+        assert_eq!(OtherCommand::of(F_SETFD, 1), OtherCommand::Answer(0));
+        assert_eq!(OtherCommand::of(F_SETLKW, 0), OtherCommand::Answer(0), "a lock on a private file");
+        assert_eq!(OtherCommand::of(F_GETFL, 0), OtherCommand::Flags);
+        assert_eq!(OtherCommand::of(F_SETFL, 0o2000), OtherCommand::AddFlags(0o2000));
+        assert_eq!(OtherCommand::of(9999, 0), OtherCommand::Answer(einval));
+    }
+
+
     use super::*;
     use crate::mount::test_fs;
 
