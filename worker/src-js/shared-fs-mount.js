@@ -14,9 +14,7 @@ function bytesOf(memory) {
 	return (end) => (end > bytes.length ? (bytes = new Uint8Array(memory.buffer)) : bytes);
 }
 
-// `syscalls` (the hooks) is no longer needed here; the parameter stays for
-// worker-entry.js's call.
-export function createSharedFs(FS, calls, syscalls, memory, phpHeap) {
+export function createSharedFs(FS, calls, memory, phpHeap) {
 	const abi = JSON.parse(calls.adapter_abi());
 	const field = Object.fromEntries(calls.attr_fields().map((name, i) => [name, i]));
 	// Made once: the buffer's address never changes, and a view made before
@@ -235,10 +233,9 @@ function flock($stream, int $operation, &$would_block = null): bool {
 }
 `;
 
-// `worker` (this worker's index) is no longer needed: Rust knows it. The
-// hooks call Rust (`calls`) only from syscalls, which PHP makes once the
+// The hooks call Rust (`calls`) only from syscalls, which PHP makes once the
 // filesystem is attached; `wrapImports` runs before that.
-export function createSyscallHooks(calls, worker, sharedMemory) {
+export function createSyscallHooks(calls, sharedMemory) {
 	let FS;
 	let memory; // php.wasm's own memory: where its syscalls' arguments live
 	let abi;

@@ -118,7 +118,7 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	}
 	// The hooks run only once the filesystem is attached, through `rust`.
 	const calls = new Proxy({}, { get: (_, name) => rust[name] });
-	syscalls = createSyscallHooks(calls, bindings.worker_index(), memory);
+	syscalls = createSyscallHooks(calls, memory);
 	const phpHeap = {};
 	const phpLoader = { jspi: jspiLoader, asyncify: asyncifyLoader }[bindings.php_build()];
 	const runtimeId = await loadPHPRuntime(phpLoader, {
@@ -158,7 +158,7 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	const documentRoot = rust.document_root_path();
 	php.mkdir(documentRoot);
 	await php.mount(documentRoot, (_php, FS, mountPoint) => {
-		const sharedFs = createSharedFs(FS, rust, syscalls, memory, phpHeap);
+		const sharedFs = createSharedFs(FS, rust, memory, phpHeap);
 		FS.mount(sharedFs.type, { root: documentRoot }, mountPoint);
 		sharedFs.acceleratePaths(mountPoint);
 		return () => FS.unmount(mountPoint);
@@ -176,9 +176,9 @@ async function runJob(job, port) {
 		const plan = rust.start_job(job);
 		let reply = plan.reply;
 		let phpCrash;
-		if (plan.php && !php) {
+		if (plan.handBack) {
 			// The file server cannot run it: back to the host, reply port and all.
-			self.postMessage(rust.needs_php_event(plan.id), [port]);
+			self.postMessage(plan.handBack, [port]);
 			return;
 		}
 		if (plan.php) {

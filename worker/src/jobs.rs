@@ -10,9 +10,9 @@ use shared_fs::{Errno, FileSystem};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// What `start_job` hands back to the JS glue: either the finished reply, or
-/// the options of a `php.run` the glue must await before calling
-/// `finish_job`. Every entry into this module is synchronous, so a worker is
+/// What `start_job` hands back to the JS glue: the finished reply, the
+/// options of a `php.run` the glue must await before calling `finish_job`,
+/// or (file server) an event that hands the job back to the host. Every entry into this module is synchronous, so a worker is
 /// never inside module code while PHP runs or while it awaits anything (the
 /// host may terminate it then; see `safe_point_address`).
 fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(PhpRun, Object)>) -> JsValue {
@@ -104,7 +104,14 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
     };
     match outcome.unwrap_or_else(Step::Reply) {
         Step::Reply(result) => plan(Some(id), Some(result), None),
-        Step::Php(run, options) => plan(Some(id), None, Some((run, options))),
+        Step::Php(run, options) if crate::serves_php() => plan(Some(id), None, Some((run, options))),
+        Step::Php(..) => {
+            // The file server has no PHP: the job goes back to the host (the
+            // glue sends this event with the reply port).
+            let out = Object::new();
+            set(&out, "handBack", &Uint8Array::from(&protocol::encode(&WorkerEvent::NeedsPhp { id })[..]));
+            out.into()
+        }
     }
 }
 

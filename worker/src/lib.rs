@@ -162,12 +162,6 @@ pub fn ready_event() -> Result<Vec<u8>, JsValue> {
     Ok(protocol::encode(&protocol::WorkerEvent::Ready { index: worker_index(), safe_point }))
 }
 
-/// The file server hands job `id` back: it needs PHP.
-#[wasm_bindgen]
-pub fn needs_php_event(id: f64) -> Vec<u8> {
-    protocol::encode(&protocol::WorkerEvent::NeedsPhp { id: id as u64 })
-}
-
 /// `[OUTSIDE, INSIDE, KILL_PENDING, KILLED]`: the safe-point word's values
 /// (shared-fs's owner.rs), for the JS glue's half of the handshake. Needs no
 /// memory: the values are constants.
