@@ -8,6 +8,7 @@ use crate::errno::{Errno, Result};
 use crate::fs::FileSystem;
 use crate::inode::{Body, Inode};
 use crate::journal::{Op, Plan};
+use crate::space::BLOCK_SIZE;
 use crate::types::{FileKind, Ino};
 
 impl FileSystem {
@@ -50,6 +51,7 @@ impl FileSystem {
     }
 
     fn write_at(&self, ino: Ino, offset: Option<u64>, data: &[u8]) -> Result<(usize, u64)> {
+        let _saving = self.persist_enter();
         let inode = self.data_inode(ino)?;
         let mut st = inode.state.write();
         if st.dead {
@@ -59,6 +61,9 @@ impl FileSystem {
         self.step(Op::Write, 0);
         let _journal = self.journal_begin(Op::Write, 0, core::slice::from_ref(&inode), || Plan::Write { reserved: Vec::new() });
         let at = offset.unwrap_or(file.size);
+        if let (false, Some(last)) = (data.is_empty(), at.checked_add(data.len() as u64 - 1)) {
+            self.mark(ino, Some((at / BLOCK_SIZE as u64, last / BLOCK_SIZE as u64)));
+        }
         let n = file.write(&self.space, at, data, &mut |step, fresh| {
             if step == 1 || step == 5 {
                 self.journal_update(|p| {

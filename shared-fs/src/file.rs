@@ -33,6 +33,20 @@ impl FileData {
         self.blocks.values().copied()
     }
 
+    /// Indexes of the blocks the file has (holes have none), ascending.
+    pub(crate) fn block_indexes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.blocks.keys().copied()
+    }
+
+    /// Block `index`'s bytes clipped to EOF, or `None` for a hole or past
+    /// EOF. Caller holds the owning inode's lock for the borrow's life.
+    pub(crate) fn block_bytes(&self, index: u64) -> Option<&[u8]> {
+        let offset = index.checked_mul(BLOCK)?;
+        let len = self.size.checked_sub(offset).filter(|&n| n > 0)?.min(BLOCK) as usize;
+        // SAFETY: the caller holds the owning inode's lock.
+        self.blocks.get(&index).map(|block| unsafe { &block.bytes()[..len] })
+    }
+
     /// Hands `f` the bytes in `[offset, offset+len)` clipped to EOF, in order,
     /// as slices of the blocks themselves (a shared zero block for holes).
     /// Returns the number of bytes passed. Caller holds the inode read lock.

@@ -2,6 +2,8 @@
 //! and the lock-ordering helpers shared by all operations.
 //!
 //! Lock order (a thread only ever acquires in this order):
+//! 0. the persistence gate (`persist`), shared by every mutating operation
+//!    from its start, exclusive only for a save's cut.
 //! 1. `rename_lock` — only for renames that move a directory to another
 //!    directory (Linux's `s_vfs_rename_mutex`): it freezes the shape of the
 //!    directory tree so "is the target inside the source?" stays true.
@@ -36,6 +38,7 @@ pub struct FileSystem {
     pub(crate) rename_lock: Mutex<()>,
     pub(crate) locks: LockManager,
     pub(crate) epochs: crate::epochs::Epochs,
+    pub(crate) tracker: crate::persist::Tracker,
 }
 
 impl FileSystem {
@@ -54,6 +57,7 @@ impl FileSystem {
             rename_lock: Mutex::new(()),
             locks: LockManager::new(),
             epochs: Default::default(),
+            tracker: Default::default(),
         };
         let now = fs.now();
         let root = State::new(S_IFDIR | 0o755, 0, 0, 2, now, Body::Dir(Dir::default()));
@@ -84,11 +88,13 @@ impl FileSystem {
     /// set-group-ID when group-execute is set (as Linux does even for root).
     /// No permission checks: the caller's identity is not known here.
     pub fn setattr(&self, ino: Ino, set: &SetAttr) -> Result<Attr> {
+        let _saving = self.persist_enter();
         let inode = self.inode(ino)?;
         let mut st = inode.state.write();
         if st.dead {
             return Err(Errno::ENOENT);
         }
+        self.mark(ino, None);
         let now = self.now();
         let mut changed = false;
         if let Some(size) = set.size {

@@ -169,6 +169,11 @@ impl InodeTable {
         self.next_ino.fetch_add(1, Ordering::Relaxed)
     }
 
+    /// Numbers handed out from now on are above `ino` (a restored inode).
+    pub(crate) fn reserve_past(&self, ino: Ino) {
+        self.next_ino.fetch_max(ino + 1, Ordering::Relaxed);
+    }
+
     pub(crate) fn get(&self, ino: Ino) -> Result<Arc<Inode>> {
         self.shard(ino).read().get(&ino).cloned().ok_or(Errno::ENOENT)
     }

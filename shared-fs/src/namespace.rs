@@ -96,6 +96,7 @@ impl FileSystem {
 
     fn make_node(&self, parent: Ino, name: &[u8], mode: u32, uid: u32, gid: u32, body: Body) -> Result<Attr> {
         check_new_name(name)?;
+        let _saving = self.persist_enter();
         let dir_inode = self.dir_inode(parent)?;
         let is_dir = matches!(body, Body::Dir(_));
         let mut dir_st = dir_inode.state.write();
@@ -111,6 +112,8 @@ impl FileSystem {
         // The new Ino is larger than any existing one, so holding the
         // parent's lock while touching the new inode respects the lock order.
         let ino = self.table.next_ino();
+        self.mark(parent, None);
+        self.mark(ino, None);
         let inode = Arc::new(Inode::new(ino, parent, now, State::new(mode, uid, gid, if is_dir { 2 } else { 1 }, now, body)));
         let attr = inode.attr(&inode.state.read());
         let _journal = self.journal_begin(Op::Create, 1, core::slice::from_ref(&dir_inode), || Plan::Create { name: name.into(), inode: inode.clone() });
@@ -144,6 +147,7 @@ impl FileSystem {
     /// Adds the name `new_name` in `new_parent` for the non-directory `ino`.
     pub fn link(&self, ino: Ino, new_parent: Ino, new_name: &[u8]) -> Result<Attr> {
         check_new_name(new_name)?;
+        let _saving = self.persist_enter();
         let target = self.inode(ino)?;
         let dir = self.dir_inode(new_parent)?;
         let set = lock_order(vec![target.clone(), dir]);
@@ -161,6 +165,8 @@ impl FileSystem {
             return Err(Errno::ENOENT);
         }
         st.nlink = st.nlink.checked_add(1).ok_or(Errno::EMLINK)?;
+        self.mark(ino, None);
+        self.mark(new_parent, None);
         let now = self.now();
         st.ctime = now;
         let attr = target.attr(st);
@@ -192,6 +198,7 @@ impl FileSystem {
     }
 
     fn remove_name(&self, parent: Ino, name: &[u8], want_dir: bool) -> Result<()> {
+        let _saving = self.persist_enter();
         let dir = self.dir_inode(parent)?;
         for _ in 0..RETRY_LIMIT {
             let entry = self.entry(&dir, name)?;
@@ -212,6 +219,8 @@ impl FileSystem {
                 return Err(Errno::ENOTEMPTY);
             }
             let now = self.now();
+            self.mark(parent, None);
+            self.mark(entry.ino, None);
             self.step(Op::Unlink, 0);
             let _journal = self.journal_begin(Op::Unlink, 0, &set, || Plan::Unlink { parent, name: name.into(), child: entry.ino, want_dir });
             return self.unlink_commit(&mut locked, parent, name, entry.ino, want_dir, 1, now);
@@ -268,6 +277,7 @@ impl FileSystem {
         if is_dot_or_dotdot(name) || is_dot_or_dotdot(new_name) {
             return Err(Errno::EBUSY);
         }
+        let _saving = self.persist_enter();
         let old_dir = self.dir_inode(parent)?;
         let new_dir = self.dir_inode(new_parent)?;
         for _ in 0..RETRY_LIMIT {
@@ -320,6 +330,9 @@ impl FileSystem {
             }
             let now = self.now();
             // All checks passed; from here on nothing can fail half-way.
+            for ino in [parent, new_parent, src.ino].into_iter().chain(dst.map(|d| d.ino)) {
+                self.mark(ino, None);
+            }
             self.step(Op::Rename, 0);
             let plan = RenamePlan {
                 parent,

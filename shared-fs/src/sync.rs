@@ -478,6 +478,12 @@ pub(crate) struct Condvar {
     cv: std::sync::Condvar,
 }
 
+impl Default for Condvar {
+    fn default() -> Self {
+        Condvar::new()
+    }
+}
+
 impl Condvar {
     pub(crate) const fn new() -> Condvar {
         Condvar { generation: std::sync::Mutex::new(0), cv: std::sync::Condvar::new() }

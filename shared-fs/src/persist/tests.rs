@@ -1,0 +1,337 @@
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::format::HEADER_LEN;
+use super::{Saved, StoredFile};
+use crate::types::*;
+use crate::FileSystem;
+
+fn config() -> Config {
+    Config { initial_bytes: 1 << 20, max_bytes: 256 << 20, clock: || Timespec { sec: 1_700_000_000, nsec: 5 } }
+}
+
+/// Everything a reader can see, by path: kind, mode, owner, size, link
+/// count, times, content (files), target (symlinks), rdev.
+fn tree(fs: &FileSystem) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    walk(fs, FileSystem::ROOT, String::new(), &mut out);
+    out
+}
+
+fn walk(fs: &FileSystem, dir: Ino, path: String, out: &mut BTreeMap<String, String>) {
+    let mut entries = Vec::new();
+    fs.readdir(dir, 0, &mut |e| {
+        entries.push(e);
+        true
+    })
+    .unwrap();
+    for e in entries {
+        if e.name == b"." || e.name == b".." {
+            continue;
+        }
+        let p = format!("{path}/{}", String::from_utf8_lossy(&e.name));
+        let a = fs.getattr(e.ino).unwrap();
+        assert_eq!(a.kind, e.kind, "{p}: entry kind");
+        let body = match a.kind {
+            FileKind::File => {
+                let mut buf = vec![0u8; a.size as usize];
+                assert_eq!(fs.read(e.ino, 0, &mut buf).unwrap(), buf.len());
+                format!("{:x}", crate::persist::format::crc32(0, &buf))
+            }
+            FileKind::Symlink => String::from_utf8_lossy(&fs.readlink(e.ino).unwrap()).into_owned(),
+            _ => String::new(),
+        };
+        out.insert(p.clone(), format!("{:?} {:o} {}:{} size {} links {} m{:?} c{:?} rdev {} {body}", a.kind, a.mode, a.uid, a.gid, a.size, a.nlink, a.mtime, a.ctime, a.rdev));
+        if a.kind == FileKind::Dir {
+            walk(fs, e.ino, p, out);
+        }
+    }
+}
+
+fn open(bytes: &[u8]) -> super::Opened {
+    let mut src = bytes;
+    FileSystem::open_saved(config(), &mut [StoredFile { name: "log", source: &mut src }]).unwrap().expect("a saved state")
+}
+
+fn sample(fs: &FileSystem) {
+    let r = FileSystem::ROOT;
+    let d = fs.mkdir(r, b"dir", 0o755, 1, 2).unwrap().ino;
+    let sub = fs.mkdir(d, b"sub", 0o700, 0, 0).unwrap().ino;
+    let f = fs.create(d, b"a.txt", 0o644, 0, 0).unwrap().ino;
+    fs.write(f, 0, b"hello world").unwrap();
+    let big = fs.create(sub, b"big", 0o600, 0, 0).unwrap().ino;
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    fs.write(big, 0, &data).unwrap();
+    let sparse = fs.create(r, b"sparse", 0o644, 0, 0).unwrap().ino;
+    fs.write(sparse, 1 << 20, b"end").unwrap();
+    fs.link(f, r, b"hard").unwrap();
+    fs.symlink(r, b"ln", b"dir/a.txt", 0, 0).unwrap();
+    fs.mknod(r, b"fifo", S_IFIFO | 0o600, 0, 0, 0).unwrap();
+    fs.create(r, b"empty", 0o644, 0, 0).unwrap();
+}
+
+#[test]
+fn an_image_opens_as_the_same_tree() {
+    let fs = FileSystem::new(config()).unwrap();
+    sample(&fs);
+    let mut log = Vec::new();
+    let saved = fs.save_image(&mut log, 0, 1).unwrap();
+    assert_eq!(saved.end, log.len() as u64);
+    let opened = open(&log);
+    assert_eq!(opened.notice, None);
+    assert_eq!((opened.generation, opened.next_index, opened.end), (1, 1, log.len() as u64));
+    opened.fs.check().unwrap();
+    assert_eq!(tree(&opened.fs), tree(&fs));
+    // A hole stays a hole: no block stored for it.
+    let used = opened.fs.stats();
+    assert_eq!(used.used, fs.stats().used);
+}
+
+/// Saves every change since the last save at the log's end.
+fn save(fs: &FileSystem, log: &mut Vec<u8>, index: &mut u32) -> Option<Saved> {
+    let at = log.len() as u64;
+    let saved = fs.save_changes(log, at, 1, *index).unwrap()?;
+    *index += 1;
+    fs.mark_saved(saved.covers);
+    Some(saved)
+}
+
+#[test]
+fn change_batches_replay_every_kind_of_change() {
+    let fs = FileSystem::new(config()).unwrap();
+    sample(&fs);
+    let mut log = Vec::new();
+    fs.save_image(&mut log, 0, 1).unwrap();
+    let mut index = 1;
+    assert_eq!(save(&fs, &mut log, &mut index), None, "nothing changed");
+    let r = FileSystem::ROOT;
+    let dir = fs.lookup(r, b"dir").unwrap().ino;
+    let a = fs.lookup(dir, b"a.txt").unwrap().ino;
+    let mut states = vec![tree(&fs)];
+    let steps: Vec<Box<dyn Fn(&FileSystem)>> = vec![
+        Box::new(move |fs| {
+            fs.write(a, 4096 * 3 + 10, b"far").unwrap();
+        }),
+        Box::new(move |fs| {
+            fs.setattr(a, &SetAttr { size: Some(5), mode: Some(0o600), ..Default::default() }).unwrap();
+        }),
+        Box::new(move |fs| fs.rename(r, b"dir", r, b"moved").unwrap()),
+        Box::new(move |fs| fs.unlink(r, b"hard").unwrap()),
+        Box::new(move |fs| {
+            let moved = fs.lookup(r, b"moved").unwrap().ino;
+            fs.rename(moved, b"sub", r, b"sub-out").unwrap();
+            let n = fs.create(r, b"new", 0o644, 0, 0).unwrap().ino;
+            fs.write(n, 0, &[7u8; 9000]).unwrap();
+            fs.rename(r, b"new", r, b"empty").unwrap();
+        }),
+        Box::new(move |fs| {
+            let sub = fs.lookup(r, b"sub-out").unwrap().ino;
+            fs.unlink(sub, b"big").unwrap();
+            fs.rmdir(r, b"sub-out").unwrap();
+            fs.append(a, b"+tail").unwrap();
+        }),
+    ];
+    for step in &steps {
+        step(&fs);
+        assert!(save(&fs, &mut log, &mut index).is_some());
+        states.push(tree(&fs));
+    }
+    let opened = open(&log);
+    assert_eq!(opened.notice, None);
+    assert_eq!(opened.next_index, index);
+    opened.fs.check().unwrap();
+    assert_eq!(tree(&opened.fs), *states.last().unwrap());
+    // New inodes after opening never reuse a stored number.
+    let fresh = opened.fs.create(r, b"after", 0o644, 0, 0).unwrap().ino;
+    assert!(fs.lookup(r, b"empty").unwrap().ino < fresh);
+}
+
+#[test]
+fn a_batch_cut_short_anywhere_opens_the_state_before_it_with_a_notice() {
+    let fs = FileSystem::new(config()).unwrap();
+    sample(&fs);
+    let mut log = Vec::new();
+    fs.save_image(&mut log, 0, 1).unwrap();
+    let mut index = 1;
+    let big = fs.lookup(fs.lookup(fs.lookup(1, b"dir").unwrap().ino, b"sub").unwrap().ino, b"big").unwrap().ino;
+    fs.write(big, 100, &[1u8; 3000]).unwrap();
+    save(&fs, &mut log, &mut index).unwrap();
+    let before = tree(&fs);
+    let whole = log.len();
+    fs.write(big, 9000, &[2u8; 5000]).unwrap();
+    fs.rename(1, b"sparse", 1, b"renamed").unwrap();
+    save(&fs, &mut log, &mut index).unwrap();
+    let after = tree(&fs);
+    for cut in whole + 1..log.len() {
+        let opened = open(&log[..cut]);
+        assert_eq!(opened.end, whole as u64, "cut {cut}");
+        assert!(opened.notice.as_deref().unwrap_or("").contains("last whole save"), "cut {cut}: {:?}", opened.notice);
+        opened.fs.check().unwrap();
+        assert_eq!(tree(&opened.fs), before, "cut {cut}");
+    }
+    // A flipped byte anywhere in the last batch: the same.
+    for at in (whole..log.len()).step_by(97) {
+        let mut damaged = log.clone();
+        damaged[at] ^= 0x20;
+        let opened = open(&damaged);
+        assert!(opened.notice.is_some(), "flip at {at}");
+        assert_eq!(tree(&opened.fs), before, "flip at {at}");
+    }
+    assert_eq!(tree(&open(&log).fs), after);
+}
+
+#[test]
+fn a_damaged_image_falls_back_to_the_older_file_or_refuses() {
+    let fs = FileSystem::new(config()).unwrap();
+    sample(&fs);
+    let mut older = Vec::new();
+    fs.save_image(&mut older, 0, 1).unwrap();
+    let old_tree = tree(&fs);
+    fs.unlink(1, b"empty").unwrap();
+    let mut newer = Vec::new();
+    fs.save_image(&mut newer, 0, 2).unwrap();
+    for at in [HEADER_LEN + 3, newer.len() / 2, newer.len() - 1] {
+        let mut damaged = newer.clone();
+        damaged[at] ^= 0x01;
+        let (mut a, mut b) = (&older[..], &damaged[..]);
+        let opened = FileSystem::open_saved(config(), &mut [StoredFile { name: "a", source: &mut a }, StoredFile { name: "b", source: &mut b }]).unwrap().unwrap();
+        assert_eq!((opened.file, opened.generation), (0, 1));
+        let notice = opened.notice.unwrap();
+        assert!(notice.contains("b (save 2)") && notice.contains("damaged"), "{notice}");
+        assert_eq!(tree(&opened.fs), old_tree);
+        // Alone, it refuses loudly.
+        let mut only = &damaged[..];
+        let err = FileSystem::open_saved(config(), &mut [StoredFile { name: "b", source: &mut only }]).err().unwrap();
+        assert!(err.contains("No saved state"), "{err}");
+    }
+    // Both whole: the newer wins.
+    let (mut a, mut b) = (&older[..], &newer[..]);
+    let opened = FileSystem::open_saved(config(), &mut [StoredFile { name: "a", source: &mut a }, StoredFile { name: "b", source: &mut b }]).unwrap().unwrap();
+    assert_eq!((opened.file, opened.notice), (1, None));
+    // Nothing stored yet: no state, no error.
+    let mut empty: &[u8] = &[];
+    assert!(FileSystem::open_saved(config(), &mut [StoredFile { name: "a", source: &mut empty }]).unwrap().is_none());
+}
+
+#[test]
+fn nothing_is_tracked_before_the_first_image() {
+    let fs = FileSystem::new(config()).unwrap();
+    sample(&fs);
+    assert!(!fs.has_unsaved_changes());
+    assert_eq!(fs.unsaved_change(), None);
+    let mut log = Vec::new();
+    fs.save_image(&mut log, 0, 1).unwrap();
+    fs.create(1, b"x", 0o644, 0, 0).unwrap();
+    assert!(fs.has_unsaved_changes());
+    let n = fs.unsaved_change().expect("this thread's change");
+    let mut index = 1;
+    let saved = save(&fs, &mut log, &mut index).unwrap();
+    assert!(saved.covers >= n);
+    assert_eq!(fs.unsaved_change(), None);
+}
+
+/// Four writers, each replacing its own file atomically (write a temp
+/// file, rename it over) and appending to a shared log, against a saver
+/// that cuts batches whenever asked. Every prefix of the stored batches
+/// opens clean, every file is one whole version, and every write a
+/// worker saw acknowledged (`wait_saved` returned) is in the batches
+/// written before it returned.
+#[test]
+fn concurrent_writers_every_stored_prefix_is_a_real_state() {
+    let fs = Arc::new(FileSystem::new(config()).unwrap());
+    let shared = fs.create(1, b"shared.log", 0o644, 0, 0).unwrap().ino;
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    fs.save_image(&mut *log.lock().unwrap(), 0, 1).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // (batch count when acknowledged, writer, version)
+    let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let ends = Arc::new(std::sync::Mutex::new(vec![log.lock().unwrap().len()]));
+    let saver = {
+        let (fs, log, stop, ends) = (fs.clone(), log.clone(), stop.clone(), ends.clone());
+        std::thread::spawn(move || {
+            let mut index = 1;
+            while !stop.load(Ordering::Acquire) {
+                if !fs.wait_save_wanted(Duration::from_millis(20)) && !fs.has_unsaved_changes() {
+                    continue;
+                }
+                let mut log = log.lock().unwrap();
+                let at = log.len() as u64;
+                if let Some(saved) = fs.save_changes(&mut *log, at, 1, index).unwrap() {
+                    index += 1;
+                    ends.lock().unwrap().push(log.len());
+                    drop(log);
+                    fs.mark_saved(saved.covers);
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..4u32)
+        .map(|w| {
+            let (fs, acked, ends) = (fs.clone(), acked.clone(), ends.clone());
+            std::thread::spawn(move || {
+                crate::set_current_owner(w + 1);
+                let name = format!("file{w}");
+                for v in 0..60u32 {
+                    let tmp = format!("tmp{w}");
+                    let t = fs.create(1, tmp.as_bytes(), 0o644, 0, 0).unwrap().ino;
+                    let body: Vec<u8> = format!("writer {w} version {v} ").repeat(200 + v as usize * 10).into_bytes();
+                    fs.write(t, 0, &body).unwrap();
+                    fs.rename(1, tmp.as_bytes(), 1, name.as_bytes()).unwrap();
+                    fs.append(shared, format!("{w}:{v}\n").as_bytes()).unwrap();
+                    if v % 3 == 0 {
+                        let n = fs.unsaved_change().expect("unsaved");
+                        fs.wait_saved(n, Duration::from_secs(10)).unwrap();
+                        let batches = ends.lock().unwrap().len();
+                        acked.lock().unwrap().push((batches, w, v));
+                    }
+                }
+                crate::clear_current_owner();
+            })
+        })
+        .collect();
+    for t in writers {
+        t.join().unwrap();
+    }
+    stop.store(true, Ordering::Release);
+    saver.join().unwrap();
+    let log = log.lock().unwrap().clone();
+    let ends = ends.lock().unwrap().clone();
+    assert!(ends.len() > 5, "the saver cut several batches ({})", ends.len());
+    let acked = acked.lock().unwrap().clone();
+    for (k, &end) in ends.iter().enumerate() {
+        let opened = open(&log[..end]);
+        assert_eq!(opened.notice, None);
+        opened.fs.check().unwrap();
+        let ofs = &opened.fs;
+        let shared_ino = ofs.lookup(1, b"shared.log").unwrap().ino;
+        let size = ofs.getattr(shared_ino).unwrap().size as usize;
+        let mut lines = vec![0u8; size];
+        ofs.read(shared_ino, 0, &mut lines).unwrap();
+        let lines = String::from_utf8(lines).unwrap();
+        for w in 0..4u32 {
+            // The file is one whole version, and the log has that version's line.
+            let newest = match ofs.lookup(1, format!("file{w}").as_bytes()) {
+                Ok(a) => {
+                    let mut body = vec![0u8; a.size as usize];
+                    ofs.read(a.ino, 0, &mut body).unwrap();
+                    let text = String::from_utf8(body).unwrap();
+                    let v: u32 = text.split(' ').nth(3).unwrap().parse().unwrap();
+                    assert_eq!(text, format!("writer {w} version {v} ").repeat(200 + v as usize * 10), "prefix {k}");
+                    Some(v)
+                }
+                Err(_) => None,
+            };
+            for &(batches, aw, av) in &acked {
+                if aw == w && batches <= k + 1 {
+                    assert!(newest.is_some_and(|n| n >= av), "prefix {k}: writer {w} version {av} was acknowledged");
+                    assert!(lines.contains(&format!("{w}:{av}\n")), "prefix {k}: line {w}:{av}");
+                }
+            }
+        }
+        for line in lines.lines() {
+            assert!(line.len() >= 3 && line.contains(':'), "prefix {k}: torn line {line:?}");
+        }
+    }
+}
