@@ -165,14 +165,15 @@ impl FileSystem {
     }
 
     /// Writes the inodes changed since the last save as batch `index` of
-    /// `generation` at `at`; `None` if nothing changed.
-    pub fn save_changes(&self, sink: &mut dyn Sink, at: u64, generation: u64, index: u32) -> Result<Option<Saved>> {
+    /// `generation` at `at`. If nothing changed, writes nothing
+    /// (`bytes == 0`): every change it `covers` is in earlier batches.
+    pub fn save_changes(&self, sink: &mut dyn Sink, at: u64, generation: u64, index: u32) -> Result<Saved> {
         let t = &self.tracker;
         let _cut = t.gate.write();
         let changed = core::mem::take(&mut *t.changed.lock());
         let covers = t.last_change.load(Ordering::Acquire);
         if changed.is_empty() {
-            return Ok(None);
+            return Ok(Saved { end: at, bytes: 0, covers });
         }
         let mut batch = BatchWriter::new(sink, at);
         for (ino, change) in &changed {
@@ -182,7 +183,7 @@ impl FileSystem {
             }
         }
         let (end, bytes) = batch.finish(KIND_CHANGES, generation, index)?;
-        Ok(Some(Saved { end, bytes, covers }))
+        Ok(Saved { end, bytes, covers })
     }
 
     /// One inode's record and its data (`blocks`: only those; `None`: all).

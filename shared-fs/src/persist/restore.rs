@@ -32,6 +32,8 @@ pub struct Opened {
     /// Where the last whole batch ends: the next batch goes here, and
     /// anything after it (a batch cut short) must be cut off.
     pub end: u64,
+    /// Where its image ends (the image's size).
+    pub image_end: u64,
     /// Set when the stored state was not wholly usable: what was damaged
     /// and which state was opened instead.
     pub notice: Option<String>,
@@ -58,14 +60,14 @@ impl FileSystem {
         for &(generation, i) in &candidates {
             let f = &mut files[i];
             match replay(config, f.source, generation) {
-                Ok((fs, next_index, end, tail)) => {
+                Ok((fs, next_index, end, image_end, tail)) => {
                     if let Some(tail) = tail {
                         problems.push(format!("{}: {tail}", f.name));
                     }
                     let notice = (!problems.is_empty()).then(|| {
                         format!("The saved site was not wholly readable ({}); it opened at its last whole save.", problems.join("; "))
                     });
-                    return Ok(Some(Opened { fs, file: i, generation, next_index, end, notice }));
+                    return Ok(Some(Opened { fs, file: i, generation, next_index, end, image_end, notice }));
                 }
                 Err(e) => problems.push(format!("{} (save {generation}): {e}", f.name)),
             }
@@ -87,12 +89,15 @@ fn read_header(source: &mut dyn Source, at: u64) -> Option<Header> {
 /// The filesystem stored in `source` (image of `generation`, then its
 /// change batches); also the next batch index, the end of the last whole
 /// batch, and what was wrong past it, if anything.
-fn replay(config: Config, source: &mut dyn Source, generation: u64) -> core::result::Result<(FileSystem, u32, u64, Option<String>), String> {
+type Replayed = (FileSystem, u32, u64, u64, Option<String>);
+
+fn replay(config: Config, source: &mut dyn Source, generation: u64) -> core::result::Result<Replayed, String> {
     let fs = FileSystem::new(config).map_err(|e| format!("cannot make the filesystem: {e:?}"))?;
     let mut builder = Builder { fs: &fs };
     let image = read_header(source, 0).ok_or("image header unreadable")?;
     stream_image(&mut builder, source, &image)?;
-    let mut end = HEADER_LEN as u64 + image.payload_len as u64;
+    let image_end = HEADER_LEN as u64 + image.payload_len as u64;
+    let mut end = image_end;
     let mut next_index = 1u32;
     let len = source.len();
     let mut tail = None;
@@ -115,7 +120,7 @@ fn replay(config: Config, source: &mut dyn Source, generation: u64) -> core::res
         next_index += 1;
     }
     builder.finish();
-    Ok((fs, next_index, end, tail))
+    Ok((fs, next_index, end, image_end, tail))
 }
 
 /// Applies the image's records while reading it in chunks, checking its

@@ -1,0 +1,244 @@
+// Saved sites (issue 13): a site outlives reloads and a killed browser,
+// a damaged store opens at its last whole state with a notice, and one tab
+// owns a site.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve, startBrowser, useBrowserAndServer } from './harness.mjs';
+
+const env = useBrowserAndServer();
+
+const DB = '/wordpress/wp-content/database/.ht.sqlite';
+
+async function boot(page, url) {
+	const logs = [];
+	page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+	await page.goto(url);
+	await page.waitForFunction(() => window.playground !== undefined, null, { timeout: 60000 });
+	const outcome = await page.evaluate(() =>
+		window.playground.then(
+			(c) => ({ ok: true, notice: c.storageNotice ?? null, restored: c.restored, slug: c.siteSlug }),
+			(e) => ({ ok: false, error: String(e?.message ?? e) })
+		)
+	);
+	return { ...outcome, logs };
+}
+
+const php = (page, code, worker) =>
+	page.evaluate(async ([code, worker]) => (await (await window.playground).run({ code, worker })).text, [code, worker]);
+
+test('writes from several workers are there after a reload; a temp site is not saved', async () => {
+	const context = await env.browser.newContext();
+	const page = await context.newPage();
+	const first = await boot(page, `${env.origin}/?workers=2&site-slug=reload-test`);
+	assert.ok(first.ok, first.error);
+	assert.equal(first.restored, false);
+	for (const w of [0, 1]) {
+		const out = await php(page, `<?php file_put_contents('/wordpress/from-${w}.txt', 'worker ${w}'); $db = new PDO('sqlite:${DB}'); $db->exec("INSERT INTO wp_options(option_name, option_value) VALUES ('saved_by_${w}', 'yes')"); echo 'done';`, w);
+		assert.equal(out, 'done');
+	}
+	await page.reload();
+	const second = await boot(page, `${env.origin}/?workers=2&site-slug=reload-test`);
+	assert.ok(second.ok, second.error);
+	assert.equal(second.restored, true);
+	assert.equal(second.notice, null);
+	const back = await php(page, `<?php echo file_get_contents('/wordpress/from-0.txt'), '|', file_get_contents('/wordpress/from-1.txt'), '|'; $db = new PDO('sqlite:${DB}'); echo implode(',', $db->query("SELECT option_name FROM wp_options WHERE option_name LIKE 'saved_by_%' ORDER BY 1")->fetchAll(PDO::FETCH_COLUMN)), '|', $db->query('PRAGMA integrity_check')->fetchColumn();`);
+	assert.equal(back, 'worker 0|worker 1|saved_by_0,saved_by_1|ok');
+	// Without a slug, the page reopens the site it opened last.
+	await page.goto('about:blank');
+	const third = await boot(page, `${env.origin}/?workers=1`);
+	assert.equal(third.slug, 'reload-test');
+	assert.equal(await php(page, `<?php echo file_get_contents('/wordpress/from-1.txt');`), 'worker 1');
+	// storage=temp: nothing saved, nothing reopened.
+	await page.goto('about:blank');
+	const temp = await boot(page, `${env.origin}/?workers=1&storage=temp`);
+	assert.ok(temp.ok, temp.error);
+	assert.equal(await php(page, `<?php echo file_exists('/wordpress/from-1.txt') ? 'there' : 'absent';`), 'absent');
+	await context.close();
+});
+
+test('a second tab on the same site is refused clearly; the first keeps working', async () => {
+	const context = await env.browser.newContext();
+	const a = await context.newPage();
+	assert.ok((await boot(a, `${env.origin}/?workers=1&site-slug=two-tabs`)).ok);
+	const b = await context.newPage();
+	const second = await boot(b, `${env.origin}/?workers=1&site-slug=two-tabs`);
+	assert.equal(second.ok, false);
+	assert.match(second.error, /"two-tabs" is open in another tab/);
+	assert.equal(await php(a, `<?php file_put_contents('/wordpress/a.txt', 'still mine'); echo file_get_contents('/wordpress/a.txt');`), 'still mine');
+	// Once the first tab is gone, the second may open it, with its files.
+	await a.close();
+	const third = await boot(b, `${env.origin}/?workers=1&site-slug=two-tabs`);
+	assert.ok(third.ok, third.error);
+	assert.equal(await php(b, `<?php echo file_get_contents('/wordpress/a.txt');`), 'still mine');
+	await context.close();
+});
+
+/** Flips bytes in (or cuts) a saved site's log file from a page of the
+ *  origin that does not hold the site. */
+async function damage(page, slug, file, how) {
+	return page.evaluate(
+		async ([slug, file, how]) => {
+			let dir = await navigator.storage.getDirectory();
+			for (const name of ['php-pool', 'sites', slug]) dir = await dir.getDirectoryHandle(name);
+			const handle = await dir.getFileHandle(file);
+			const bytes = new Uint8Array(await (await handle.getFile()).arrayBuffer());
+			const writable = await handle.createWritable();
+			if (how.cutLast) {
+				await writable.write(bytes.slice(0, bytes.length - how.cutLast));
+			} else {
+				const at = Math.floor(bytes.length * how.flipAt);
+				bytes[at] ^= 0xff;
+				await writable.write(bytes);
+			}
+			await writable.close();
+			return bytes.length;
+		},
+		[slug, file, how]
+	);
+}
+
+test('a save cut short opens at the last whole save with a notice; a damaged only image refuses loudly', async () => {
+	const context = await env.browser.newContext();
+	const page = await context.newPage();
+	const slug = 'torn';
+	assert.ok((await boot(page, `${env.origin}/?workers=1&site-slug=${slug}`)).ok);
+	assert.equal(await php(page, `<?php file_put_contents('/wordpress/kept.txt', 'first'); echo 'ok';`), 'ok');
+	assert.equal(await php(page, `<?php file_put_contents('/wordpress/lost.txt', str_repeat('x', 5000)); echo 'ok';`), 'ok');
+	await page.goto(`${env.origin}/404.html`);
+	await damage(page, slug, 'a.log', { cutLast: 100 });
+	const reopened = await boot(page, `${env.origin}/?workers=1&site-slug=${slug}`);
+	assert.ok(reopened.ok, reopened.error);
+	assert.match(reopened.notice ?? '', /last whole save/);
+	// The batch holding lost.txt's bytes was cut: at most its creation (an
+	// earlier, whole batch) survives.
+	assert.equal(await php(page, `<?php echo file_get_contents('/wordpress/kept.txt'), '|', strlen((string) @file_get_contents('/wordpress/lost.txt'));`), 'first|0');
+	// Flipped bytes inside the image, with no older state to fall back on.
+	await page.goto(`${env.origin}/404.html`);
+	await damage(page, slug, 'a.log', { flipAt: 0.3 });
+	const refused = await boot(page, `${env.origin}/?workers=1&site-slug=${slug}`);
+	assert.equal(refused.ok, false);
+	assert.match(refused.error, /cannot be opened.*image is damaged/s);
+	await context.close();
+});
+
+function freePort() {
+	return new Promise((resolve) => {
+		const s = createServer().listen(0, '127.0.0.1', () => {
+			const { port } = s.address();
+			s.close(() => resolve(port));
+		});
+	});
+}
+
+/** Chromium with a profile on disk, driven over CDP, so it can be killed
+ *  like a crashing browser (SIGKILL) and started again on the same profile. */
+async function launchOnProfile(profile) {
+	const port = await freePort();
+	const child = spawn(process.env.CHROMIUM ?? '/usr/bin/chromium', [
+		'--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-sync',
+		'--disable-background-networking', '--disable-component-update',
+		`--user-data-dir=${profile}`, `--remote-debugging-port=${port}`, 'about:blank',
+	], { stdio: 'ignore' });
+	for (let i = 0; ; i++) {
+		try {
+			const browser = await chromium.connectOverCDP(`http://127.0.0.1:${port}`);
+			return { child, browser, context: browser.contexts()[0] };
+		} catch (e) {
+			if (i > 100) throw e;
+			await new Promise((r) => setTimeout(r, 100));
+		}
+	}
+}
+
+test('the browser killed while 4 workers write: every acknowledged write is there, SQLite intact', async () => {
+	const profile = mkdtempSync(join(tmpdir(), 'php-pool-profile-'));
+	const server = await serve();
+	try {
+		const first = await launchOnProfile(profile);
+		const page = await first.context.newPage();
+		const opened = await boot(page, `${server.origin}/?workers=4&site-slug=crash`);
+		assert.ok(opened.ok, opened.error);
+		await php(page, `<?php $db = new PDO('sqlite:${DB}'); $db->exec('CREATE TABLE IF NOT EXISTS crash_rows (worker INT, n INT, PRIMARY KEY (worker, n))'); echo 'ok';`);
+		// Each worker inserts rows and writes files, one request at a time,
+		// noting each acknowledged request in the page.
+		await page.evaluate((db) => {
+			window.acked = [0, 0, 0, 0];
+			window.writing = true;
+			const c = window.playground;
+			for (const w of [0, 1, 2, 3]) {
+				(async () => {
+					const client = await c;
+					for (let n = 1; window.writing; n++) {
+						const r = await client.run({ worker: w, code: `<?php $db = new PDO('sqlite:${db}'); $db->exec('PRAGMA busy_timeout = 10000'); $db->exec('INSERT INTO crash_rows VALUES (${w}, ' . ${n} . ')'); file_put_contents('/wordpress/crash-${w}-' . ${n} . '.txt', str_repeat('${w}', 3000)); echo 'ok';` });
+						if (r.text !== 'ok') throw new Error(r.text + r.errors);
+						window.acked[w] = n;
+					}
+				})();
+			}
+		}, DB);
+		await new Promise((r) => setTimeout(r, 2500));
+		const acked = await page.evaluate(() => [...window.acked]);
+		first.child.kill('SIGKILL');
+		await new Promise((r) => first.child.once('exit', r));
+		assert.ok(acked.every((n) => n > 0), `every worker wrote something: ${acked}`);
+
+		const second = await launchOnProfile(profile);
+		try {
+			const again = await second.context.newPage();
+			const reopened = await boot(again, `${server.origin}/?workers=2&site-slug=crash`);
+			assert.ok(reopened.ok, `${reopened.error}\n${reopened.logs.join('\n')}`);
+			assert.equal(reopened.restored, true);
+			const report = JSON.parse(await php(again, `<?php $db = new PDO('sqlite:${DB}'); $out = ['integrity' => $db->query('PRAGMA integrity_check')->fetchColumn()]; foreach ([0, 1, 2, 3] as $w) { $out['rows'][$w] = (int) $db->query("SELECT COUNT(*) FROM crash_rows WHERE worker = $w")->fetchColumn(); $out['max'][$w] = (int) $db->query("SELECT MAX(n) FROM crash_rows WHERE worker = $w")->fetchColumn(); $f = 0; for ($n = 1; $n <= ${Math.max(...acked)}; $n++) { if (is_file("/wordpress/crash-$w-$n.txt") && filesize("/wordpress/crash-$w-$n.txt") === 3000) $f = $n; else break; } $out['files'][$w] = $f; } echo json_encode($out);`));
+			assert.equal(report.integrity, 'ok');
+			for (const w of [0, 1, 2, 3]) {
+				assert.ok(report.max[w] >= acked[w], `worker ${w}: rows up to ${acked[w]} were acknowledged, ${report.max[w]} stored`);
+				assert.equal(report.rows[w], report.max[w], `worker ${w}: rows 1..${report.max[w]} all there`);
+				assert.ok(report.files[w] >= acked[w], `worker ${w}: files up to ${acked[w]} acknowledged, ${report.files[w]} whole`);
+			}
+		} finally {
+			second.child.kill('SIGKILL');
+		}
+	} finally {
+		await server.close();
+		rmSync(profile, { recursive: true, force: true });
+	}
+});
+
+test('a page on another origin that embeds the playground cannot reach a site saved first-party', async () => {
+	const { startServer } = await import('../playground/serve.mjs');
+	const { dirname } = await import('node:path');
+	const { fileURLToPath } = await import('node:url');
+	const embedder = await startServer({ dir: join(dirname(fileURLToPath(import.meta.url)), 'fixtures'), port: 0 });
+	const context = await env.browser.newContext();
+	try {
+		const page = await context.newPage();
+		assert.ok((await boot(page, `${env.origin}/?workers=1&site-slug=private-site`)).ok);
+		assert.equal(await php(page, `<?php file_put_contents('/wordpress/private.txt', 'secret'); echo 'ok';`), 'ok');
+		await page.goto('about:blank');
+		// localhost and 127.0.0.1 are different sites: the iframe is third-party.
+		const target = `${env.origin}/?workers=1&site-slug=private-site`;
+		await page.goto(`http://localhost:${embedder.address().port}/embedder.html?playground=${encodeURIComponent(target)}`);
+		await page.evaluate(() => window.ready);
+		const seen = await page.evaluate(async () => ({
+			exists: await window.call('fileExists', '/wordpress/private.txt'),
+			text: (await window.call('run', { code: "<?php echo @file_get_contents('/wordpress/private.txt') ?: 'nothing';" })).text,
+		}));
+		// (Chromium here denies a third-party iframe its storage outright, so
+		// the embedded site is a temporary one; with partitioned storage it
+		// would be a different, empty one. Either way: not the saved site.)
+		assert.deepEqual(seen, { exists: false, text: 'nothing' });
+		// The first-party site is still there, whole.
+		await page.goto('about:blank');
+		assert.ok((await boot(page, `${env.origin}/?workers=1&site-slug=private-site`)).ok);
+		assert.equal(await php(page, `<?php echo file_get_contents('/wordpress/private.txt');`), 'secret');
+	} finally {
+		await context.close();
+		await new Promise((r) => embedder.close(r));
+	}
+});

@@ -1,0 +1,211 @@
+//! Saved sites on the page's side: which one to open, holding it (one tab
+//! per site, by Web Locks), and listing, renaming and deleting them. The
+//! files themselves are the storage worker's (worker/src/storage.rs); where
+//! they live is `protocol::storage`.
+
+use crate::util::error;
+use js_sys::{Array, Function, Object, Promise};
+use protocol::storage::{check_slug, lock_name, LAST_SITE_KEY, SITES_PATH};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{FileSystemDirectoryHandle, FileSystemGetDirectoryOptions, FileSystemRemoveOptions};
+
+#[wasm_bindgen]
+extern "C" {
+    /// `navigator.locks` (Web Locks; not in web-sys's stable set).
+    type LockManager;
+    #[wasm_bindgen(method, js_name = request)]
+    fn request_with_options(this: &LockManager, name: &str, options: &Object, callback: &Function) -> Promise;
+    /// `FileSystemHandle.move(name)` (Chromium's OPFS; not in web-sys).
+    type MovableHandle;
+    #[wasm_bindgen(method, catch, js_name = move)]
+    fn rename_to(this: &MovableHandle, name: &str) -> Result<Promise, JsValue>;
+}
+
+fn navigator() -> Result<web_sys::Navigator, JsValue> {
+    Ok(web_sys::window().ok_or_else(|| error("no window"))?.navigator())
+}
+
+fn lock_manager() -> Option<LockManager> {
+    let navigator: JsValue = navigator().ok()?.into();
+    let locks = js_sys::Reflect::get(&navigator, &"locks".into()).ok()?;
+    (!locks.is_undefined()).then(|| locks.unchecked_into())
+}
+
+/// Why this page cannot save sites, if it cannot: no OPFS or Web Locks in
+/// this browser, or storage denied to this context (a third-party iframe
+/// where the browser blocks its storage).
+pub async fn unavailable() -> Option<String> {
+    let storage = navigator().ok()?.storage();
+    if js_sys::Reflect::get(&storage, &"getDirectory".into()).unwrap_or(JsValue::UNDEFINED).is_undefined() || lock_manager().is_none() {
+        return Some("this browser has no origin private file system or Web Locks".into());
+    }
+    if let Err(e) = sites_dir().await {
+        return Some(format!("the browser denies this page its storage ({})", describe(&e)));
+    }
+    if let Err(e) = is_held_elsewhere("-").await {
+        return Some(format!("the browser denies this page Web Locks ({})", describe(&e)));
+    }
+    None
+}
+
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// The folder holding every saved site (created on first use).
+async fn sites_dir() -> Result<FileSystemDirectoryHandle, JsValue> {
+    let mut dir: FileSystemDirectoryHandle = JsFuture::from(navigator()?.storage().get_directory()).await?.unchecked_into();
+    let create = FileSystemGetDirectoryOptions::new();
+    create.set_create(true);
+    for name in SITES_PATH {
+        dir = JsFuture::from(dir.get_directory_handle_with_options(name, &create)).await?.unchecked_into();
+    }
+    Ok(dir)
+}
+
+/// Takes site `slug`'s lock if nobody holds it; it is held until the page
+/// goes away. False if another tab (or this one) holds it.
+async fn try_hold(slug: &str) -> Result<bool, JsValue> {
+    let locks = lock_manager().ok_or_else(|| error("this browser has no Web Locks"))?;
+    let (granted_tx, granted_rx) = futures_channel::oneshot::channel::<bool>();
+    let mut granted_tx = Some(granted_tx);
+    let callback = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |lock: JsValue| {
+        let granted = !lock.is_null();
+        if let Some(tx) = granted_tx.take() {
+            let _ = tx.send(granted);
+        }
+        // Held while this promise is pending: forever, for the page's life.
+        if granted { Promise::new(&mut |_, _| {}).into() } else { JsValue::UNDEFINED }
+    });
+    let options = Object::new();
+    crate::util::set(&options, "ifAvailable", true);
+    let _ = locks.request_with_options(&lock_name(slug), &options, callback.as_ref().unchecked_ref());
+    callback.forget(); // the lock (and so the callback's promise) lives as long as the page
+    Ok(granted_rx.await.unwrap_or(false))
+}
+
+async fn is_held_elsewhere(slug: &str) -> Result<bool, JsValue> {
+    // Taking it and letting go at once answers "is anyone holding it?".
+    let locks = lock_manager().ok_or_else(|| error("this browser has no Web Locks"))?;
+    let options = Object::new();
+    crate::util::set(&options, "ifAvailable", true);
+    let callback = Closure::once_into_js(|lock: JsValue| JsValue::from_bool(lock.is_null()));
+    let held = JsFuture::from(locks.request_with_options(&lock_name(slug), &options, callback.unchecked_ref())).await?;
+    Ok(held.as_bool().unwrap_or(true))
+}
+
+fn last_site() -> Option<String> {
+    let storage = web_sys::window()?.local_storage().ok()??;
+    storage.get_item(LAST_SITE_KEY).ok()?.filter(|s| check_slug(s).is_ok())
+}
+
+fn remember(slug: &str) {
+    if let Some(Ok(Some(storage))) = web_sys::window().map(|w| w.local_storage()) {
+        let _ = storage.set_item(LAST_SITE_KEY, slug);
+    }
+}
+
+/// The site this page opens: `requested`, else the one this browser
+/// opened last if no other tab has it, else a new one. Holds its lock, or
+/// fails clearly when another tab has the requested site open.
+pub async fn claim(requested: Option<String>) -> Result<String, JsValue> {
+    let new_name = || format!("site-{:06x}", (js_sys::Math::random() * 16_777_216.0) as u32);
+    let slug = match requested {
+        Some(slug) => {
+            check_slug(&slug).map_err(error)?;
+            if !try_hold(&slug).await? {
+                return Err(error(format!(
+                    "The saved site \"{slug}\" is open in another tab or window. Close it there, or open another site (?site-slug=NAME)."
+                )));
+            }
+            slug
+        }
+        None => {
+            let mut slug = last_site().unwrap_or_else(new_name);
+            while !try_hold(&slug).await? {
+                slug = new_name();
+            }
+            slug
+        }
+    };
+    remember(&slug);
+    Ok(slug)
+}
+
+/// Every saved site: `[{slug, bytes, open}]`, `open` when a tab (this one
+/// included) has it open.
+#[wasm_bindgen(js_name = listSavedSites)]
+pub async fn list_saved_sites() -> Result<Array, JsValue> {
+    let dir = sites_dir().await?;
+    let keys = dir.keys();
+    let mut slugs = Vec::new();
+    loop {
+        let next = JsFuture::from(keys.next()?).await?;
+        if js_sys::Reflect::get(&next, &"done".into())?.is_truthy() {
+            break;
+        }
+        if let Some(slug) = js_sys::Reflect::get(&next, &"value".into())?.as_string() {
+            slugs.push(slug);
+        }
+    }
+    slugs.sort();
+    let out = Array::new();
+    for slug in slugs {
+        let site: FileSystemDirectoryHandle = JsFuture::from(dir.get_directory_handle(&slug)).await?.unchecked_into();
+        let mut bytes = 0.0;
+        for name in protocol::storage::LOG_FILES {
+            if let Ok(handle) = JsFuture::from(site.get_file_handle(name)).await {
+                let handle: web_sys::FileSystemFileHandle = handle.unchecked_into();
+                let file: web_sys::File = JsFuture::from(handle.get_file()).await?.unchecked_into();
+                bytes += file.size();
+            }
+        }
+        let entry = Object::new();
+        crate::util::set(&entry, "slug", slug.as_str());
+        crate::util::set(&entry, "bytes", bytes);
+        crate::util::set(&entry, "open", is_held_elsewhere(&slug).await?);
+        out.push(&entry);
+    }
+    Ok(out)
+}
+
+/// Refuses when the site is open in a tab (its files are in use there).
+async fn check_closed(slug: &str) -> Result<(), JsValue> {
+    check_slug(slug).map_err(error)?;
+    if is_held_elsewhere(slug).await? {
+        return Err(error(format!("The site \"{slug}\" is open in a tab; open another site there first.")));
+    }
+    Ok(())
+}
+
+#[wasm_bindgen(js_name = deleteSavedSite)]
+pub async fn delete_saved_site(slug: String) -> Result<(), JsValue> {
+    check_closed(&slug).await?;
+    let options = FileSystemRemoveOptions::new();
+    options.set_recursive(true);
+    JsFuture::from(sites_dir().await?.remove_entry_with_options(&slug, &options)).await?;
+    if last_site().as_deref() == Some(slug.as_str()) {
+        if let Some(Ok(Some(storage))) = web_sys::window().map(|w| w.local_storage()) {
+            let _ = storage.remove_item(LAST_SITE_KEY);
+        }
+    }
+    Ok(())
+}
+
+#[wasm_bindgen(js_name = renameSavedSite)]
+pub async fn rename_saved_site(from: String, to: String) -> Result<(), JsValue> {
+    check_closed(&from).await?;
+    check_slug(&to).map_err(error)?;
+    let dir = sites_dir().await?;
+    if JsFuture::from(dir.get_directory_handle(&to)).await.is_ok() {
+        return Err(error(format!("A site named \"{to}\" exists already.")));
+    }
+    let site: MovableHandle = JsFuture::from(dir.get_directory_handle(&from)).await?.unchecked_into();
+    JsFuture::from(site.rename_to(&to)?).await?;
+    if last_site().as_deref() == Some(from.as_str()) {
+        remember(&to);
+    }
+    Ok(())
+}

@@ -1,0 +1,244 @@
+//! The site's saved copy in the origin private file system (OPFS).
+//!
+//! One worker keeps the storage: the storage worker when the memory is
+//! shared, else the single PHP worker. It holds sync access handles on the
+//! site's two log files (`protocol::storage::LOG_FILES`): the active one is
+//! an image followed by change batches (shared-fs `persist`); compaction
+//! writes a fresh image into the other one, which keeps the previous state
+//! until the next compaction, so a damaged newest image still leaves one
+//! whole state to open.
+//!
+//! The promise: a request whose response reached the page is stored. A PHP
+//! worker that changed files asks the keeper to save and waits before it
+//! replies (`settle`); the keeper saves every change made since its last
+//! batch in one batch (so concurrent requests share a flush).
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use js_sys::Uint8Array;
+use shared_fs::{FileSystem, Opened, Sink, Source, StoredFile};
+use wasm_bindgen::prelude::*;
+use web_sys::{FileSystemReadWriteOptions, FileSystemSyncAccessHandle};
+
+/// Bytes copied between the shared memory and a handle at a time.
+const IO_CHUNK: usize = 1 << 20;
+/// Compact when the change batches outgrow the image by this factor...
+const COMPACT_FACTOR: u64 = 2;
+/// ...and the log is at least this long.
+const COMPACT_MIN_BYTES: u64 = 8 << 20;
+/// How long a worker waits for its changes to be stored before it answers
+/// with an error instead.
+const SAVE_TIMEOUT: Duration = Duration::from_secs(15);
+
+struct Handle(FileSystemSyncAccessHandle);
+
+fn js_error(e: JsValue) -> String {
+    e.as_string()
+        .or_else(|| js_sys::Error::try_from(e.clone()).ok().map(|e| String::from(e.message())))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+fn at(offset: u64) -> FileSystemReadWriteOptions {
+    let options = FileSystemReadWriteOptions::new();
+    options.set_at(offset as f64);
+    options
+}
+
+impl Sink for Handle {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        // Through a private buffer: the shared memory's views are not
+        // accepted everywhere, and the copy is cheap next to the write.
+        for (i, chunk) in bytes.chunks(IO_CHUNK).enumerate() {
+            let buffer = Uint8Array::new_with_length(chunk.len() as u32);
+            buffer.copy_from(chunk);
+            let written = self.0.write_with_js_u8_array_and_options(&buffer, &at(offset + (i * IO_CHUNK) as u64)).map_err(js_error)?;
+            if written as usize != chunk.len() {
+                return Err(format!("short write ({written} of {} bytes): storage is full?", chunk.len()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Source for Handle {
+    fn len(&self) -> u64 {
+        self.0.get_size().unwrap_or(0.0) as u64
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize, String> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = (buf.len() - done).min(IO_CHUNK);
+            let buffer = Uint8Array::new_with_length(n as u32);
+            let got = self.0.read_with_js_u8_array_and_options(&buffer, &at(offset + done as u64)).map_err(js_error)? as usize;
+            buffer.subarray(0, got as u32).copy_to(&mut buf[done..done + got]);
+            done += got;
+            if got < n {
+                break;
+            }
+        }
+        Ok(done)
+    }
+}
+
+impl Handle {
+    fn flush(&self) -> Result<(), String> {
+        self.0.flush().map_err(js_error)
+    }
+
+    fn truncate(&self, len: u64) -> Result<(), String> {
+        self.0.truncate_with_f64(len as f64).map_err(js_error)
+    }
+}
+
+/// Where the log stands. In a static (shared memory), so a replacement
+/// keeper goes on where a dead one stopped.
+#[derive(Clone, Copy)]
+struct Log {
+    active: usize,
+    generation: u64,
+    next_index: u32,
+    end: u64,
+    image_bytes: u64,
+}
+
+static LOG: std::sync::Mutex<Option<Log>> = std::sync::Mutex::new(None);
+/// Why the last save failed, until one succeeds; waiting workers answer with it.
+static SAVE_ERROR: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+thread_local! {
+    /// The keeper's handles (JS objects: they belong to this worker alone).
+    static FILES: RefCell<Option<Vec<Handle>>> = const { RefCell::new(None) };
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Takes the keeper's handles (an array of `FileSystemSyncAccessHandle`,
+/// one per `protocol::storage::LOG_FILES` entry).
+pub(crate) fn keep(handles: &js_sys::Array) -> Result<(), String> {
+    let handles: Vec<Handle> = handles.iter().map(|h| Handle(h.unchecked_into())).collect();
+    if handles.len() != protocol::storage::LOG_FILES.len() {
+        return Err(format!("expected {} storage files, got {}", protocol::storage::LOG_FILES.len(), handles.len()));
+    }
+    FILES.with(|f| *f.borrow_mut() = Some(handles));
+    Ok(())
+}
+
+pub(crate) fn keeps_storage() -> bool {
+    FILES.with(|f| f.borrow().is_some())
+}
+
+fn with_files<R>(f: impl FnOnce(&mut [Handle]) -> Result<R, String>) -> Result<R, String> {
+    FILES.with(|files| match files.borrow_mut().as_mut() {
+        Some(files) => f(files),
+        None => Err("this worker does not keep the storage".into()),
+    })
+}
+
+/// Opens the saved site: `Ok(Some((fs, notice)))` if one is stored,
+/// `Ok(None)` if the files are empty (a new site), `Err` if something is
+/// stored and no state of it is whole (the site refuses to open).
+pub(crate) fn open(config: shared_fs::Config) -> Result<Option<(FileSystem, Option<String>)>, String> {
+    with_files(|files| {
+        let names = protocol::storage::LOG_FILES;
+        let mut stored: Vec<StoredFile<'_>> =
+            files.iter_mut().zip(names).map(|(h, name)| StoredFile { name, source: h as &mut dyn Source }).collect();
+        let Some(Opened { fs, file, generation, next_index, end, image_end, notice }) = FileSystem::open_saved(config, &mut stored)? else {
+            return Ok(None);
+        };
+        // Every structural invariant, before anyone uses it.
+        fs.check().map_err(|e| format!("the stored filesystem is inconsistent: {e}"))?;
+        // Whatever follows the last whole batch was never acknowledged.
+        files[file].truncate(end)?;
+        files[file].flush()?;
+        *lock(&LOG) = Some(Log { active: file, generation, next_index, end, image_bytes: image_end });
+        Ok(Some((fs, notice)))
+    })
+}
+
+/// Writes the first image of a new site (or of one whose files held nothing).
+pub(crate) fn save_first_image(fs: &FileSystem) -> Result<(), String> {
+    let mut log = lock(&LOG);
+    with_files(|files| {
+        let generation = 1;
+        files[0].truncate(0)?;
+        let saved = fs.save_image(&mut files[0], 0, generation).map_err(|e| format!("saving the site: {}", e.name()))?;
+        files[0].flush()?;
+        fs.mark_saved(saved.covers);
+        *log = Some(Log { active: 0, generation, next_index: 1, end: saved.end, image_bytes: saved.bytes });
+        Ok(())
+    })
+}
+
+/// Stores every change since the last batch (or compacts), then flushes.
+fn save_now(fs: &FileSystem) -> Result<(), String> {
+    let mut guard = lock(&LOG);
+    let Some(mut log) = *guard else { return Ok(()) };
+    let result = with_files(|files| {
+        let compact = log.end > COMPACT_MIN_BYTES && log.end > COMPACT_FACTOR * log.image_bytes;
+        if compact {
+            let other = 1 - log.active;
+            files[other].truncate(0)?;
+            let saved = fs.save_image(&mut files[other], 0, log.generation + 1).map_err(|e| format!("compacting: {}", e.name()))?;
+            files[other].flush()?;
+            fs.mark_saved(saved.covers);
+            log = Log { active: other, generation: log.generation + 1, next_index: 1, end: saved.end, image_bytes: saved.bytes };
+        } else {
+            let file = &mut files[log.active];
+            let saved = fs.save_changes(file, log.end, log.generation, log.next_index).map_err(|e| format!("saving: {}", e.name()))?;
+            if saved.bytes > 0 {
+                file.flush()?;
+                log.end = saved.end;
+                log.next_index += 1;
+            }
+            fs.mark_saved(saved.covers);
+        }
+        Ok(())
+    });
+    *guard = Some(log);
+    *lock(&SAVE_ERROR) = result.as_ref().err().cloned();
+    result
+}
+
+/// The storage worker's loop body: waits up to `wait_ms` for a worker to
+/// want its changes stored, then stores whatever changed.
+#[wasm_bindgen]
+pub fn storage_step(wait_ms: u32) -> Result<(), JsValue> {
+    let fs = crate::fs()?;
+    if fs.wait_save_wanted(Duration::from_millis(wait_ms as u64)) || fs.has_unsaved_changes() {
+        if let Err(e) = save_now(fs) {
+            web_sys::console::error_1(&format!("saving the site failed: {e}").into());
+        }
+    }
+    Ok(())
+}
+
+/// Called by a worker after a job, before it replies: makes the job's
+/// changes durable. Returns the reply to send: `reply` itself, or, if they
+/// could not be stored, an error in its place (`JobResult` bytes).
+#[wasm_bindgen]
+pub fn settle(reply: Vec<u8>) -> Result<Vec<u8>, JsValue> {
+    let fs = crate::fs()?;
+    let Some(change) = fs.unsaved_change() else { return Ok(reply) };
+    let outcome = if keeps_storage() {
+        save_now(fs)
+    } else {
+        fs.wait_saved(change, SAVE_TIMEOUT).map_err(|_| {
+            lock(&SAVE_ERROR).clone().unwrap_or_else(|| format!("storage did not confirm within {} s", SAVE_TIMEOUT.as_secs()))
+        })
+    };
+    let Err(why) = outcome else { return Ok(reply) };
+    let message = format!("The request ran, but its changes could not be saved: {why}");
+    let failed = match protocol::decode::<protocol::JobResult>(&reply) {
+        Ok(protocol::JobResult::Http(_)) => protocol::JobResult::Http(protocol::HttpResponse {
+            status: 500,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: message.into_bytes(),
+        }),
+        _ => protocol::JobResult::Failed { message, errno: None },
+    };
+    Ok(protocol::encode(&failed))
+}
