@@ -127,7 +127,7 @@ pub use sync::{
 pub use sync::{clear_current_owner, current_owner, set_current_owner};
 pub use names::{NAME_MAX, PATH_MAX};
 pub use path::MAX_SYMLINK_HOPS;
-pub use persist::{Opened, Saved, Sink, Source, StoredFile};
+pub use persist::{crc32, Opened, Saved, Sink, Source, StoredFile};
 pub use types::*;
 
 /// Size of a data block: the unit of allocation and of `Attr::blocks * 512 / BLOCK_SIZE`.

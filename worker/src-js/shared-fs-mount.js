@@ -119,6 +119,11 @@ export function createSharedFs(FS, calls, memory, phpHeap) {
 		close: (stream) => call(calls.fs_close, stream.node.sharedIno, stream.fd),
 		read(stream, buffer, offset, length, position) {
 			const into = buffer.byteOffset + offset;
+			if (((into - position) & 7) === 0) {
+				// Source and destination agree modulo 8: straight from the blocks.
+				const copy = (from, n, at) => buffer.set(sharedBytes(from + n).subarray(from, from + n), at);
+				return call(calls.fs_read_into, stream.node.sharedIno, position, length, offset, copy);
+			}
 			const staged = staging(length + 8);
 			const skew = (into - staged) & 7; // same address mod 8: V8's fast copy
 			const n = call(calls.fs_read_staged, stream.node.sharedIno, position, length, skew);
@@ -217,8 +222,10 @@ export function createSharedFs(FS, calls, memory, phpHeap) {
 
 /** Replaces php.wasm's flock(), a no-op stub compiled into the binary: php.ini
  *  disables the built-in (PHP 8 then allows redefining it) and this preload
- *  file asks the worker over post_message_to_js. */
+ *  file asks the worker over post_message_to_js. PHP 7.4 cannot redefine a
+ *  built-in: there it keeps the stub (worker/src/php_ini.rs). */
 export const FLOCK_POLYFILL = `<?php
+if (PHP_VERSION_ID >= 80000) {
 function flock($stream, int $operation, &$would_block = null): bool {
 	$would_block = false;
 	$meta = stream_get_meta_data($stream);
@@ -230,6 +237,7 @@ function flock($stream, int $operation, &$would_block = null): bool {
 		$would_block = true;
 	}
 	return $reply === 'ok';
+}
 }
 `;
 

@@ -9,17 +9,33 @@ export async function keepStorageIfAsked(bindings) {
 	const handles = [];
 	for (const name of bindings.storage_file_names()) {
 		const file = await dir.getFileHandle(name, { create: true });
-		handles.push(await file.createSyncAccessHandle());
+		handles.push(await openWhenFree(file));
 	}
 	bindings.keep_storage(handles);
 }
 
-/** The storage worker's loop: Rust waits (up to 50 ms) for changes to
- *  store and stores them; between turns the event loop runs. */
+/** The page that had the site open before (a reload) lets go of the site
+ *  at once, but its storage worker's handles close a moment later. */
+async function openWhenFree(file) {
+	for (let waited = 0; ; waited += 50) {
+		try {
+			return await file.createSyncAccessHandle();
+		} catch (error) {
+			if (error?.name !== 'NoModificationAllowedError' || waited >= 5000) throw error;
+			await new Promise((resolve) => setTimeout(resolve, 50));
+		}
+	}
+}
+
+/** The storage worker's loop: Rust waits (up to 500 ms) for changes to
+ *  store and stores them; between turns the event loop runs. A message,
+ *  not setTimeout, schedules the next turn: nested timeouts are clamped to
+ *  4 ms, during which nobody would be listening. */
 export function storeForever(rust) {
-	const turn = () => {
-		rust.storage_step(50);
-		setTimeout(turn, 0);
+	const channel = new MessageChannel();
+	channel.port1.onmessage = () => {
+		rust.storage_step(500);
+		channel.port2.postMessage(null);
 	};
-	turn();
+	channel.port2.postMessage(null);
 }

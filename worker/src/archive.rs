@@ -42,8 +42,26 @@ fn u32_at(b: &[u8], at: usize) -> Result<u32, ArchiveError> {
     b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| malformed("truncated"))
 }
 
-/// One entry of an archive, its data still compressed.
-pub struct Entry<'a> {
+/// An archive read piece by piece, so that unpacking never holds a whole
+/// zip in the shared heap: only the central directory and one entry.
+pub trait ZipBytes {
+    fn len(&self) -> usize;
+    /// `len` bytes from `at`, or fewer at the end.
+    fn read(&self, at: usize, len: usize) -> std::borrow::Cow<'_, [u8]>;
+}
+
+impl ZipBytes for Vec<u8> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+    fn read(&self, at: usize, len: usize) -> std::borrow::Cow<'_, [u8]> {
+        let start = at.min(self.as_slice().len());
+        std::borrow::Cow::Borrowed(&self[start..(start + len).min(self.as_slice().len())])
+    }
+}
+
+/// One entry of an archive; its data is read when asked for.
+pub struct Entry {
     pub name: String,
     /// Unix mode when the archive recorded one.
     pub mode: Option<u32>,
@@ -52,10 +70,12 @@ pub struct Entry<'a> {
     method: u16,
     crc: u32,
     size: usize,
-    data: &'a [u8],
+    compressed: usize,
+    /// Offset of its local header.
+    local: usize,
 }
 
-impl Entry<'_> {
+impl Entry {
     pub fn is_dir(&self) -> bool {
         self.name.ends_with('/') || self.mode.is_some_and(|m| m & S_IFMT == S_IFDIR)
     }
@@ -64,14 +84,23 @@ impl Entry<'_> {
         self.mode.is_some_and(|m| m & S_IFMT == S_IFLNK)
     }
 
-    pub fn contents(&self) -> Result<Vec<u8>, ArchiveError> {
+    pub fn contents(&self, zip: &dyn ZipBytes) -> Result<Vec<u8>, ArchiveError> {
+        let header = zip.read(self.local, 30);
+        if u32_at(&header, 0)? != LOCAL_HEADER {
+            return Err(malformed(format!("{}: bad local header", self.name)));
+        }
+        let data_at = self.local + 30 + u16_at(&header, 26)? as usize + u16_at(&header, 28)? as usize;
+        let data = zip.read(data_at, self.compressed);
+        if data.len() != self.compressed {
+            return Err(malformed(format!("{}: truncated", self.name)));
+        }
         let bytes = match self.method {
-            STORED => self.data.to_vec(),
-            DEFLATED => decompress_to_vec_with_limit(self.data, self.size)
+            STORED => data.into_owned(),
+            DEFLATED => decompress_to_vec_with_limit(&data, self.size)
                 .map_err(|e| malformed(format!("{}: cannot inflate ({:?})", self.name, e.status)))?,
             m => return Err(malformed(format!("{}: compression method {m} is not supported", self.name))),
         };
-        if bytes.len() != self.size || crc32(&bytes) != self.crc {
+        if bytes.len() != self.size || shared_fs::crc32(0, &bytes) != self.crc {
             return Err(malformed(format!("{}: size or checksum mismatch", self.name)));
         }
         Ok(bytes)
@@ -79,42 +108,45 @@ impl Entry<'_> {
 }
 
 /// The entries of a zip archive, from its central directory.
-pub fn entries(zip: &[u8]) -> Result<Vec<Entry<'_>>, ArchiveError> {
-    let search_from = zip.len().saturating_sub(22 + 65535);
-    let end = (search_from..zip.len().saturating_sub(21))
+pub fn entries(zip: &dyn ZipBytes) -> Result<Vec<Entry>, ArchiveError> {
+    let tail_at = zip.len().saturating_sub(22 + 65535);
+    let tail = zip.read(tail_at, zip.len() - tail_at);
+    let end = (0..tail.len().saturating_sub(21))
         .rev()
-        .find(|&i| u32_at(zip, i).ok() == Some(END_OF_CENTRAL))
+        .find(|&i| u32_at(&tail, i).ok() == Some(END_OF_CENTRAL))
         .ok_or_else(|| malformed("no end of central directory"))?;
-    let count = u16_at(zip, end + 10)? as usize;
-    let mut at = u32_at(zip, end + 16)? as usize;
-    if count == 0xffff || at == 0xffff_ffff {
+    let count = u16_at(&tail, end + 10)? as usize;
+    let directory_len = u32_at(&tail, end + 12)? as usize;
+    let directory_at = u32_at(&tail, end + 16)? as usize;
+    if count == 0xffff || directory_at == 0xffff_ffff {
         return Err(malformed("zip64 archives are not supported"));
     }
+    let directory = zip.read(directory_at, directory_len);
+    let mut at = 0;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        if u32_at(zip, at)? != CENTRAL_HEADER {
+        let cd = &directory;
+        if u32_at(cd, at)? != CENTRAL_HEADER {
             return Err(malformed("bad central directory entry"));
         }
-        let made_by = u16_at(zip, at + 4)?;
-        let method = u16_at(zip, at + 10)?;
-        let mtime = unix_time(u16_at(zip, at + 12)?, u16_at(zip, at + 14)?);
-        let crc = u32_at(zip, at + 16)?;
-        let compressed = u32_at(zip, at + 20)? as usize;
-        let size = u32_at(zip, at + 24)? as usize;
-        let name_len = u16_at(zip, at + 28)? as usize;
-        let extra_len = u16_at(zip, at + 30)? as usize;
-        let comment_len = u16_at(zip, at + 32)? as usize;
-        let external = u32_at(zip, at + 38)?;
-        let local = u32_at(zip, at + 42)? as usize;
-        let name_bytes = zip.get(at + 46..at + 46 + name_len).ok_or_else(|| malformed("truncated name"))?;
+        let made_by = u16_at(cd, at + 4)?;
+        let method = u16_at(cd, at + 10)?;
+        let mtime = unix_time(u16_at(cd, at + 12)?, u16_at(cd, at + 14)?);
+        let crc = u32_at(cd, at + 16)?;
+        let compressed = u32_at(cd, at + 20)? as usize;
+        let size = u32_at(cd, at + 24)? as usize;
+        let name_len = u16_at(cd, at + 28)? as usize;
+        let extra_len = u16_at(cd, at + 30)? as usize;
+        let comment_len = u16_at(cd, at + 32)? as usize;
+        let external = u32_at(cd, at + 38)?;
+        let local = u32_at(cd, at + 42)? as usize;
+        let name_bytes = cd.get(at + 46..at + 46 + name_len).ok_or_else(|| malformed("truncated name"))?;
         let name = String::from_utf8_lossy(name_bytes).into_owned();
         let mode = (made_by >> 8 == 3 && external >> 16 != 0).then_some(external >> 16);
-        if u32_at(zip, local)? != LOCAL_HEADER {
-            return Err(malformed(format!("{name}: bad local header")));
+        if local + 30 + compressed > zip.len() {
+            return Err(malformed(format!("{name}: truncated")));
         }
-        let data_at = local + 30 + u16_at(zip, local + 26)? as usize + u16_at(zip, local + 28)? as usize;
-        let data = zip.get(data_at..data_at + compressed).ok_or_else(|| malformed(format!("{name}: truncated")))?;
-        out.push(Entry { name, mode, mtime, method, crc, size, data });
+        out.push(Entry { name, mode, mtime, method, crc, size, compressed, local });
         at += 46 + name_len + extra_len + comment_len;
     }
     Ok(out)
@@ -137,7 +169,7 @@ fn fs_error(path: &str) -> impl Fn(Errno) -> ArchiveError + '_ {
 /// Unpacks `zip` under `dest` (created if missing), dropping `strip_prefix`
 /// from every name; entries outside it, or escaping with `..`, are skipped.
 /// Returns the number of files written.
-pub fn unpack(fs: &FileSystem, zip: &[u8], dest: &str, strip_prefix: &str) -> Result<usize, ArchiveError> {
+pub fn unpack(fs: &FileSystem, zip: &dyn ZipBytes, dest: &str, strip_prefix: &str) -> Result<usize, ArchiveError> {
     crate::mkdir_all(fs, dest).map_err(fs_error(dest))?;
     let mut files = 0;
     for entry in entries(zip)? {
@@ -149,7 +181,7 @@ pub fn unpack(fs: &FileSystem, zip: &[u8], dest: &str, strip_prefix: &str) -> Re
         }
         let (parent, _) = path.rsplit_once('/').unwrap_or(("", &path));
         crate::mkdir_all(fs, parent).map_err(fs_error(parent))?;
-        let contents = entry.contents()?;
+        let contents = entry.contents(zip)?;
         if entry.is_symlink() {
             let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fs_error(&path))?;
             let _ = fs.unlink(dir, &name);
@@ -223,7 +255,7 @@ impl ZipWriter {
     fn add(&mut self, name: &str, mode: u32, mtime: i64, data: &[u8]) {
         let deflated = compress_to_vec(data, 6);
         let (method, body) = if deflated.len() < data.len() { (DEFLATED, &deflated[..]) } else { (STORED, data) };
-        let crc = crc32(data);
+        let crc = shared_fs::crc32(0, data);
         let (time, date) = dos_time(mtime);
         let offset = self.out.len() as u32;
         let mut header = Vec::with_capacity(46 + name.len());
@@ -306,22 +338,6 @@ fn unix_time(time: u16, date: u16) -> i64 {
     days * 86_400 + (time >> 11) * 3600 + (time >> 5 & 63) * 60 + (time & 31) * 2
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
-    let table = TABLE.get_or_init(|| {
-        let mut t = [0u32; 256];
-        for (i, slot) in t.iter_mut().enumerate() {
-            let mut c = i as u32;
-            for _ in 0..8 {
-                c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
-            }
-            *slot = c;
-        }
-        t
-    });
-    !data.iter().fold(!0u32, |c, &b| table[((c ^ b as u32) & 0xff) as usize] ^ (c >> 8))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,7 +357,7 @@ mod tests {
 
     #[test]
     fn crc_and_dos_time_match_known_values() {
-        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+        assert_eq!(shared_fs::crc32(0, b"123456789"), 0xcbf4_3926);
         // 2023-11-14 22:13:20 UTC
         let (time, date) = dos_time(1_700_000_000);
         assert_eq!((date >> 9) + 1980, 2023);
@@ -397,10 +413,10 @@ mod tests {
         let mut w = ZipWriter::default();
         w.add("f.txt", 0o100644, 0, &b"data".repeat(100));
         let mut zip = w.finish();
-        assert!(matches!(unpack(&fs, &zip[..zip.len() - 30], "/d", ""), Err(ArchiveError::Malformed(_))));
+        assert!(matches!(unpack(&fs, &zip[..zip.len() - 30].to_vec(), "/d", ""), Err(ArchiveError::Malformed(_))));
         let data_at = 30 + "f.txt".len();
         zip[data_at + 2] ^= 0xff;
         assert!(matches!(unpack(&fs, &zip, "/d", ""), Err(ArchiveError::Malformed(_))));
-        assert!(matches!(unpack(&fs, b"not a zip at all, really", "/d", ""), Err(ArchiveError::Malformed(_))));
+        assert!(matches!(unpack(&fs, &b"not a zip at all, really".to_vec(), "/d", ""), Err(ArchiveError::Malformed(_))));
     }
 }

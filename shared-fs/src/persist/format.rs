@@ -72,8 +72,8 @@ impl Header {
     }
 }
 
-/// CRC-32 (IEEE, reflected), continued from `crc` (0 to start).
-pub(crate) fn crc32(crc: u32, bytes: &[u8]) -> u32 {
+/// CRC-32 (IEEE, reflected, as zip and PNG use), continued from `crc` (0 to start).
+pub fn crc32(crc: u32, bytes: &[u8]) -> u32 {
     static TABLE: std::sync::OnceLock<[u32; 256]> = std::sync::OnceLock::new();
     let table = TABLE.get_or_init(|| {
         let mut t = [0u32; 256];

@@ -37,6 +37,7 @@ use crate::sync::{Condvar, Mutex, RwLock, RwLockReadGuard};
 use crate::types::Ino;
 use format::{Header, StoredBody, StoredInode, HEADER_LEN, KIND_CHANGES, KIND_IMAGE};
 
+pub use format::crc32;
 pub use restore::{Opened, StoredFile};
 
 /// Where batches are written: a file with positioned writes.
