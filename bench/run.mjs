@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import {
 	editorScaling,
 	memoryAfterBoot,
+	persistence,
 	phpFilesystem,
 	scaling,
 	serviceWorkerOverhead,
@@ -64,6 +65,7 @@ rows.push(
 		...(await wordpressVsPeer(browser, origin, { quick })),
 		...(await editorScaling(browser, origin, { quick })),
 		...(await memoryAfterBoot(browser, origin)),
+		...(await persistence(browser, origin)),
 	]))
 );
 const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`;

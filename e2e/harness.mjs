@@ -8,7 +8,7 @@ import { startServer } from '../playground/serve.mjs';
 
 export const distDir = process.env.E2E_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
 	'--no-sandbox',
 	'--disable-gpu',
 	'--disable-quic',

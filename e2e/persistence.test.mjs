@@ -242,3 +242,25 @@ test('a page on another origin that embeds the playground cannot reach a site sa
 		await new Promise((r) => embedder.close(r));
 	}
 });
+
+test('without isolation the single worker saves the site itself', async () => {
+	// No service worker (so no injected headers) and a server that sends
+	// none: the page runs its one worker without a shared memory.
+	const server = await serve({ isolationHeaders: false });
+	const context = await env.browser.newContext({ serviceWorkers: 'block' });
+	try {
+		const page = await context.newPage();
+		const first = await boot(page, `${server.origin}/?workers=2&site-slug=single`);
+		assert.ok(first.ok, first.error);
+		assert.equal(await page.evaluate(async () => (await window.playground).isolation().mode), 'single-worker');
+		assert.equal(await php(page, `<?php file_put_contents('/wordpress/single.txt', 'kept alone'); $db = new PDO('sqlite:${DB}'); $db->exec("INSERT INTO wp_options(option_name, option_value) VALUES ('single_worker', 'yes')"); echo 'ok';`), 'ok');
+		await page.goto('about:blank');
+		const again = await boot(page, `${server.origin}/?workers=2&site-slug=single`);
+		assert.ok(again.ok, again.error);
+		assert.equal(again.restored, true);
+		assert.equal(await php(page, `<?php echo file_get_contents('/wordpress/single.txt'), '|'; $db = new PDO('sqlite:${DB}'); echo $db->query("SELECT option_value FROM wp_options WHERE option_name = 'single_worker'")->fetchColumn();`), 'kept alone|yes');
+	} finally {
+		await context.close();
+		await server.close();
+	}
+});

@@ -139,7 +139,8 @@ describe('a worker that traps holding an inode write lock (shared-fs write, afte
 
 describe('a worker that traps holding the shared heap allocator lock', () => {
 	test('the site stops at once with a clear error for every request, instead of hanging', async () => {
-		const { page, context } = await openPlayground(env.browser, env.origin, QUERY);
+		// A temporary site: nothing to reopen it from (a saved one reopens, below).
+		const { page, context } = await openPlayground(env.browser, env.origin, `${QUERY}&storage=temp`);
 		const outcome = await page.evaluate(async () => {
 			const c = await window.playground;
 			await c.writeFile(c.documentRoot + '/ok.php', '<?php echo "ok";');
@@ -180,6 +181,34 @@ describe('a worker that traps holding the shared heap allocator lock', () => {
 		assert.match(outcome.later, /The site stopped/);
 		assert.ok(outcome.ms < 10000, `took ${outcome.ms} ms`);
 		assert.deepEqual(outcome.states, ['failed', 'failed']);
+		await context.close();
+	});
+});
+
+describe('the allocator trap on a saved site', () => {
+	test('the page reopens the site from its saved copy, every acknowledged change intact', async () => {
+		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=2&site-slug=allocator-trap');
+		const crash = await page.evaluate(async () => {
+			const c = await window.playground;
+			await c.writeFile(c.documentRoot + '/kept.php', '<?php echo "kept";');
+			await c.run({ worker: 1, code: "<?php file_put_contents('/wordpress/by-php.txt', 'acknowledged'); echo 'ok';" });
+			return c
+				.run({ worker: 0, code: `<?php post_message_to_js(json_encode(['fault-injection' => ['allocator' => true]]));` })
+				.then(
+					() => 'resolved',
+					(e) => e.message
+				);
+		});
+		assert.match(crash, /Every change whose response arrived is saved/, crash);
+		// The page reloads itself (playground.js onSiteStopped) and reopens the site.
+		await page.waitForFunction(() => window.playground !== undefined && performance.getEntriesByType('navigation')[0]?.type === 'reload', null, { timeout: 60000 });
+		const after = await page.evaluate(async () => {
+			const c = await window.playground;
+			const r = await c.run({ code: "<?php echo file_get_contents('/wordpress/by-php.txt');" });
+			const http = await c.request({ url: '/kept.php' });
+			return { restored: c.restored, text: r.text, http: http.text };
+		});
+		assert.deepEqual(after, { restored: true, text: 'acknowledged', http: 'kept' });
 		await context.close();
 	});
 });

@@ -9,7 +9,8 @@
 // 4. assembles everything into dist/ (what netlify publishes).
 import { execFileSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
-import { cpSync, existsSync, mkdirSync, rmSync, readFileSync, readdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, linkSync, mkdirSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -58,8 +59,7 @@ function bindgen(crate, wasmFile) {
 	return out;
 }
 
-// Resolves `@bindgen/<crate>` to wasm-bindgen's output and php-wasm's loader,
-// which its package does not export by subpath.
+// Resolves `@bindgen/<crate>` to wasm-bindgen's output.
 const resolvePlugin = {
 	name: 'runtime-paths',
 	setup(build) {
@@ -67,25 +67,12 @@ const resolvePlugin = {
 			const crate = args.path.slice('@bindgen/'.length);
 			return { path: join(bindgenOut, crate, `${crate.replaceAll('-', '_')}.js`) };
 		});
-		build.onResolve({ filter: /^@php-wasm\/web-8-3\/(jspi|asyncify)\/php_8_3\.js$/ }, (args) => ({
-			path: join(root, 'node_modules', args.path),
-		}));
-		// Each loader names its php.wasm; the host compiles the one it chose
-		// from worker/php-<build>.wasm (copied by copyPhpBinaries), so the
-		// bundle carries only that name.
-		build.onResolve({ filter: /php_8_3\.wasm$/ }, (args) => ({
-			path: PHP_BUILDS.find((b) => args.importer.includes(`/${b}/`)),
-			namespace: 'php-binary',
-		}));
-		build.onLoad({ filter: /.*/, namespace: 'php-binary' }, (args) => ({
-			contents: `export default 'php-${args.path}.wasm';`,
-		}));
 	},
 };
 
 async function bundle(entry, outfile, extra = {}) {
 	await esbuild.build({
-		entryPoints: [join(root, entry)],
+		entryPoints: [resolve(root, entry)],
 		outfile: join(dist, outfile),
 		bundle: true,
 		format: 'esm',
@@ -98,30 +85,83 @@ async function bundle(entry, outfile, extra = {}) {
 	});
 }
 
-// php-wasm's two builds of PHP 8.3 (protocol::PhpBuild names them).
+// php-wasm's two builds of each PHP version (protocol::PhpBuild names them).
 const PHP_BUILDS = ['jspi', 'asyncify'];
 
-function copyPhpBinaries() {
-	for (const build of PHP_BUILDS) {
-		// The loader imports it from a folder named after the patch release.
-		const loader = readFileSync(join(root, 'node_modules', '@php-wasm', 'web-8-3', build, 'php_8_3.js'), 'utf8');
-		const relative = loader.match(/from '\.\/([\w/.]+\.wasm)'/)[1];
-		cpSync(join(root, 'node_modules', '@php-wasm', 'web-8-3', build, relative), join(dist, 'worker', `php-${build}.wasm`));
+// The PHP versions: one `@php-wasm/web-X-Y` dependency each in package.json
+// (host/src/versions.rs holds the same list; its test compares them).
+function phpVersions() {
+	const { dependencies } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+	return Object.keys(dependencies)
+		.map((name) => /^@php-wasm\/web-(\d+)-(\d+)$/.exec(name))
+		.filter(Boolean)
+		.map(([, major, minor]) => ({ version: `${major}.${minor}`, dir: join(root, 'node_modules', '@php-wasm', `web-${major}-${minor}`) }));
+}
+
+// Per version and build, beside the worker entry: php.wasm, which the page
+// compiles, and the loader, a bundle the worker imports once it knows which
+// it runs. Names: host/src/versions.rs `php_files`. Nothing else of the
+// package (its intl extension) is used.
+async function bundlePhpRuntimes(debug) {
+	for (const { version, dir } of phpVersions()) {
+		for (const build of PHP_BUILDS) {
+			const loader = join(dir, build, `php_${version.replace('.', '_')}.js`);
+			const stem = `php-${version}-${build}`;
+			const wasm = readFileSync(loader, 'utf8').match(/from '\.\/([\w/.]+\.wasm)'/)[1];
+			placeFile(join(dir, build, wasm), join(dist, 'worker', `${stem}.wasm`));
+			// The loader names its binary; the worker hands it the module the
+			// page compiled, so the bundle keeps only that name.
+			const binaryName = {
+				name: 'php-binary-name',
+				setup(b) {
+					b.onResolve({ filter: /\.wasm$/ }, () => ({ path: stem, namespace: 'php-binary' }));
+					b.onLoad({ filter: /.*/, namespace: 'php-binary' }, () => ({ contents: `export default '${stem}.wasm';` }));
+				},
+			};
+			await bundle(loader, `worker/${stem}.js`, { minify: !debug, plugins: [binaryName] });
+		}
 	}
 }
 
-// WordPress 6.5 with the SQLite integration (the archives the first worker
-// unpacks) and its static files, which those archives leave out.
+// Files by content: a file whose bytes are already in dist/ becomes a hard
+// link to it (the WordPress builds share most static files), so dist/ holds
+// each content once.
+const placed = new Map();
+function placeFile(from, to) {
+	const bytes = readFileSync(from);
+	const digest = createHash('sha1').update(bytes).digest('hex');
+	mkdirSync(dirname(to), { recursive: true });
+	const twin = placed.get(digest);
+	if (twin) {
+		linkSync(twin, to);
+	} else {
+		writeFileSync(to, bytes);
+		placed.set(digest, to);
+	}
+}
+
+function placeTree(from, to) {
+	for (const entry of readdirSync(from, { withFileTypes: true })) {
+		if (entry.isDirectory()) placeTree(join(from, entry.name), join(to, entry.name));
+		else if (entry.isFile()) placeFile(join(from, entry.name), join(to, entry.name));
+	}
+}
+
+// Every WordPress build with the SQLite integration (the archives the first
+// worker unpacks), and each build's static files, which its archive leaves
+// out. Names: host/src/versions.rs `WpBuild`.
 function copyWordPress() {
 	const builds = join(root, 'node_modules', '@wp-playground', 'wordpress-builds');
 	const out = join(dist, 'wordpress');
-	mkdirSync(out, { recursive: true });
-	cpSync(join(builds, 'src', 'wordpress', 'wp-6.5.zip'), join(out, 'wp-6.5.zip'));
-	cpSync(
+	for (const zip of readdirSync(join(builds, 'src', 'wordpress')).filter((f) => /^wp-.+\.zip$/.test(f))) {
+		placeFile(join(builds, 'src', 'wordpress', zip), join(out, zip));
+		const key = zip.slice(0, -'.zip'.length);
+		placeTree(join(builds, 'public', key), join(out, key));
+	}
+	placeFile(
 		join(builds, 'src', 'sqlite-database-integration', 'sqlite-database-integration.zip'),
 		join(out, 'sqlite-database-integration.zip')
 	);
-	cpSync(join(builds, 'public', 'wp-6.5'), join(out, 'wp-6.5'), { recursive: true });
 }
 
 async function main() {
@@ -140,13 +180,18 @@ async function main() {
 		define: { FAULT_INJECTION: 'false' }, // drops the test-only hooks (buildFaultInjection)
 	});
 	await bundle('service-worker/src-js/sw.js', 'sw.js', { minify: !debug });
-	await bundle('host/src-js/index.js', 'host/index.js', { minify: !debug });
+	// The Blueprint engine is its own file, imported only when a Blueprint is given.
+	await bundle('host/src-js/index.js', 'host/index.js', {
+		minify: !debug,
+		external: ['./blueprints.js', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
+	});
+	await bundle('host/src-js/blueprints.js', 'host/blueprints.js', { minify: !debug });
 	cpSync(join(workerOut, 'worker_bg.wasm'), join(dist, 'worker', 'worker_bg.wasm'));
 	cpSync(join(hostOut, 'host_bg.wasm'), join(dist, 'host', 'host_bg.wasm'));
 	cpSync(join(hostOut, 'host.d.ts'), join(dist, 'host', 'host.d.ts'));
 	cpSync(join(root, 'host', 'src-js', 'index.d.ts'), join(dist, 'host', 'index.d.ts'));
 	cpSync(join(swOut, 'service_worker_bg.wasm'), join(dist, 'service_worker_bg.wasm'));
-	copyPhpBinaries();
+	await bundlePhpRuntimes(debug);
 	copyWordPress();
 	cpSync(join(root, 'playground', 'src'), dist, { recursive: true });
 	console.log(`built ${dist}`);
@@ -211,6 +256,15 @@ async function bundleBenchPeer() {
 	console.log(`built ${out}`);
 }
 
+// A copy of a tree made of hard links (dist/ is hundreds of MB).
+function linkTree(from, to) {
+	mkdirSync(to, { recursive: true });
+	for (const entry of readdirSync(from, { withFileTypes: true })) {
+		if (entry.isDirectory()) linkTree(join(from, entry.name), join(to, entry.name));
+		else linkSync(join(from, entry.name), join(to, entry.name));
+	}
+}
+
 // Tests only (`--fault-injection`, run by `make test-e2e`; never published):
 // target/dist-faults/, a copy of dist/ (build that first) whose worker module has
 // the `fault-injection` feature (worker/src/fault.rs: traps on demand) and
@@ -232,7 +286,10 @@ async function buildFaultInjection() {
 	rmSync(workerOut, { recursive: true, force: true });
 	run('wasm-bindgen', ['--target', 'web', '--out-dir', workerOut, join(targetDir, wasmTarget, 'release', 'worker.wasm')]);
 	rmSync(out, { recursive: true, force: true });
-	cpSync(dist, out, { recursive: true });
+	linkTree(dist, out);
+	// Links to dist/'s files: the two rewritten below must be new files.
+	rmSync(join(out, 'worker', 'worker-entry.js'));
+	rmSync(join(out, 'worker', 'worker_bg.wasm'));
 	const faultyWorker = {
 		name: 'fault-injection-worker',
 		setup(build) {

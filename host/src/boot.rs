@@ -9,6 +9,7 @@ use crate::scheduler::Limits;
 use crate::util::{error, get, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
+use crate::versions::WordPress;
 use protocol::{PhpBuild, SiteKind, WorkerConfig, WorkerRole};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -45,36 +46,77 @@ fn site_option(value: &JsValue) -> Result<Site, JsValue> {
     }
 }
 
-/// WordPress 6.5 with the SQLite integration, from @wp-playground/wordpress-builds.
-const WORDPRESS_ARCHIVES: [&str; 2] = ["wordpress/wp-6.5.zip", "wordpress/sqlite-database-integration.zip"];
-/// Its static files (the archive leaves them out).
-const WORDPRESS_ASSETS: &str = "wordpress/wp-6.5/";
+/// Installed beside WordPress (from @wp-playground/wordpress-builds).
+const SQLITE_ARCHIVE: &str = "wordpress/sqlite-database-integration.zip";
 
 async fn response_bytes(url: &str, download: js_sys::Promise) -> Result<Uint8Array, JsValue> {
-    let response: web_sys::Response = JsFuture::from(download).await?.unchecked_into();
+    // A network failure (no CORS, offline) names the URL too.
+    let response: web_sys::Response = JsFuture::from(download)
+        .await
+        .map_err(|e| {
+            let why = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"));
+            error(format!("cannot fetch {url}: {why}"))
+        })?
+        .unchecked_into();
     if !response.ok() {
         return Err(error(format!("cannot fetch {url}: HTTP {}", response.status())));
     }
     Ok(Uint8Array::new(&JsFuture::from(response.array_buffer()?).await?))
 }
 
-/// The site's kind, and where its static files live beyond its archives.
-fn site_kind(site: &Site, asset_base: &str) -> (SiteKind, Option<String>) {
+fn site_kind(site: &Site) -> SiteKind {
     match site {
-        Site::Blank => (SiteKind::Blank, None),
-        Site::WordPress => (SiteKind::WordPress, Some(format!("{asset_base}{WORDPRESS_ASSETS}"))),
-        // An exported WordPress site still needs WordPress's static files.
-        Site::Archive(_) => (SiteKind::Archive, Some(format!("{asset_base}{WORDPRESS_ASSETS}"))),
+        Site::Blank => SiteKind::Blank,
+        Site::WordPress => SiteKind::WordPress,
+        Site::Archive(_) => SiteKind::Archive,
     }
+}
+
+/// Where the site's static files live beyond its files (a build's archive
+/// leaves them out): the build of the WordPress it turned out to run, read
+/// once it is up (a saved or imported site may run another than `wp` names).
+fn assets_url(asset_base: &str, installed: Option<&str>) -> Option<String> {
+    let build = crate::versions::WpBuild::for_installed(installed?)?;
+    Some(format!("{asset_base}{}", build.assets()))
+}
+
+/// The installed WordPress's `$wp_version`, after installing a wordpress.org
+/// zip (it comes without a database); `None` for a site that is not WordPress.
+async fn settle_wordpress(pool: &Pool, from_zip: bool) -> Result<Option<String>, JsValue> {
+    use crate::client::{submit, Reply};
+    use crate::scheduler::Target;
+    use protocol::{Job, JobResult, RunRequest, RunSource};
+    if from_zip {
+        let install = Job::Run(RunRequest {
+            source: RunSource::Code(crate::versions::INSTALL_WORDPRESS_PHP.into()),
+            env: Vec::new(),
+            body: Vec::new(),
+            cwd: DOCUMENT_ROOT.into(),
+        });
+        let output = match submit(pool, Target::Any, install).await? {
+            Reply(JobResult::Run(output)) => output,
+            _ => return Err(error("installing WordPress gave no PHP output")),
+        };
+        let text = String::from_utf8_lossy(&output.bytes);
+        if !text.ends_with("installed") || output.exit_code != 0 {
+            return Err(error(format!("cannot install WordPress from its zip: {text} {}", output.errors)));
+        }
+    }
+    let path = format!("{DOCUMENT_ROOT}/wp-includes/version.php");
+    Ok(match submit(pool, Target::Any, Job::ReadFile { path }).await {
+        Ok(Reply(JobResult::File(bytes))) => crate::versions::wp_version_in(&String::from_utf8_lossy(&bytes)),
+        _ => None,
+    })
 }
 
 /// The archives the formatting worker installs, fetched at once (the
 /// returned promise is already running) so the downloads overlap the rest
 /// of the boot.
-fn fetch_site_archives(window: &Window, site: &Site, asset_base: &str) -> js_sys::Promise {
+fn fetch_site_archives(window: &Window, site: &Site, wordpress: &WordPress, asset_base: &str) -> js_sys::Promise {
     let window = window.clone();
-    let urls: Vec<String> = match site {
-        Site::WordPress => WORDPRESS_ARCHIVES.iter().map(|path| format!("{asset_base}{path}")).collect(),
+    let urls: Vec<String> = match (site, wordpress) {
+        (Site::WordPress, WordPress::Build(build)) => vec![format!("{asset_base}{}", build.archive()), format!("{asset_base}{SQLITE_ARCHIVE}")],
+        (Site::WordPress, WordPress::Url(url)) => vec![url.clone(), format!("{asset_base}{SQLITE_ARCHIVE}")],
         _ => Vec::new(),
     };
     let archive = match site {
@@ -111,6 +153,27 @@ struct Options {
     iframe: Option<web_sys::HtmlIFrameElement>,
     /// A php-wasm build named by the `phpBuild` option, else chosen by feature.
     php_build: Option<PhpBuild>,
+    /// Save the site in the browser (`storage` option: on unless "temp").
+    saved: bool,
+    /// `siteSlug`: the saved site to open or create.
+    site_slug: Option<String>,
+    /// PHP's outgoing HTTP through `fetch()` (`networking` option).
+    networking: bool,
+    /// `php`: one of crate::versions::PHP_VERSIONS.
+    php_version: &'static str,
+    /// `wp`: what a new WordPress site installs.
+    wordpress: WordPress,
+}
+
+/// `networking`: on unless `false` (or `"no"`, as in the page's `?networking=no`).
+fn networking_option(value: &JsValue) -> Result<bool, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(true);
+    }
+    value
+        .as_bool()
+        .or_else(|| value.as_string().and_then(|name| protocol::networking_from_name(&name)))
+        .ok_or_else(|| error("option `networking` must be true or false (or \"yes\" / \"no\")"))
 }
 
 fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
@@ -124,6 +187,8 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
         return Err(error(format!("workers must be between 1 and {MAX_WORKERS}, got {workers}")));
     }
     let site = site_option(&get(options, "site"))?;
+    let php_version = crate::versions::php(optional_string(options, "php")?.as_deref()).map_err(error)?;
+    let wordpress = crate::versions::wordpress(optional_string(options, "wp")?.as_deref()).map_err(error)?;
     let memory_max_mb = optional_u32(options, "memoryMaximumMb")?.unwrap_or(1024);
     if !(64..=4096).contains(&memory_max_mb) {
         return Err(error("memoryMaximumMb must be between 64 and 4096"));
@@ -149,7 +214,21 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
             error(format!("unknown phpBuild {name:?}: use \"{}\" or \"{}\"", PhpBuild::Jspi.name(), PhpBuild::Asyncify.name()))
         })?),
     };
+    let saved = match optional_string(options, "storage")?.as_deref() {
+        None | Some("browser") | Some("opfs") => true,
+        Some("temp") | Some("none") => false,
+        Some(other) => return Err(error(format!("unknown storage {other:?}: use \"browser\" (the default) or \"temp\""))),
+    };
+    let site_slug = optional_string(options, "siteSlug")?;
+    if let Some(slug) = &site_slug {
+        protocol::storage::check_slug(slug).map_err(error)?;
+    }
     Ok(Options {
+        php_version,
+        wordpress,
+        saved,
+        site_slug,
+        networking: networking_option(&get(options, "networking"))?,
         php_build,
         asset_base,
         site,
@@ -328,15 +407,17 @@ pub async fn start_playground(
     #[wasm_bindgen(unchecked_param_type = "StartOptions & { assetBase: string }")] options: JsValue,
 ) -> Result<Client, JsValue> {
     let on_progress = get(&options, "onProgress").dyn_into::<js_sys::Function>().ok();
+    let on_site_stopped = get(&options, "onSiteStopped").dyn_into::<js_sys::Function>().ok();
     let mut options = parse_options(&options)?;
     let window = web_sys::window().ok_or_else(|| error("startPlayground must run on a page"))?;
     // Downloads and compilation start now and overlap everything up to the
     // first worker's boot.
     let php_build = PhpBuild::choose(browser_has_jspi(), options.php_build);
-    let php_module = compile(&window, format!("{}worker/php-{}.wasm", options.asset_base, php_build.name()));
+    let (php_binary, php_loader) = crate::versions::php_files(options.php_version, php_build);
+    let php_module = compile(&window, format!("{}worker/{php_binary}", options.asset_base));
     let worker_module_url = format!("{}worker/worker_bg.wasm", options.asset_base);
     let worker_module_download = window.fetch_with_str(&worker_module_url);
-    let archives_download = fetch_site_archives(&window, &options.site, &options.asset_base);
+    let archives_download = fetch_site_archives(&window, &options.site, &options.wordpress, &options.asset_base);
 
     let registration = registering_service_worker(&window, &options.asset_base);
     let isolated = get(&window, "crossOriginIsolated").as_bool() == Some(true);
@@ -369,12 +450,21 @@ pub async fn start_playground(
     if !shared {
         options.workers = 1;
     }
-    // The file server reports ready like a worker.
-    let progress = Progress { callback: on_progress, total: 4 + options.workers + u32::from(shared), done: Default::default() };
+    // A saved site is held by this page from here on (one tab per site).
+    // Where the browser gives this page no storage, the site is temporary
+    // and says why (`client.storageNotice`).
+    let unsaved_reason = if options.saved { crate::saved_sites::unavailable().await } else { None };
+    let storage_slug = match (options.saved, &unsaved_reason) {
+        (true, None) => Some(crate::saved_sites::claim(options.site_slug.clone()).await?),
+        _ => None,
+    };
+    // The file server and the storage worker report ready like a worker.
+    let helpers = u32::from(shared) * (1 + u32::from(storage_slug.is_some()));
+    let progress = Progress { callback: on_progress, total: 4 + options.workers + helpers, done: Default::default() };
     progress.step("isolation");
 
     let scope = random_scope_id();
-    let (site_kind, assets_url) = site_kind(&options.site, &options.asset_base);
+    let site_kind = site_kind(&options.site);
     // The service worker's scope is the origin's root, so the site's URL is
     // known before its registration settles.
     let absolute_url = protocol::scope::url(&window.location().origin()?, &scope);
@@ -416,23 +506,32 @@ pub async fn start_playground(
             fs_initial_bytes: options.fs_initial_bytes,
             fs_max_bytes: options.memory_max_bytes,
             php_build,
+            php_version: options.php_version.into(),
+            php_loader,
             role: WorkerRole::Php,
+            keeps_site: None,
+            networking: options.networking,
         },
+        storage_slug: storage_slug.clone(),
+        unsaved_reason: unsaved_reason.map(|why| format!("This site is not saved: {why}.")),
+        on_site_stopped,
     };
     let pool = Pool::new(options.workers, options.limits, kit);
-    // All start at once: worker 0 formats the filesystem and installs the
-    // site while the others start PHP, then wait for it to attach.
+    // All start at once: the storage worker (else worker 0) formats the
+    // filesystem — opening the saved site, or installing the site — while
+    // the others start PHP, then wait for it to attach.
+    let formatter = pool.storage().unwrap_or(0);
     let mut readies = Vec::new();
-    for index in 0..options.workers {
-        let archives = if index == 0 { archives.clone() } else { js_sys::Array::new() };
-        readies.push(pool.spawn(index, index == 0, &archives)?);
-    }
-    if let Some(index) = pool.file_server() {
-        readies.push(pool.spawn(index, false, &js_sys::Array::new())?);
+    // The formatter first: its failure (a site that cannot be opened) must
+    // end the boot, while the others wait for it forever.
+    let others = (0..options.workers).chain(pool.file_server()).filter(|&i| i != formatter);
+    for index in std::iter::once(formatter).chain(others) {
+        let archives = if index == formatter { archives.clone() } else { js_sys::Array::new() };
+        readies.push((index, pool.spawn(index, index == formatter, &archives)?));
     }
     let workers_ready = async {
-        for (index, ready) in readies.into_iter().enumerate() {
-            wait_ready(index as u32, ready).await?;
+        for (index, ready) in readies {
+            wait_ready(index, ready).await?;
             progress.step("worker-ready");
         }
         Ok::<(), JsValue>(())
@@ -442,20 +541,31 @@ pub async fn start_playground(
         Some(registration) => registration,
         None => service_worker_ready(&registration).await,
     };
-    let service_worker_port = match &registration {
-        Ok(registration) => Some(claim_scope(registration, &scope, assets_url.as_deref())?),
-        Err(_) => None,
-    };
     if let Err(failed) = workers_ready.await {
         // Workers still waiting for the filesystem would wait forever.
         pool.terminate_all();
         return Err(failed);
     }
+    let restored = pool.storage_opened().is_some_and(|o| o.restored);
+    let from_zip = matches!((&options.site, &options.wordpress), (Site::WordPress, WordPress::Url(_))) && !restored;
+    let wp_version = match settle_wordpress(&pool, from_zip).await {
+        Ok(version) => version,
+        Err(failed) => {
+            pool.terminate_all();
+            return Err(failed);
+        }
+    };
+    let assets_url = assets_url(&options.asset_base, wp_version.as_deref());
+    let service_worker_port = match &registration {
+        Ok(registration) => Some(claim_scope(registration, &scope, assets_url.as_deref())?),
+        Err(_) => None,
+    };
 
     if let Some(iframe) = &options.iframe {
         iframe.set_src(&absolute_url);
     }
-    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode, php_build, service_worker_port))
+    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode, php_build, service_worker_port)
+        .with_versions(options.php_version, wp_version))
 }
 
 /// Does this browser have JavaScript Promise Integration?
@@ -478,3 +588,4 @@ async fn wait_ready(
         Err(_) => Err(error(format!("worker {index} went away while booting"))),
     }
 }
+

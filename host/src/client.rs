@@ -5,8 +5,10 @@ use crate::pool::{GiveUp, Pending, Pool};
 use crate::isolation::Mode;
 use crate::scheduler::Target;
 use crate::util::{error, get, next_message, optional_string, optional_u32, set};
-use js_sys::{Object, Promise, Uint8Array};
-use protocol::{HttpRequest, Job, JobResult, PageMessage};
+use js_sys::{Function, Object, Promise, Uint8Array};
+use protocol::{HttpRequest, Job, JobResult, PageMessage, RunRequest, RunSource};
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
@@ -14,8 +16,31 @@ use web_sys::{MessageChannel, MessageEvent, MessagePort};
 
 #[wasm_bindgen(typescript_custom_section)]
 const CLIENT_TYPES: &'static str = r#"
-export interface RunOptions { code: string; worker?: number; }
-export interface RunResult { text: string; errors: string; exitCode: number; worker: number; }
+/** `code` or `scriptPath` (an absolute path of a PHP file). */
+export interface RunOptions {
+    code?: string;
+    scriptPath?: string;
+    /** Environment variables for `getenv()`. */
+    env?: Record<string, string>;
+    /** The request body (`php://input`). */
+    body?: string | Uint8Array;
+    worker?: number;
+}
+export interface RunResult {
+    text: string;
+    bytes: Uint8Array;
+    errors: string;
+    exitCode: number;
+    httpStatusCode: number;
+    headers: Record<string, string[]>;
+    /** `text` parsed as JSON. */
+    readonly json: any;
+    worker: number;
+}
+export interface RmDirOptions { recursive?: boolean; }
+export interface ListFilesOptions { prependPath?: boolean; }
+/** php-wasm's event types; the client emits `request.end` and `request.error`. */
+export interface PHPEvent { type: string; error?: Error; }
 export interface RequestOptions {
     url: string;
     method?: string;
@@ -58,6 +83,23 @@ export interface StartOptions {
     fsInitialMb?: number;
     /** php-wasm build; default: JSPI where the browser has it, else asyncify. */
     phpBuild?: 'jspi' | 'asyncify';
+    /** Save the site in this browser (OPFS; the default) or not ('temp'). */
+    storage?: 'browser' | 'temp';
+    /** The saved site to open, or create; default: the one opened last here. */
+    siteSlug?: string;
+    /** Told when the site stops for good (a worker died inside the shared
+     *  heap's allocator); `saved`: reopening it goes on from its saved copy. */
+    onSiteStopped?: (event: { reason: string; saved: boolean }) => void;
+    /** A Blueprint (v1): an object, or its JSON or base64 JSON text (a URL fragment's forms). */
+    blueprint?: object | string;
+    /** Where to fetch a Blueprint (v1, JSON); wins over `blueprint`. */
+    blueprintUrl?: string;
+    /** PHP version: 7.4, 8.0 … 8.5 or `latest` (8.5); default: the Blueprint's `preferredVersions.php`, else 8.3. */
+    php?: '7.4' | '8.0' | '8.1' | '8.2' | '8.3' | '8.4' | '8.5' | 'latest' | (string & {});
+    /** WordPress of a new site: 6.2 … 6.5, `beta` (6.6-RC3), `nightly` (6.7-alpha), `latest` (6.5), or the
+     *  URL of a WordPress zip (fetched by the page: this origin, or CORS); default: the Blueprint's
+     *  `preferredVersions.wp`, else 6.5. */
+    wp?: string;
     onProgress?: (event: ProgressEvent) => void;
 }
 "#;
@@ -70,6 +112,18 @@ pub struct Client {
     absolute_url: String,
     document_root: String,
     php_build: protocol::PhpBuild,
+    php_version: &'static str,
+    /// The installed WordPress's `$wp_version`; `None` for other sites.
+    wp_version: Option<String>,
+    /// Where `run` starts PHP (`chdir`); the document root, as in Playground.
+    cwd: Rc<RefCell<String>>,
+    /// `addEventListener`'s `(type, listener)` pairs.
+    listeners: Rc<RefCell<Vec<(String, Function)>>>,
+    /// `onMessage` listeners.
+    message_listeners: Rc<RefCell<Vec<Function>>>,
+    /// The last `defineConstant` call: each waits for the one before, so
+    /// their read-merge-writes of the shared file never interleave.
+    constants_chain: RefCell<Promise>,
 }
 
 impl Client {
@@ -82,9 +136,28 @@ impl Client {
         php_build: protocol::PhpBuild,
         service_worker_port: Option<MessagePort>,
     ) -> Client {
-        let client = Client { pool, isolation, scope, absolute_url, document_root, php_build };
+        let client = Client {
+            pool,
+            isolation,
+            scope,
+            absolute_url,
+            cwd: Rc::new(RefCell::new(document_root.clone())),
+            document_root,
+            php_build,
+            php_version: crate::versions::DEFAULT_PHP,
+            wp_version: None,
+            listeners: Default::default(),
+            message_listeners: Default::default(),
+            constants_chain: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
+        };
         client.serve_service_worker(service_worker_port);
         client
+    }
+
+    pub(crate) fn with_versions(mut self, php_version: &'static str, wp_version: Option<String>) -> Client {
+        self.php_version = php_version;
+        self.wp_version = wp_version;
+        self
     }
 
     /// Requests the service worker forwards for our scope go to the pool,
@@ -100,7 +173,10 @@ impl Client {
             let Ok(reply) = data.get(1).dyn_into::<MessagePort>() else { return };
             let bytes = Uint8Array::new(&data.get(0)).to_vec();
             let scoped = protocol::decode::<PageMessage>(&bytes).and_then(|message| match message {
-                PageMessage::Http(scoped) => Ok(scoped),
+                PageMessage::Http(mut scoped) => {
+                    protocol::trace::stamp(&mut scoped.request.headers, "page", now_ms());
+                    Ok(scoped)
+                }
                 other => Err(format!("the service worker sent {other:?}, not a request")),
             });
             let outcome = scoped.map_err(error).and_then(|scoped| {
@@ -144,9 +220,122 @@ impl Client {
         let pool = self.pool.clone();
         future_to_promise(async move { Ok(submit(&pool, target, job).await?.into()) })
     }
+
+    /// Writes `data` to `path`, creating its parent directories.
+    pub(crate) async fn put_file(&self, path: &str, data: &[u8]) -> Result<(), JsValue> {
+        if let Some((parent, _)) = path.rsplit_once('/').filter(|(parent, _)| !parent.is_empty()) {
+            submit(&self.pool, Target::Any, Job::Mkdir { path: parent.into() }).await?;
+        }
+        submit(&self.pool, Target::Any, Job::WriteFile { path: path.into(), data: data.to_vec() }).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn is_dir_now(&self, path: &str) -> Result<bool, JsValue> {
+        let Reply(result) = submit(&self.pool, Target::Any, Job::IsDir { path: path.into() }).await?;
+        Ok(matches!(result, JobResult::Bool(true)))
+    }
 }
 
-struct Reply(JobResult);
+/// Now on the clock every context shares (for `protocol::trace`).
+fn now_ms() -> f64 {
+    let performance = web_sys::window().and_then(|w| w.performance());
+    performance.map_or(0.0, |p| p.time_origin() + p.now())
+}
+
+/// Calls the listeners of `event.type` and of `*`.
+fn dispatch(listeners: &Rc<RefCell<Vec<(String, Function)>>>, event: &Object) {
+    let kind = get(event, "type").as_string().unwrap_or_default();
+    let chosen: Vec<Function> =
+        listeners.borrow().iter().filter(|(t, _)| *t == kind || t == "*").map(|(_, f)| f.clone()).collect();
+    for listener in chosen {
+        let _ = listener.call1(&JsValue::NULL, event);
+    }
+}
+
+fn request_event(result: &Result<JsValue, JsValue>) -> Object {
+    let event = Object::new();
+    match result {
+        Ok(_) => set(&event, "type", "request.end"),
+        Err(e) => {
+            set(&event, "type", "request.error");
+            set(&event, "error", e.clone());
+            set(&event, "source", "request");
+        }
+    }
+    event
+}
+
+/// A response object as php-wasm's `PHPResponse` has it.
+fn response_object(status: u16, headers: &[(String, String)], body: &[u8]) -> Object {
+    let out = Object::new();
+    set(&out, "httpStatusCode", status);
+    let by_name = Object::new();
+    for (name, value) in headers {
+        let key = name.to_ascii_lowercase();
+        let list = get(&by_name, &key);
+        let list: js_sys::Array = if list.is_undefined() { js_sys::Array::new() } else { list.unchecked_into() };
+        list.push(&JsValue::from_str(value));
+        set(&by_name, &key, list);
+    }
+    set(&out, "headers", by_name);
+    set(&out, "text", String::from_utf8_lossy(body).into_owned());
+    set(&out, "bytes", Uint8Array::from(body));
+    out
+}
+
+/// `{[name]: string}` as name-value pairs (values converted with String()).
+fn string_pairs(value: &JsValue) -> Vec<(String, String)> {
+    let Some(object) = value.dyn_ref::<Object>() else { return Vec::new() };
+    Object::keys(object)
+        .iter()
+        .map(|key| {
+            let name = key.as_string().unwrap_or_default();
+            let value = get(object, &name);
+            let value = value.as_string().unwrap_or_else(|| String::from(js_sys::JsString::from(value)));
+            (name, value)
+        })
+        .collect()
+}
+
+fn body_bytes(body: &JsValue) -> Result<Vec<u8>, JsValue> {
+    if body.is_undefined() || body.is_null() {
+        Ok(Vec::new())
+    } else if let Some(text) = body.as_string() {
+        Ok(text.into_bytes())
+    } else if body.is_instance_of::<Uint8Array>() {
+        Ok(Uint8Array::new(body).to_vec())
+    } else {
+        Err(error("body must be a string or a Uint8Array (form objects are not supported)"))
+    }
+}
+
+/// `request()`'s work: the path within the site, headers, body, and the reply.
+async fn request(pool: &Pool, base: String, options: JsValue) -> Result<JsValue, JsValue> {
+    let url = optional_string(&options, "url")?.ok_or_else(|| error("request() needs `url`"))?;
+    let path_and_query = match url.strip_prefix(&base) {
+        Some(rest) => format!("/{rest}"),
+        None if url.starts_with('/') => url,
+        None => return Err(error(format!("url must be a path or start with {base}, got {url:?}"))),
+    };
+    let mut headers = string_pairs(&get(&options, "headers"));
+    if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
+        // As a browser would send it, so PHP builds URLs on this site.
+        let host = web_sys::Url::new(&base).map(|u| u.host()).unwrap_or_default();
+        headers.push(("host".into(), host));
+    }
+    let request = HttpRequest {
+        method: optional_string(&options, "method")?.unwrap_or_else(|| "GET".into()),
+        path_and_query,
+        scope_url: base,
+        headers,
+        body: body_bytes(&get(&options, "body"))?,
+    };
+    let Reply(result) = submit(pool, target(&options)?, Job::Http(request)).await?;
+    let JobResult::Http(response) = result else { return Err(error("unexpected reply to request()")) };
+    Ok(response_object(response.status, &response.headers, &response.body).into())
+}
+
+pub(crate) struct Reply(pub(crate) JobResult);
 
 impl From<Reply> for JsValue {
     fn from(reply: Reply) -> JsValue {
@@ -171,7 +360,7 @@ impl From<Reply> for JsValue {
     }
 }
 
-async fn submit(pool: &Pool, target: Target, job: Job) -> Result<Reply, JsValue> {
+pub(crate) async fn submit(pool: &Pool, target: Target, job: Job) -> Result<Reply, JsValue> {
     let channel = MessageChannel::new()?;
     let (reply, resolve) = next_message(&channel.port1());
     pool.submit(target, Pending { job, reply: channel.port2(), give_up: GiveUp::Local(resolve) })?;
@@ -204,22 +393,52 @@ fn path_arg(path: &str) -> Result<String, JsValue> {
     Ok(path.to_string())
 }
 
+async fn run(pool: &Pool, cwd: String, options: JsValue) -> Result<JsValue, JsValue> {
+    let source = match (optional_string(&options, "code")?, optional_string(&options, "scriptPath")?) {
+        (Some(code), None) => RunSource::Code(code),
+        (None, Some(path)) => RunSource::Script(path_arg(&path)?),
+        (Some(_), Some(_)) => return Err(error("run() takes `code` or `scriptPath`, not both")),
+        (None, None) => return Err(error("run() needs `code` or `scriptPath`")),
+    };
+    let env = string_pairs(&get(&options, "env"));
+    let run = RunRequest { source, env, body: body_bytes(&get(&options, "body"))?, cwd };
+    let Reply(result) = submit(pool, target(&options)?, Job::Run(run)).await?;
+    let JobResult::Run(output) = result else { return Err(error("unexpected reply to run()")) };
+    let out = response_object(output.status, &output.headers, &output.bytes);
+    set(&out, "errors", output.errors.clone());
+    set(&out, "exitCode", output.exit_code);
+    set(&out, "worker", output.worker);
+    // Parsed on use, as php-wasm's `json` getter.
+    let descriptor = Object::new();
+    set(&descriptor, "get", Function::new_no_args("return JSON.parse(this.text)"));
+    Object::define_property(&out, &"json".into(), &descriptor);
+    if output.exit_code != 0 {
+        let text = String::from_utf8_lossy(&output.bytes);
+        let e = js_sys::Error::new(&format!(
+            "PHP.run() failed with exit code {}.\n\n=== Stdout ===\n{text}\n\n=== Stderr ===\n{}",
+            output.exit_code, output.errors
+        ));
+        set(e.unchecked_ref(), "response", out);
+        return Err(e.into());
+    }
+    Ok(out.into())
+}
+
 #[wasm_bindgen(js_class = PlaygroundClient)]
 impl Client {
-    /// `run({code, worker?})` → `{text, errors, exitCode, worker}`.
+    /// `run({code | scriptPath, env?, body?, worker?})` → a response like
+    /// php-wasm's (`text`, `bytes`, `errors`, `exitCode`, `httpStatusCode`,
+    /// `headers`, `json`) plus `worker`. As php-wasm's `run`, rejects when PHP
+    /// exits with a non-zero code; the error carries `response`.
     #[wasm_bindgen(unchecked_return_type = "Promise<RunResult>")]
     pub fn run(&self, #[wasm_bindgen(unchecked_param_type = "RunOptions")] options: JsValue) -> Promise {
         let pool = self.pool.clone();
+        let cwd = self.cwd.borrow().clone();
+        let listeners = self.listeners.clone();
         future_to_promise(async move {
-            let code = optional_string(&options, "code")?.ok_or_else(|| error("run() needs `code`"))?;
-            let Reply(result) = submit(&pool, target(&options)?, Job::Run { code }).await?;
-            let JobResult::Run(output) = result else { return Err(error("unexpected reply to run()")) };
-            let out = Object::new();
-            set(&out, "text", output.text);
-            set(&out, "errors", output.errors);
-            set(&out, "exitCode", output.exit_code);
-            set(&out, "worker", output.worker);
-            Ok(out.into())
+            let result = run(&pool, cwd, options).await;
+            dispatch(&listeners, &request_event(&result));
+            result
         })
     }
 
@@ -229,57 +448,11 @@ impl Client {
     pub fn request(&self, #[wasm_bindgen(unchecked_param_type = "RequestOptions")] options: JsValue) -> Promise {
         let pool = self.pool.clone();
         let base = self.absolute_url.clone();
+        let listeners = self.listeners.clone();
         future_to_promise(async move {
-            let url = optional_string(&options, "url")?.ok_or_else(|| error("request() needs `url`"))?;
-            let path_and_query = match url.strip_prefix(&base) {
-                Some(rest) => format!("/{rest}"),
-                None if url.starts_with('/') => url,
-                None => return Err(error(format!("url must be a path or start with {base}, got {url:?}"))),
-            };
-            let mut headers = Vec::new();
-            let header_object = get(&options, "headers");
-            if let Some(object) = header_object.dyn_ref::<Object>() {
-                for key in Object::keys(object).iter() {
-                    let name = key.as_string().unwrap_or_default();
-                    headers.push((name.clone(), get(object, &name).as_string().unwrap_or_default()));
-                }
-            }
-            if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("host")) {
-                // As a browser would send it, so PHP builds URLs on this site.
-                let host = web_sys::Url::new(&base).map(|u| u.host()).unwrap_or_default();
-                headers.push(("host".into(), host));
-            }
-            let body = get(&options, "body");
-            let body = if let Some(text) = body.as_string() {
-                text.into_bytes()
-            } else if body.is_instance_of::<Uint8Array>() {
-                Uint8Array::new(&body).to_vec()
-            } else {
-                Vec::new()
-            };
-            let request = HttpRequest {
-                method: optional_string(&options, "method")?.unwrap_or_else(|| "GET".into()),
-                path_and_query,
-                scope_url: base,
-                headers,
-                body,
-            };
-            let Reply(result) = submit(&pool, target(&options)?, Job::Http(request)).await?;
-            let JobResult::Http(response) = result else { return Err(error("unexpected reply to request()")) };
-            let out = Object::new();
-            set(&out, "httpStatusCode", response.status);
-            let headers = Object::new();
-            for (name, value) in &response.headers {
-                let key = name.to_ascii_lowercase();
-                let list = get(&headers, &key);
-                let list: js_sys::Array = if list.is_undefined() { js_sys::Array::new() } else { list.unchecked_into() };
-                list.push(&JsValue::from_str(value));
-                set(&headers, &key, list);
-            }
-            set(&out, "headers", headers);
-            set(&out, "text", String::from_utf8_lossy(&response.body).into_owned());
-            set(&out, "bytes", Uint8Array::from(&response.body[..]));
-            Ok(out.into())
+            let result = request(&pool, base, options).await;
+            dispatch(&listeners, &request_event(&result));
+            result
         })
     }
 
@@ -318,16 +491,138 @@ impl Client {
         self.path_job(path, |path| Job::Mkdir { path })
     }
 
+    /// The same as `mkdir` (which creates parents too).
+    #[wasm_bindgen(js_name = mkdirTree, unchecked_return_type = "Promise<void>")]
+    pub fn mkdir_tree(&self, path: String) -> Promise {
+        self.mkdir(path)
+    }
+
+    /// Renames (moves) a file or directory.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn mv(&self, from: String, to: String) -> Promise {
+        match (path_arg(&from), path_arg(&to)) {
+            (Ok(from), Ok(to)) => self.submit(Target::Any, Job::Rename { from, to }),
+            (Err(e), _) | (_, Err(e)) => Promise::reject(&e),
+        }
+    }
+
+    /// Copies a file, or a directory with everything in it.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn cp(&self, from: String, to: String) -> Promise {
+        match (path_arg(&from), path_arg(&to)) {
+            (Ok(from), Ok(to)) => self.submit(Target::Any, Job::Copy { from, to }),
+            (Err(e), _) | (_, Err(e)) => Promise::reject(&e),
+        }
+    }
+
+    /// Removes a directory; with `{recursive: true}` (the default, as in
+    /// php-wasm) everything in it too.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn rmdir(&self, path: String, #[wasm_bindgen(unchecked_param_type = "RmDirOptions")] options: JsValue) -> Promise {
+        let recursive = get(&options, "recursive").as_bool().unwrap_or(true);
+        self.path_job(path, |path| Job::Rmdir { path, recursive })
+    }
+
+    #[wasm_bindgen(js_name = isDir, unchecked_return_type = "Promise<boolean>")]
+    pub fn is_dir(&self, path: String) -> Promise {
+        self.path_job(path, |path| Job::IsDir { path })
+    }
+
+    /// Where later `run` calls start PHP (default: the document root).
+    pub fn chdir(&self, path: String) -> Result<(), JsValue> {
+        *self.cwd.borrow_mut() = path_arg(&path)?;
+        Ok(())
+    }
+
+    /// Defines a PHP constant for every later run and request on every
+    /// worker (a JSON file on the shared filesystem each worker applies).
+    #[wasm_bindgen(js_name = defineConstant, unchecked_return_type = "Promise<void>")]
+    pub fn define_constant(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "string | number | boolean | null")] value: JsValue,
+    ) -> Promise {
+        let scalar = value.is_null() || value.as_string().is_some() || value.as_f64().is_some() || value.as_bool().is_some();
+        if name.is_empty() || !scalar {
+            return Promise::reject(&error(format!("defineConstant({name:?}): a name and a string, number, boolean or null value")));
+        }
+        let pool = self.pool.clone();
+        let previous = self.constants_chain.borrow().clone();
+        let next = future_to_promise(async move {
+            let _ = JsFuture::from(previous).await; // its own caller sees its failure
+            let path = protocol::CONSTANTS_PATH;
+            let stored = match submit(&pool, Target::Any, Job::ReadFile { path: path.into() }).await {
+                Ok(Reply(JobResult::File(bytes))) => String::from_utf8_lossy(&bytes).into_owned(),
+                _ => "{}".into(),
+            };
+            let constants = js_sys::JSON::parse(&stored).ok().filter(|v| v.is_object()).unwrap_or_else(|| Object::new().into());
+            set(constants.unchecked_ref(), &name, value);
+            let json = String::from(js_sys::JSON::stringify(&constants)?);
+            let parent = path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("/");
+            submit(&pool, Target::Any, Job::Mkdir { path: parent.into() }).await?;
+            submit(&pool, Target::Any, Job::WriteFile { path: path.into(), data: json.into_bytes() }).await?;
+            Ok(JsValue::UNDEFINED)
+        });
+        *self.constants_chain.borrow_mut() = next.clone();
+        next
+    }
+
+    /// Registers a listener for PHP's `post_message_to_js`; returns a
+    /// function that removes it. PHP's messages are not forwarded from the
+    /// workers yet, so it is not called.
+    #[wasm_bindgen(js_name = onMessage, unchecked_return_type = "() => Promise<void>")]
+    pub fn on_message(&self, #[wasm_bindgen(unchecked_param_type = "(data: string) => any")] listener: Function) -> JsValue {
+        self.message_listeners.borrow_mut().push(listener.clone());
+        let listeners = self.message_listeners.clone();
+        Closure::once_into_js(move || {
+            listeners.borrow_mut().retain(|f| *f != listener);
+            Promise::resolve(&JsValue::UNDEFINED)
+        })
+    }
+
+    /// `request.end` / `request.error` after each `run` and `request`; `*` for all.
+    #[wasm_bindgen(js_name = addEventListener)]
+    pub fn add_event_listener(
+        &self,
+        event_type: String,
+        #[wasm_bindgen(unchecked_param_type = "(event: PHPEvent) => void")] listener: Function,
+    ) {
+        self.listeners.borrow_mut().push((event_type, listener));
+    }
+
+    #[wasm_bindgen(js_name = removeEventListener)]
+    pub fn remove_event_listener(
+        &self,
+        event_type: String,
+        #[wasm_bindgen(unchecked_param_type = "(event: PHPEvent) => void")] listener: Function,
+    ) {
+        self.listeners.borrow_mut().retain(|(t, f)| !(*t == event_type && *f == listener));
+    }
+
     /// Removes a file.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn unlink(&self, path: String) -> Promise {
         self.path_job(path, |path| Job::Unlink { path })
     }
 
-    /// Names in a directory (without `.` and `..`).
+    /// Names in a directory (without `.` and `..`); with
+    /// `{prependPath: true}`, their paths.
     #[wasm_bindgen(js_name = listFiles, unchecked_return_type = "Promise<string[]>")]
-    pub fn list_files(&self, path: String) -> Promise {
-        self.path_job(path, |path| Job::ListFiles { path })
+    pub fn list_files(
+        &self,
+        path: String,
+        #[wasm_bindgen(unchecked_param_type = "ListFilesOptions")] options: JsValue,
+    ) -> Promise {
+        let prepend = get(&options, "prependPath").as_bool() == Some(true);
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            let dir = path_arg(&path)?;
+            let Reply(result) = submit(&pool, Target::Any, Job::ListFiles { path: dir.clone() }).await?;
+            let JobResult::Names(names) = result else { return Err(error("unexpected reply to listFiles()")) };
+            let prefix = format!("{}/", dir.trim_end_matches('/'));
+            let listed = names.into_iter().map(|name| if prepend { format!("{prefix}{name}") } else { name });
+            Ok(listed.map(JsValue::from).collect::<js_sys::Array>().into())
+        })
     }
 
     #[wasm_bindgen(js_name = fileExists, unchecked_return_type = "Promise<boolean>")]
@@ -358,6 +653,45 @@ impl Client {
     #[wasm_bindgen(getter, js_name = phpBuild)]
     pub fn php_build(&self) -> String {
         self.php_build.name().into()
+    }
+
+    /// The PHP version the workers run (`8.3`, …).
+    #[wasm_bindgen(getter, js_name = phpVersion)]
+    pub fn php_version(&self) -> String {
+        self.php_version.into()
+    }
+
+    /// The site's WordPress (`$wp_version`, e.g. `6.5.5`), read once it was
+    /// up; `undefined` when the site is not WordPress.
+    #[wasm_bindgen(getter, js_name = wpVersion)]
+    pub fn wp_version(&self) -> Option<String> {
+        self.wp_version.clone()
+    }
+
+    /// The saved site's name; `undefined` for a temporary site (`storage: 'temp'`).
+    #[wasm_bindgen(getter, js_name = siteSlug)]
+    pub fn site_slug(&self) -> Option<String> {
+        self.pool.storage_slug()
+    }
+
+    /// True when the site was opened from storage, false when it was made new.
+    #[wasm_bindgen(getter)]
+    pub fn restored(&self) -> bool {
+        self.pool.storage_opened().is_some_and(|o| o.restored)
+    }
+
+    /// Milliseconds the storage worker took to read the saved site into the
+    /// shared filesystem (0 for a new site).
+    #[wasm_bindgen(getter, js_name = storageOpenMs)]
+    pub fn storage_open_ms(&self) -> u32 {
+        self.pool.storage_opened().map_or(0, |o| o.open_ms)
+    }
+
+    /// Set when the stored site was damaged and an older, whole state
+    /// opened, or when a site meant to be saved cannot be (no storage here).
+    #[wasm_bindgen(getter, js_name = storageNotice)]
+    pub fn storage_notice(&self) -> Option<String> {
+        self.pool.storage_opened().and_then(|o| o.notice).or_else(|| self.pool.unsaved_reason())
     }
 
     /// The site's base URL, served through the service worker.

@@ -4,13 +4,19 @@
 //!   compiling the modules once, starting the workers;
 //! - `pool`: the Web Workers and the messages to and from them;
 //! - `scheduler`: which worker runs what (pure Rust, tested natively);
-//! - `client`: the API an embedding page (and `window.playground`) uses.
+//! - `client`: the API an embedding page (and `window.playground`) uses;
+//! - `saved_sites`: which saved site a page opens, one tab per site, and
+//!   listing, renaming and deleting them;
+//! - `blueprint`, `versions`: Blueprints around Playground's engine, and the
+//!   PHP/WordPress versions one may ask for.
 //!
 //! It never calls blocking shared-fs code: `Atomics.wait` traps on the main
 //! thread, so everything that touches the filesystem runs in a worker.
 
+pub mod blueprint;
 pub mod isolation;
 pub mod scheduler;
+pub mod versions;
 pub mod wasm_imports;
 
 #[cfg(target_arch = "wasm32")]
@@ -19,5 +25,7 @@ mod boot;
 mod client;
 #[cfg(target_arch = "wasm32")]
 mod pool;
+#[cfg(target_arch = "wasm32")]
+mod saved_sites;
 #[cfg(target_arch = "wasm32")]
 mod util;

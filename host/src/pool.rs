@@ -51,6 +51,15 @@ impl GiveUp {
     }
 }
 
+/// What the worker that keeps the storage found when it opened the site.
+#[derive(Clone)]
+pub struct StorageOpened {
+    pub restored: bool,
+    /// What was damaged, when an older whole state opened instead.
+    pub notice: Option<String>,
+    pub open_ms: u32,
+}
+
 /// Everything needed to start a worker, kept to replace dead ones.
 pub struct BootKit {
     pub script_url: String,
@@ -61,12 +70,22 @@ pub struct BootKit {
     pub worker_module: WebAssembly::Module,
     pub php_module: WebAssembly::Module,
     pub config: WorkerConfig,
+    /// The saved site's slug (`None`: a temporary site).
+    pub storage_slug: Option<String>,
+    /// Why a site meant to be saved is not (no storage in this context).
+    pub unsaved_reason: Option<String>,
+    /// `onSiteStopped`: told when the site stops for good (`fail_site`).
+    pub on_site_stopped: Option<js_sys::Function>,
 }
 
 impl BootKit {
     /// `[ToWorker::Boot, memory, descriptor, worker module, php module, ...archives]`.
     fn message(&self, index: u32, format: bool, role: WorkerRole, archives: &Array) -> Array {
-        let config = WorkerConfig { index, format, role, ..self.config.clone() };
+        // The storage worker keeps the saved site; without a shared memory
+        // the single PHP worker keeps it itself.
+        let keeps = role == WorkerRole::Storage || (self.memory.is_none() && role == WorkerRole::Php);
+        let keeps_site = if keeps { self.storage_slug.clone() } else { None };
+        let config = WorkerConfig { index, format, role, keeps_site, ..self.config.clone() };
         let bytes = Uint8Array::from(&protocol::encode(&ToWorker::Boot(config))[..]);
         let message = Array::of5(
             &bytes,
@@ -123,6 +142,11 @@ struct Inner {
     /// worker if it says so, or to answer if it dies.
     file_jobs: RefCell<HashMap<u64, Pending>>,
     next_file_job: Cell<u64>,
+    /// The storage worker's slot index (after the file server's), when the
+    /// memory is shared and the site is saved; it sits outside the scheduler.
+    storage: Option<u32>,
+    /// What the worker that keeps the storage found: (restored, notice).
+    storage_opened: RefCell<Option<StorageOpened>>,
     /// Why the site stopped (`fail_site`): every job is answered with it.
     failed: RefCell<Option<String>>,
 }
@@ -157,10 +181,12 @@ fn give_up(to: &GiveUp, http: bool, status: u16, message: &str) {
 
 impl Pool {
     /// `count` PHP workers, plus a file server when the memory is shared
-    /// (it must reach the same filesystem).
+    /// (it must reach the same filesystem), plus then a storage worker when
+    /// the site is saved.
     pub fn new(count: u32, limits: Limits, kit: BootKit) -> Pool {
         let file_server = kit.memory.is_some().then_some(count);
-        let slots = count + u32::from(file_server.is_some());
+        let storage = (kit.memory.is_some() && kit.storage_slug.is_some()).then_some(count + 1);
+        let slots = count + u32::from(file_server.is_some()) + u32::from(storage.is_some());
         Pool {
             inner: Rc::new(Inner {
                 kit,
@@ -168,6 +194,8 @@ impl Pool {
                 slots: RefCell::new((0..slots).map(|_| Slot::default()).collect()),
                 timer: RefCell::new(None),
                 file_server,
+                storage,
+                storage_opened: RefCell::new(None),
                 file_jobs: RefCell::new(HashMap::new()),
                 next_file_job: Cell::new(1),
                 failed: RefCell::new(None),
@@ -178,6 +206,28 @@ impl Pool {
     /// The file server's index, to `spawn` it.
     pub fn file_server(&self) -> Option<u32> {
         self.inner.file_server
+    }
+
+    /// The storage worker's index, to `spawn` it (it formats the filesystem).
+    pub fn storage(&self) -> Option<u32> {
+        self.inner.storage
+    }
+
+    /// The saved site's slug (`None`: a temporary site).
+    pub fn storage_slug(&self) -> Option<String> {
+        self.inner.kit.storage_slug.clone()
+    }
+
+    /// Why a site meant to be saved is not.
+    pub fn unsaved_reason(&self) -> Option<String> {
+        self.inner.kit.unsaved_reason.clone()
+    }
+
+    /// Whether the site came from storage, and what was wrong with it if it
+    /// opened an older state; `None` until the storage opened (or for a
+    /// temporary site).
+    pub fn storage_opened(&self) -> Option<StorageOpened> {
+        self.inner.storage_opened.borrow().clone()
     }
 
     /// A request from the service worker: static files go to the file
@@ -219,8 +269,9 @@ impl Pool {
         }
     }
 
-    /// The file server's events: its jobs end, go to PHP, or die with it.
-    fn on_file_server_event(&self, index: u32, event: WorkerEvent, ports: Array) {
+    /// The file server's and the storage worker's events: its jobs end, go
+    /// to PHP, or die with it.
+    fn on_helper_event(&self, index: u32, event: WorkerEvent, ports: Array) {
         match event {
             WorkerEvent::Ready { safe_point, .. } => {
                 self.inner.slots.borrow_mut()[index as usize].safe_point = Some(safe_point);
@@ -238,6 +289,7 @@ impl Pool {
                     }
                 }
             }
+            WorkerEvent::StorageOpened { .. } => {} // taken in `spawn`'s handler
         }
     }
 
@@ -263,7 +315,13 @@ impl Pool {
         options.set_type(WorkerType::Module);
         options.set_name(&format!("php-worker-{index}"));
         let worker = Worker::new_with_options(&self.inner.kit.script_url, &options)?;
-        let role = if Some(index) == self.inner.file_server { WorkerRole::Files } else { WorkerRole::Php };
+        let role = if Some(index) == self.inner.file_server {
+            WorkerRole::Files
+        } else if Some(index) == self.inner.storage {
+            WorkerRole::Storage
+        } else {
+            WorkerRole::Php
+        };
         let (sender, receiver) = oneshot::channel();
         let generation = {
             let mut slots = self.inner.slots.borrow_mut();
@@ -288,7 +346,10 @@ impl Pool {
                 return;
             }
             match protocol::decode::<WorkerEvent>(&Uint8Array::new(&data).to_vec()) {
-                Ok(decoded) if role == WorkerRole::Files => pool.on_file_server_event(index, decoded, event.ports()),
+                Ok(WorkerEvent::StorageOpened { restored, notice, open_ms }) => {
+                    *pool.inner.storage_opened.borrow_mut() = Some(StorageOpened { restored, notice, open_ms });
+                }
+                Ok(decoded) if role != WorkerRole::Php => pool.on_helper_event(index, decoded, event.ports()),
                 Ok(decoded) => pool.on_event(index, decoded),
                 Err(e) => web_sys::console::error_1(&format!("worker {index}: {e}").into()),
             }
@@ -308,6 +369,8 @@ impl Pool {
                 web_sys::console::error_1(&message.clone().into());
                 if role == WorkerRole::Files {
                     pool.replace_file_server(index);
+                } else if role == WorkerRole::Storage {
+                    pool.stop_then_respawn(index);
                 } else {
                     pool.replace(index, true);
                 }
@@ -348,6 +411,9 @@ impl Pool {
             let stopping = self.inner.scheduler.borrow().state(index) == Some(WorkerState::Booting);
             if role == WorkerRole::Files {
                 self.replace_file_server(index);
+            } else if role == WorkerRole::Storage {
+                // Workers waiting for their changes to be stored wait for the replacement.
+                self.stop_then_respawn(index);
             } else if !stopping {
                 self.replace(index, true);
             }
@@ -360,10 +426,27 @@ impl Pool {
     /// site stops: every worker is terminated, and every job, running, queued
     /// or still to come, is answered with the reason instead of hanging.
     fn fail_site(&self, index: u32, message: &str) {
-        let reason = format!(
-            "The site stopped: PHP worker {index} crashed inside the shared memory allocator, so the shared memory \
-             (and the files in it) can no longer be used. Reload the page to start the site again."
-        );
+        let saved = self.inner.kit.storage_slug.is_some();
+        let reason = if saved {
+            format!(
+                "The site stopped: PHP worker {index} crashed inside the shared memory allocator, so the shared memory \
+                 can no longer be used. Every change whose response arrived is saved: reopening the site (reload the \
+                 page) goes on from there."
+            )
+        } else {
+            format!(
+                "The site stopped: PHP worker {index} crashed inside the shared memory allocator, so the shared memory \
+                 (and the files in it) can no longer be used. Reload the page to start the site again."
+            )
+        };
+        if let Some(callback) = &self.inner.kit.on_site_stopped {
+            let event = js_sys::Object::new();
+            crate::util::set(&event, "reason", reason.as_str());
+            crate::util::set(&event, "saved", saved);
+            // Later: the jobs below are answered first.
+            let callback = callback.clone();
+            set_timeout(move || drop(callback.call1(&JsValue::NULL, &event)), 0);
+        }
         web_sys::console::error_1(&format!("{reason}\n{message}").into());
         *self.inner.failed.borrow_mut() = Some(reason.clone());
         self.terminate_all();
@@ -422,6 +505,7 @@ impl Pool {
             WorkerEvent::NeedsPhp { id } => {
                 web_sys::console::error_1(&format!("PHP worker {index} cannot serve job {id}").into());
             }
+            WorkerEvent::StorageOpened { .. } => {} // taken in `spawn`'s handler
         }
     }
 

@@ -17,10 +17,11 @@ extern "C" {
     type LockManager;
     #[wasm_bindgen(method, js_name = request)]
     fn request_with_options(this: &LockManager, name: &str, options: &Object, callback: &Function) -> Promise;
-    /// `FileSystemHandle.move(name)` (Chromium's OPFS; not in web-sys).
-    type MovableHandle;
+    /// `FileSystemFileHandle.move(directory, name)` (OPFS; not in web-sys).
+    /// Chromium moves files, not directories.
+    type MovableFile;
     #[wasm_bindgen(method, catch, js_name = move)]
-    fn rename_to(this: &MovableHandle, name: &str) -> Result<Promise, JsValue>;
+    fn move_to(this: &MovableFile, directory: &FileSystemDirectoryHandle, name: &str) -> Result<Promise, JsValue>;
 }
 
 fn navigator() -> Result<web_sys::Navigator, JsValue> {
@@ -202,8 +203,20 @@ pub async fn rename_saved_site(from: String, to: String) -> Result<(), JsValue> 
     if JsFuture::from(dir.get_directory_handle(&to)).await.is_ok() {
         return Err(error(format!("A site named \"{to}\" exists already.")));
     }
-    let site: MovableHandle = JsFuture::from(dir.get_directory_handle(&from)).await?.unchecked_into();
-    JsFuture::from(site.rename_to(&to)?).await?;
+    // A new folder, the files moved into it, the old folder removed.
+    let old: FileSystemDirectoryHandle = JsFuture::from(dir.get_directory_handle(&from)).await?.unchecked_into();
+    let create = FileSystemGetDirectoryOptions::new();
+    create.set_create(true);
+    let new: FileSystemDirectoryHandle = JsFuture::from(dir.get_directory_handle_with_options(&to, &create)).await?.unchecked_into();
+    for name in protocol::storage::LOG_FILES {
+        if let Ok(file) = JsFuture::from(old.get_file_handle(name)).await {
+            let file: MovableFile = file.unchecked_into();
+            JsFuture::from(file.move_to(&new, name)?).await?;
+        }
+    }
+    let recursive = FileSystemRemoveOptions::new();
+    recursive.set_recursive(true);
+    JsFuture::from(dir.remove_entry_with_options(&from, &recursive)).await?;
     if last_site().as_deref() == Some(from.as_str()) {
         remember(&to);
     }

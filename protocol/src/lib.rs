@@ -14,10 +14,16 @@ use serde::{Deserialize, Serialize};
 pub mod heap_lock;
 pub mod scope;
 pub mod static_files;
+pub mod storage;
+pub mod trace;
 
 /// Marks a worker's 404 for a static file the shared filesystem lacks, so
 /// the service worker may serve it from the site's static assets instead.
 pub const STATIC_MISS_HEADER: &str = "x-site-static-miss";
+
+/// `client.defineConstant`'s constants, a JSON object on the shared
+/// filesystem; every PHP worker defines them before each run (worker jobs.rs).
+pub const CONSTANTS_PATH: &str = "/internal/shared/consts.json";
 
 /// Header list in arrival order; names may repeat (`Set-Cookie`).
 pub type Headers = Vec<(String, String)>;
@@ -45,8 +51,8 @@ pub struct HttpResponse {
 /// `MessagePort` transferred with the job, never on the worker's main channel.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum Job {
-    /// Run a PHP snippet (`client.run`).
-    Run { code: String },
+    /// Run PHP code or a script (`client.run`).
+    Run(RunRequest),
     /// Serve one HTTP request of the site.
     Http(HttpRequest),
     WriteFile { path: String, data: Vec<u8> },
@@ -61,6 +67,32 @@ pub enum Job {
     Stats,
     /// A zip of the whole document root.
     ExportSite,
+    /// Renames a file or directory (`client.mv`).
+    Rename { from: String, to: String },
+    /// Removes a directory; with `recursive`, its contents first.
+    Rmdir { path: String, recursive: bool },
+    IsDir { path: String },
+    /// Copies a file, or a directory with its contents (`client.cp`).
+    Copy { from: String, to: String },
+}
+
+/// What `client.run` runs: php-wasm's `run` options that cross to the worker.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    pub source: RunSource,
+    /// Environment variables (`getenv`), in the caller's order.
+    pub env: Vec<(String, String)>,
+    /// The request body (`php://input`).
+    pub body: Vec<u8>,
+    /// The working directory PHP starts in (`client.chdir`).
+    pub cwd: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum RunSource {
+    Code(String),
+    /// An absolute path of a PHP file.
+    Script(String),
 }
 
 /// The shared filesystem's space, for `client.stats()`.
@@ -79,9 +111,12 @@ pub struct FsStats {
 pub struct RunOutput {
     /// Index of the worker that ran it.
     pub worker: u32,
-    pub text: String,
+    /// What PHP printed (not always UTF-8).
+    pub bytes: Vec<u8>,
     pub errors: String,
     pub exit_code: i32,
+    pub status: u16,
+    pub headers: Headers,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -112,7 +147,28 @@ pub struct WorkerConfig {
     pub fs_initial_bytes: u64,
     pub fs_max_bytes: u64,
     pub php_build: PhpBuild,
+    /// The PHP version (`8.3`): some php.ini entries depend on it.
+    pub php_version: String,
+    /// php-wasm's loader for the chosen PHP version and build: a file beside
+    /// the worker's entry, which imports it (host/src/versions.rs names it).
+    pub php_loader: String,
     pub role: WorkerRole,
+    /// The saved site this worker keeps the storage of (the storage worker,
+    /// or the single worker without isolation); `None`: not its business.
+    pub keeps_site: Option<String>,
+    /// PHP's outgoing HTTP goes out through `fetch()`; off, it fails with a
+    /// clear error (worker/src/net.rs).
+    pub networking: bool,
+}
+
+/// The `networking` option given as a name (the page's `?networking=no`):
+/// on unless `no`, `false` or `0`.
+pub fn networking_from_name(name: &str) -> Option<bool> {
+    match name {
+        "yes" | "true" | "1" | "" => Some(true),
+        "no" | "false" | "0" => Some(false),
+        _ => None,
+    }
 }
 
 /// What a worker serves.
@@ -124,6 +180,9 @@ pub enum WorkerRole {
     /// never wait behind PHP requests. A request that turns out to need PHP
     /// goes back to the host (`WorkerEvent::NeedsPhp`).
     Files,
+    /// Keeps the site's saved copy (worker/src/storage.rs): opens it (or
+    /// installs the site when there is none) and stores every change.
+    Storage,
 }
 
 /// Which php-wasm build runs PHP. Both are the same PHP; they differ in how
@@ -183,6 +242,10 @@ pub enum WorkerEvent {
     /// Booted; `safe_point` is the byte address of its safe-point word in
     /// the shared memory (see shared-fs's owner.rs).
     Ready { index: u32, safe_point: u32 },
+    /// The storage worker opened the saved site (`restored`) or made a new
+    /// one; `notice` says what was damaged if it opened an older state.
+    /// `open_ms`: how long reading it into the shared filesystem took.
+    StorageOpened { restored: bool, notice: Option<String>, open_ms: u32 },
     /// The worker finished job `id` and is free again.
     JobDone { id: u64 },
     /// The file server cannot answer job `id` (its path is a PHP script):
@@ -269,6 +332,27 @@ mod tests {
     }
 
     #[test]
+    fn run_and_file_jobs_round_trip() {
+        let jobs = [
+            Job::Run(RunRequest {
+                source: RunSource::Code("<?php echo getenv('A');".into()),
+                env: vec![("A".into(), "1".into())],
+                body: b"x=1".to_vec(),
+                cwd: "/wordpress".into(),
+            }),
+            Job::Run(RunRequest { source: RunSource::Script("/tmp/a.php".into()), env: vec![], body: vec![], cwd: "/".into() }),
+            Job::Rename { from: "/a".into(), to: "/b".into() },
+            Job::Rmdir { path: "/a".into(), recursive: true },
+            Job::IsDir { path: "/a".into() },
+            Job::Copy { from: "/a".into(), to: "/b".into() },
+        ];
+        for job in jobs {
+            let envelope = ToWorker::Job(JobEnvelope { id: 2, job });
+            assert_eq!(decode::<ToWorker>(&encode(&envelope)).unwrap(), envelope);
+        }
+    }
+
+    #[test]
     fn worker_config_round_trips() {
         let config = WorkerConfig {
             index: 3,
@@ -279,9 +363,24 @@ mod tests {
             fs_initial_bytes: 1 << 20,
             fs_max_bytes: 1 << 30,
             php_build: PhpBuild::Asyncify,
+            php_version: "7.4".into(),
+            php_loader: "php-7.4-asyncify.js".into(),
             role: WorkerRole::Files,
+            keeps_site: None,
+            networking: false,
         };
         assert_eq!(decode::<WorkerConfig>(&encode(&config)).unwrap(), config);
+    }
+
+    #[test]
+    fn networking_is_turned_off_by_no_false_or_0_only() {
+        for on in ["yes", "true", "1", ""] {
+            assert_eq!(networking_from_name(on), Some(true), "{on}");
+        }
+        for off in ["no", "false", "0"] {
+            assert_eq!(networking_from_name(off), Some(false), "{off}");
+        }
+        assert_eq!(networking_from_name("off-ish"), None);
     }
 
     #[test]
@@ -301,6 +400,7 @@ mod tests {
             WorkerEvent::Ready { index: 2, safe_point: 4096 },
             WorkerEvent::JobDone { id: 9 },
             WorkerEvent::NeedsPhp { id: 10 },
+            WorkerEvent::StorageOpened { restored: true, notice: Some("batch 3 is cut short".into()), open_ms: 120 },
         ] {
             assert_eq!(decode::<WorkerEvent>(&encode(&event)).unwrap(), event);
         }
@@ -317,7 +417,11 @@ mod tests {
             fs_initial_bytes: 1,
             fs_max_bytes: 2,
             php_build: PhpBuild::Jspi,
+            php_version: "8.3".into(),
+            php_loader: "php-8.3-jspi.js".into(),
             role: WorkerRole::Php,
+            keeps_site: Some("my-site".into()),
+            networking: true,
         });
         let job = ToWorker::Job(JobEnvelope { id: 1, job: Job::Stats });
         for message in [boot, job] {
@@ -342,7 +446,14 @@ mod tests {
 
     #[test]
     fn truncated_message_is_an_error() {
-        let bytes = encode(&JobResult::Run(RunOutput { worker: 0, text: "abc".into(), errors: "".into(), exit_code: 0 }));
+        let bytes = encode(&JobResult::Run(RunOutput {
+            worker: 0,
+            bytes: b"abc".to_vec(),
+            errors: "".into(),
+            exit_code: 0,
+            status: 200,
+            headers: vec![],
+        }));
         let err = decode::<JobResult>(&bytes[..bytes.len() - 2]).unwrap_err();
         assert!(err.starts_with("malformed message"), "{err}");
     }

@@ -4,10 +4,9 @@
 // and runs jobs: Rust plans them, php-wasm runs PHP, Rust writes the reply.
 
 import { loadPHPRuntime, PHP, __private__dont__use, setPhpIniEntries } from '@php-wasm/universal';
-import * as jspiLoader from '@php-wasm/web-8-3/jspi/php_8_3.js';
-import * as asyncifyLoader from '@php-wasm/web-8-3/asyncify/php_8_3.js';
 import * as bindings from '@bindgen/worker';
 import { createSharedFs, createSyscallHooks, FLOCK_POLYFILL } from './shared-fs-mount.js';
+import { keepStorageIfAsked, storeForever } from './storage-files.js';
 
 // Safe-point word values, from shared-fs (its owner.rs holds the handshake;
 // the worker's half is here because it must bracket wasm-bindgen's glue too,
@@ -110,8 +109,9 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	bindings.initSync({ module: workerModule, memory });
 	bindings.configure(config);
 	if (!bindings.serves_php()) {
-		// The file server: the shared filesystem without PHP.
-		bindings.attach([]);
+		// The file server or the storage worker: the shared filesystem without PHP.
+		await keepStorageIfAsked(bindings);
+		bindings.attach(archives ?? []);
 		rust = guard(memory, bindings.safe_point_address());
 		allocatorIndex = bindings.allocator_lock_address() >> 2;
 		return;
@@ -120,7 +120,8 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	const calls = new Proxy({}, { get: (_, name) => rust[name] });
 	syscalls = createSyscallHooks(calls, memory);
 	const phpHeap = {};
-	const phpLoader = { jspi: jspiLoader, asyncify: asyncifyLoader }[bindings.php_build()];
+	// Only the chosen PHP version's loader is fetched (a bundle beside this file).
+	const phpLoader = await import(new URL(bindings.php_loader(), import.meta.url).href);
 	const runtimeId = await loadPHPRuntime(phpLoader, {
 		instantiateWasm(imports, receiveInstance) {
 			syscalls.wrapImports(imports);
@@ -142,9 +143,13 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	await setPhpIniEntries(php, bindings.php_ini_entries()); // worker/src/php_ini.rs
 	php.mkdir('/internal/shared/preload');
 	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
-	php.onMessage((data) => (FAULT_INJECTION && injectFault(data)) || syscalls.onPhpMessage(data));
+	php.writeFile('/internal/shared/preload/php-pool-net.php', bindings.net_preload_php());
+	php.onMessage(
+		(data) => (FAULT_INJECTION && injectFault(data)) || outgoingHttp(data) || syscalls.onPhpMessage(data)
+	);
 	// The PHP runtime started while the first worker may still be installing
 	// the site; attaching waits for it.
+	await keepStorageIfAsked(bindings); // the single worker without isolation
 	bindings.attach(archives ?? []);
 	rust = guard(memory, bindings.safe_point_address());
 	allocatorIndex = bindings.allocator_lock_address() >> 2;
@@ -155,14 +160,37 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 		php.defineConstant('WP_HOME', siteUrl);
 		php.defineConstant('WP_SITEURL', siteUrl);
 	}
-	const documentRoot = rust.document_root_path();
-	php.mkdir(documentRoot);
-	await php.mount(documentRoot, (_php, FS, mountPoint) => {
-		const sharedFs = createSharedFs(FS, rust, memory, phpHeap);
-		FS.mount(sharedFs.type, { root: documentRoot }, mountPoint);
-		sharedFs.acceleratePaths(mountPoint);
-		return () => FS.unmount(mountPoint);
-	});
+	// The document root and /tmp (worker/src/jobs.rs `shared_paths`).
+	for (const path of rust.shared_paths()) {
+		php.mkdir(path);
+		await php.mount(path, (_php, FS, mountPoint) => {
+			const sharedFs = createSharedFs(FS, rust, memory, phpHeap);
+			FS.mount(sharedFs.type, { root: path }, mountPoint);
+			sharedFs.acceleratePaths(mountPoint);
+			return () => FS.unmount(mountPoint);
+		});
+	}
+}
+
+/** php.onMessage listener for PHP's outgoing HTTP (worker/src/net.rs): Rust
+ *  reads PHP's request and writes PHP's answer; only fetch() happens here.
+ *  Never rejects (php-wasm would hand PHP a null), unless the module died. */
+function outgoingHttp(data) {
+	const plan = rust.net_plan(data);
+	if (!plan) return undefined; // not a network message
+	if (!plan.url) return plan.reply; // answered without the network
+	const sent = fetch(plan.url, plan.init);
+	if (plan.reply) {
+		// PHP does not wait for this one.
+		sent.catch(() => {});
+		return plan.reply;
+	}
+	return sent
+		.then(async (r) => {
+			const body = new Uint8Array(await r.arrayBuffer());
+			return rust.net_response(r.status, r.statusText, [...r.headers].flat(), body, r.url, r.type);
+		})
+		.catch((error) => rust.net_failure(String(error?.name ?? 'Error'), String(error?.message ?? error)));
 }
 
 /** A trap or abort inside php.wasm, as opposed to a PHP error. */
@@ -196,6 +224,8 @@ async function runJob(job, port) {
 			if (dead) throw dead;
 			reply = rust.finish_job(response);
 		}
+		// Its changes are stored before anyone hears of them.
+		reply = rust.settle(reply);
 		syscalls?.requestEnded(); // none in the file server
 		port.postMessage(reply);
 		if (phpCrash) {
@@ -247,7 +277,12 @@ self.onmessage = (event) => {
 		booted = true;
 		const [memory, memoryDescriptor, workerModule, phpModule, ...archives] = attached;
 		boot({ config: bytes, memory, memoryDescriptor, workerModule, phpModule, archives }).then(
-			() => self.postMessage(rust.ready_event()),
+			() => {
+				const opened = rust.storage_opened_event();
+				if (opened) self.postMessage(opened);
+				self.postMessage(rust.ready_event());
+				if (rust.is_storage_worker()) storeForever(rust);
+			},
 			(error) => {
 				// In plain text: the module may not be up, or may be dead.
 				self.postMessage(String(error?.stack ?? error));

@@ -5,7 +5,9 @@ use crate::routing::{self, Route};
 use crate::{archive, cookies, files};
 use crate::{document_root, fs};
 use js_sys::{Object, Reflect, Uint8Array};
-use protocol::{FsStats, HttpRequest, HttpResponse, Job, JobEnvelope, JobResult, RunOutput, ToWorker, WorkerEvent};
+use protocol::{
+    FsStats, HttpRequest, HttpResponse, Job, JobEnvelope, JobResult, RunOutput, RunRequest, RunSource, ToWorker, WorkerEvent,
+};
 use shared_fs::{Errno, FileSystem};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -15,14 +17,14 @@ use wasm_bindgen::JsCast;
 /// or (file server) an event that hands the job back to the host. Every entry into this module is synchronous, so a worker is
 /// never inside module code while PHP runs or while it awaits anything (the
 /// host may terminate it then; see `safe_point_address`).
-fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(PhpRun, Object)>) -> JsValue {
+fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(PhpRun, Object, String)>) -> JsValue {
     let out = Object::new();
     set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));
     if let Some(result) = reply {
         set(&out, "reply", &Uint8Array::from(&protocol::encode(&result)[..]));
     }
-    if let Some((run, options)) = php {
-        set(&out, "prelude", &JsValue::from_str(&cache_prelude()));
+    if let Some((run, options, cwd)) = php {
+        set(&out, "prelude", &JsValue::from_str(&prelude(&cwd)));
         set(&out, "php", &options);
         PLANNED.with(|p| *p.borrow_mut() = Some(run));
     }
@@ -33,8 +35,9 @@ fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(PhpRun, Object)>
 enum PhpRun {
     /// `client.run`: text, errors, exit code.
     Snippet,
-    /// An HTTP request: a response, its cookies kept for `request_uri`.
-    Http { request_uri: String },
+    /// An HTTP request: a response, its cookies kept for `request_uri`;
+    /// `trace`: the request's `protocol::trace` with this worker's start.
+    Http { request_uri: String, trace: Option<String> },
 }
 
 thread_local! {
@@ -60,9 +63,11 @@ pub(crate) fn caches_fresh(fs: &FileSystem) {
 
 /// PHP to run before a job so that it sees every change other workers made:
 /// an OPcache reset when a change its timestamp check cannot see happened,
-/// and a realpath-cache flush when a name stopped naming what it named.
-/// Empty when neither happened since this worker's last job.
-fn cache_prelude() -> String {
+/// and a realpath-cache flush when a name stopped naming what it named;
+/// the constants `client.defineConstant` stored; and the job's working
+/// directory. Empty when none changed since this worker's last job (each
+/// costs a PHP run).
+fn prelude(cwd: &str) -> String {
     let Ok(fs) = fs() else { return String::new() };
     let now = epochs(fs);
     let seen = CACHES_SEEN_AT.with(|c| c.replace(now));
@@ -73,11 +78,63 @@ fn cache_prelude() -> String {
     if now.1 != seen.1 {
         code.push_str("clearstatcache(true);");
     }
+    let constants = files::read_file(fs, CONSTANTS_PATH).unwrap_or_default();
+    if CONSTANTS_SEEN.with(|c| *c.borrow() != constants) {
+        code.push_str(&merge_constants_code(&constants));
+        CONSTANTS_SEEN.with(|c| *c.borrow_mut() = constants);
+    }
+    if CWD.with(|c| c.borrow().as_str() != cwd) {
+        // php.wasm's chdir() is its filesystem's, so it outlives the run.
+        code.push_str(&format!("chdir({});", php_string(cwd)));
+        CWD.with(|c| *c.borrow_mut() = cwd.to_string());
+    }
     if code.is_empty() {
         code
     } else {
         format!("<?php {code}")
     }
+}
+
+// Constants for every worker (`client.defineConstant`) are a JSON object on
+// the shared filesystem. Each worker merges it into php-wasm's own file of
+// the same path in its memory, which php-wasm's auto-prepend script
+// defines before every run (beside the worker's own WP_HOME/WP_SITEURL).
+use protocol::CONSTANTS_PATH;
+
+thread_local! {
+    /// The shared constants file as this worker last merged it.
+    static CONSTANTS_SEEN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// This worker's PHP working directory ("" until a job sets it).
+    static CWD: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn merge_constants_code(shared_json: &[u8]) -> String {
+    let json = String::from_utf8_lossy(shared_json);
+    format!(
+        "$f = {path}; $own = json_decode(@file_get_contents($f) ?: '{{}}', true) ?: []; \
+         file_put_contents($f, json_encode(array_merge($own, json_decode({json}, true) ?: [])));",
+        path = php_string(CONSTANTS_PATH),
+        json = php_string(&json),
+    )
+}
+
+/// A PHP single-quoted string literal of `text`.
+fn php_string(text: &str) -> String {
+    format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// The directories every PHP worker mounts from the shared filesystem:
+/// the document root and `/tmp`, so that a file one worker (or the client)
+/// puts in `/tmp` is there for the next job on any worker, as Blueprint
+/// steps expect. Creates them if missing.
+#[wasm_bindgen]
+pub fn shared_paths() -> Result<Vec<String>, JsValue> {
+    let fs = fs()?;
+    let paths = vec![document_root().to_string(), "/tmp".to_string()];
+    for path in &paths {
+        crate::mkdir_all(fs, path).map_err(crate::errno)?;
+    }
+    Ok(paths)
 }
 
 #[wasm_bindgen]
@@ -91,7 +148,7 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Err(message) => return plan(None, Some(JobResult::Failed { message, errno: None }), None),
     };
     let outcome = match job {
-        Job::Run { code } => Ok(Step::Php(PhpRun::Snippet, run_options(&code))),
+        Job::Run(run) => Ok(Step::Php(PhpRun::Snippet, run_options(&run), run.cwd.clone())),
         Job::Http(request) => http_step(&request),
         Job::WriteFile { path, data } => write_file(&path, &data).map(|_| Step::Reply(JobResult::Done)),
         Job::ReadFile { path } => read_file(&path).map(|bytes| Step::Reply(JobResult::File(bytes))),
@@ -101,10 +158,14 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Job::FileExists { path } => file_exists(&path).map(|found| Step::Reply(JobResult::Bool(found))),
         Job::Stats => stats().map(|s| Step::Reply(JobResult::Stats(s))),
         Job::ExportSite => export_site().map(|zip| Step::Reply(JobResult::File(zip))),
+        Job::Rename { from, to } => with_fs(|fs| rename(fs, &from, &to)).map(|_| Step::Reply(JobResult::Done)),
+        Job::Rmdir { path, recursive } => with_fs(|fs| rmdir(fs, &path, recursive)).map(|_| Step::Reply(JobResult::Done)),
+        Job::IsDir { path } => with_fs(|fs| is_dir(fs, &path)).map(|b| Step::Reply(JobResult::Bool(b))),
+        Job::Copy { from, to } => with_fs(|fs| copy(fs, &from, &to)).map(|_| Step::Reply(JobResult::Done)),
     };
     match outcome.unwrap_or_else(Step::Reply) {
         Step::Reply(result) => plan(Some(id), Some(result), None),
-        Step::Php(run, options) if crate::serves_php() => plan(Some(id), None, Some((run, options))),
+        Step::Php(run, options, cwd) if crate::serves_php() => plan(Some(id), None, Some((run, options, cwd))),
         Step::Php(..) => {
             // The file server has no PHP: the job goes back to the host (the
             // glue sends this event with the reply port).
@@ -127,7 +188,13 @@ pub fn finish_job(response: JsValue) -> Vec<u8> {
         None => JobResult::Failed { message: "no PHP run was planned".into(), errno: None },
         Some(_) if get(&response, "exitCode").is_undefined() => js_failure(response),
         Some(PhpRun::Snippet) => run_output(&response),
-        Some(PhpRun::Http { request_uri }) => JobResult::Http(keep_cookies(http_response(&response), &request_uri)),
+        Some(PhpRun::Http { request_uri, trace }) => {
+            let mut http = keep_cookies(http_response(&response), &request_uri);
+            if let Some(trace) = trace {
+                http.headers.push((protocol::trace::HEADER.into(), protocol::trace::append(&trace, "php", now_ms())));
+            }
+            JobResult::Http(http)
+        }
     };
     protocol::encode(&result)
 }
@@ -139,8 +206,8 @@ pub fn job_done_event(id: f64) -> Vec<u8> {
 
 enum Step {
     Reply(JobResult),
-    /// Run PHP with these options.
-    Php(PhpRun, Object),
+    /// Run PHP with these options, in this working directory.
+    Php(PhpRun, Object, String),
 }
 
 /// Moves the response's cookies into the site's jar (a service worker's
@@ -171,6 +238,15 @@ fn js_failure(e: JsValue) -> JobResult {
     JobResult::Failed { message, errno: None }
 }
 
+/// Now on the clock every context shares (for `protocol::trace`).
+fn now_ms() -> f64 {
+    let performance = get(&js_sys::global(), "performance");
+    let call = |name: &str| {
+        get(&performance, name).dyn_ref::<js_sys::Function>().and_then(|f| f.call0(&performance).ok()).and_then(|v| v.as_f64())
+    };
+    get(&performance, "timeOrigin").as_f64().unwrap_or(0.0) + call("now").unwrap_or(0.0)
+}
+
 fn set(target: &Object, key: &str, value: &JsValue) {
     // Setting a property on a plain object we just made cannot fail.
     let _ = Reflect::set(target, &JsValue::from_str(key), value);
@@ -180,9 +256,20 @@ fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
-fn run_options(code: &str) -> Object {
+fn run_options(run: &RunRequest) -> Object {
     let options = Object::new();
-    set(&options, "code", &JsValue::from_str(code));
+    match &run.source {
+        RunSource::Code(code) => set(&options, "code", &JsValue::from_str(code)),
+        RunSource::Script(path) => set(&options, "scriptPath", &JsValue::from_str(path)),
+    }
+    let env = Object::new();
+    for (name, value) in &run.env {
+        set(&env, name, &JsValue::from_str(value));
+    }
+    set(&options, "env", &env);
+    if !run.body.is_empty() {
+        set(&options, "body", &Uint8Array::from(&run.body[..]));
+    }
     let server = Object::new();
     set(&server, "DOCUMENT_ROOT", &JsValue::from_str(document_root()));
     set(&options, "$_SERVER", &server);
@@ -190,11 +277,14 @@ fn run_options(code: &str) -> Object {
 }
 
 fn run_output(response: &JsValue) -> JobResult {
+    let http = http_response(response);
     JobResult::Run(RunOutput {
         worker: crate::worker_index(),
-        text: get(response, "text").as_string().unwrap_or_default(),
+        bytes: http.body,
         errors: get(response, "errors").as_string().unwrap_or_default(),
         exit_code: get(response, "exitCode").as_f64().unwrap_or(-1.0) as i32,
+        status: http.status,
+        headers: http.headers,
     })
 }
 
@@ -204,7 +294,9 @@ fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
     Ok(match routing::route(fs, document_root(), &path) {
         Route::Php { script_path, script_name } => {
             let (options, request_uri) = script_options(request, &script_path, &script_name, query);
-            Step::Php(PhpRun::Http { request_uri }, options)
+            let trace = protocol::trace::find(&request.headers).map(|t| protocol::trace::append(t, "worker", now_ms()));
+            // PHP's built-in server runs a request in the document root.
+            Step::Php(PhpRun::Http { request_uri, trace }, options, document_root().to_string())
         }
         Route::Static { path, content_type } => Step::Reply(JobResult::Http(HttpResponse {
             status: 200,
@@ -345,4 +437,144 @@ fn stats() -> Result<FsStats, JobResult> {
         inodes: s.inodes,
         memory_bytes: crate::memory_bytes(),
     })
+}
+
+fn with_fs<T>(job: impl FnOnce(&FileSystem) -> Result<T, JobResult>) -> Result<T, JobResult> {
+    job(fs().map_err(js_failure)?)
+}
+
+fn rename(fs: &FileSystem, from: &str, to: &str) -> Result<(), JobResult> {
+    let fail = |e| fs_failure(&format!("cannot move {from} to"), to, e);
+    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, from.as_bytes()).map_err(fail)?;
+    let (new_dir, new_name) = fs.resolve_parent(FileSystem::ROOT, to.as_bytes()).map_err(fail)?;
+    fs.rename(dir, &name, new_dir, &new_name).map_err(fail)
+}
+
+/// `rmdir`, or with `recursive` `rm -r` (which also removes a file or a
+/// symlink, never what a symlink points to).
+fn rmdir(fs: &FileSystem, path: &str, recursive: bool) -> Result<(), JobResult> {
+    let fail = |e| fs_failure("cannot remove", path, e);
+    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fail)?;
+    if recursive {
+        remove_tree(fs, dir, &name).map_err(fail)
+    } else {
+        fs.rmdir(dir, &name).map_err(fail)
+    }
+}
+
+fn remove_tree(fs: &FileSystem, parent: shared_fs::Ino, name: &[u8]) -> Result<(), Errno> {
+    let attr = fs.lookup(parent, name)?;
+    if attr.kind != shared_fs::FileKind::Dir {
+        return fs.unlink(parent, name);
+    }
+    for child in child_names(fs, attr.ino)? {
+        remove_tree(fs, attr.ino, &child)?;
+    }
+    fs.rmdir(parent, name)
+}
+
+fn child_names(fs: &FileSystem, dir: shared_fs::Ino) -> Result<Vec<Vec<u8>>, Errno> {
+    let mut names = Vec::new();
+    fs.readdir(dir, 0, &mut |entry| {
+        if entry.name != b"." && entry.name != b".." {
+            names.push(entry.name.to_vec());
+        }
+        true
+    })?;
+    Ok(names)
+}
+
+fn is_dir(fs: &FileSystem, path: &str) -> Result<bool, JobResult> {
+    match fs.resolve(FileSystem::ROOT, path.as_bytes(), true) {
+        Ok(attr) => Ok(attr.kind == shared_fs::FileKind::Dir),
+        Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => Ok(false),
+        Err(e) => Err(fs_failure("cannot check", path, e)),
+    }
+}
+
+/// `cp -r`: a file's bytes, or a directory and everything in it.
+fn copy(fs: &FileSystem, from: &str, to: &str) -> Result<(), JobResult> {
+    let fail = |e| fs_failure(&format!("cannot copy {from} to"), to, e);
+    let attr = fs.resolve(FileSystem::ROOT, from.as_bytes(), true).map_err(fail)?;
+    if attr.kind != shared_fs::FileKind::Dir {
+        let data = files::read_file(fs, from).map_err(fail)?;
+        return files::write_file(fs, to, &data, Some(attr.mode & 0o7777)).map_err(fail);
+    }
+    if to == from || to.starts_with(&format!("{}/", from.trim_end_matches('/'))) {
+        return Err(fail(Errno::EINVAL)); // into itself
+    }
+    crate::mkdir_all(fs, to).map_err(fail)?;
+    for child in child_names(fs, attr.ino).map_err(fail)? {
+        let child = String::from_utf8_lossy(&child);
+        copy(fs, &format!("{from}/{child}"), &format!("{to}/{child}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared_fs::{Config, Timespec};
+
+    fn new_fs() -> FileSystem {
+        FileSystem::new(Config { initial_bytes: 1 << 20, max_bytes: 16 << 20, clock: || Timespec { sec: 1_700_000_000, nsec: 0 } })
+            .unwrap()
+    }
+
+    fn errno_of(result: Result<impl std::fmt::Debug, JobResult>) -> Option<String> {
+        match result {
+            Err(JobResult::Failed { errno, .. }) => errno,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn rmdir_refuses_a_non_empty_directory_unless_recursive() {
+        let fs = new_fs();
+        crate::mkdir_all(&fs, "/a/b/c").unwrap();
+        files::write_file(&fs, "/a/b/c/f.txt", b"x", None).unwrap();
+        fs.symlink(FileSystem::ROOT, b"link", b"/a", 0, 0).unwrap();
+        assert_eq!(errno_of(rmdir(&fs, "/a", false)).as_deref(), Some("ENOTEMPTY"));
+        // Through a symlink only the link goes.
+        rmdir(&fs, "/link", true).unwrap();
+        assert!(is_dir(&fs, "/a/b/c").unwrap());
+        rmdir(&fs, "/a", true).unwrap();
+        assert!(!is_dir(&fs, "/a").unwrap());
+        assert_eq!(errno_of(rmdir(&fs, "/a", true)).as_deref(), Some("ENOENT"));
+    }
+
+    #[test]
+    fn copy_is_recursive_and_refuses_to_copy_into_itself() {
+        let fs = new_fs();
+        crate::mkdir_all(&fs, "/src/sub").unwrap();
+        files::write_file(&fs, "/src/sub/f.txt", b"hello", Some(0o600)).unwrap();
+        copy(&fs, "/src", "/dst").unwrap();
+        assert_eq!(files::read_file(&fs, "/dst/sub/f.txt").unwrap(), b"hello");
+        let attr = fs.resolve(FileSystem::ROOT, b"/dst/sub/f.txt", true).unwrap();
+        assert_eq!(attr.mode & 0o777, 0o600);
+        assert_eq!(errno_of(copy(&fs, "/src", "/src/sub/again")).as_deref(), Some("EINVAL"));
+        copy(&fs, "/src/sub/f.txt", "/one.txt").unwrap();
+        assert_eq!(files::read_file(&fs, "/one.txt").unwrap(), b"hello");
+    }
+
+    #[test]
+    fn rename_moves_and_is_dir_tells_files_from_directories() {
+        let fs = new_fs();
+        crate::mkdir_all(&fs, "/a/dir").unwrap();
+        files::write_file(&fs, "/a/f", b"1", None).unwrap();
+        rename(&fs, "/a/dir", "/moved").unwrap();
+        assert!(is_dir(&fs, "/moved").unwrap());
+        assert!(!is_dir(&fs, "/a/dir").unwrap());
+        assert!(!is_dir(&fs, "/a/f").unwrap(), "a file is not a directory");
+        assert!(!is_dir(&fs, "/a/f/under").unwrap());
+        assert_eq!(errno_of(rename(&fs, "/nothing", "/x")).as_deref(), Some("ENOENT"));
+    }
+
+    #[test]
+    fn php_strings_and_constants_code_escape_quotes_and_backslashes() {
+        assert_eq!(php_string(r"it's a\b"), r"'it\'s a\\b'");
+        let code = merge_constants_code(br#"{"A":"x'y"}"#);
+        assert!(code.contains(r#"json_decode('{"A":"x\'y"}', true)"#), "{code}");
+        assert!(code.contains("'/internal/shared/consts.json'"), "{code}");
+    }
 }

@@ -10,10 +10,12 @@ mod cookies;
 mod errno_abi;
 mod files;
 mod site;
+mod storage;
 mod fault;
 mod fs_calls;
 mod jobs;
 mod mount;
+mod net;
 mod php_ini;
 pub mod routing;
 
@@ -62,14 +64,38 @@ pub fn configure(config: &[u8]) -> Result<(), JsValue> {
     };
     INDEX.with(|i| i.set(config.index));
     PHP_BUILD.with(|b| b.set(Some(config.php_build)));
+    PHP_VERSION.with(|v| *v.borrow_mut() = config.php_version.clone());
     SERVES_PHP.with(|p| p.set(config.role == protocol::WorkerRole::Php));
+    IS_STORAGE.with(|p| p.set(config.role == protocol::WorkerRole::Storage));
+    net::configure(config.networking);
     CONFIG.with(|c| *c.borrow_mut() = Some(config));
     Ok(())
 }
 
-/// Formats the shared filesystem and installs the site from `archives`
-/// (the formatting worker), or waits until that is done and attaches to it
-/// (the others, which may start at the same time).
+/// If this worker keeps a saved site's storage: the directories from the
+/// OPFS root to the site's folder. The JS glue opens `storage_file_names`
+/// there and hands their handles to `keep_storage` before `attach`.
+#[wasm_bindgen]
+pub fn kept_site_path() -> Option<Vec<String>> {
+    let slug = CONFIG.with(|c| c.borrow().as_ref().and_then(|c| c.keeps_site.clone()))?;
+    Some(protocol::storage::SITES_PATH.iter().map(|s| s.to_string()).chain([slug]).collect())
+}
+
+#[wasm_bindgen]
+pub fn storage_file_names() -> Vec<String> {
+    protocol::storage::LOG_FILES.iter().map(|s| s.to_string()).collect()
+}
+
+/// Takes the sync access handles of the kept site's log files.
+#[wasm_bindgen]
+pub fn keep_storage(handles: js_sys::Array) -> Result<(), JsValue> {
+    storage::keep(&handles).map_err(|e| JsValue::from_str(&e))
+}
+
+/// Formats the shared filesystem — from the saved site if this worker keeps
+/// one, else by installing the site from `archives` — (the formatting
+/// worker), or waits until that is done and attaches to it (the others,
+/// which may start at the same time).
 #[wasm_bindgen]
 pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
     let config = CONFIG
@@ -81,19 +107,41 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
             .set(config.document_root.clone())
             .map_err(|_| JsValue::from_str("the document root was already set"))?;
         let _ = SITE_URL.set(config.site_url);
-        let formatted = FileSystem::new(Config {
-            initial_bytes: config.fs_initial_bytes as usize,
-            max_bytes: config.fs_max_bytes as usize,
-            clock,
-        })
-        .map_err(|e| JsValue::from_str(&format!("cannot create the shared filesystem: {}", e.name())))?;
-        mkdir_all(&formatted, &config.document_root)
-            .map_err(|e| JsValue::from_str(&format!("cannot create {}: {}", config.document_root, e.name())))?;
-        let archives: Vec<Vec<u8>> = archives.iter().map(|a| js_sys::Uint8Array::new(&a).to_vec()).collect();
-        site::install(&formatted, &config.site, &archives, &config.document_root)
-            .map_err(|e| JsValue::from_str(&format!("cannot install the site: {e}")))?;
+        let fs_config = Config { initial_bytes: config.fs_initial_bytes as usize, max_bytes: config.fs_max_bytes as usize, clock };
+        let opening = js_sys::Date::now();
+        let saved = if storage::keeps_storage() {
+            storage::open(fs_config).map_err(|e| JsValue::from_str(&format!("The saved site cannot be opened. {e}")))?
+        } else {
+            None
+        };
+        let restored = saved.is_some();
+        let formatted = match saved {
+            Some((fs, notice)) => {
+                OPENED.with(|o| o.set(Some((true, notice, (js_sys::Date::now() - opening) as u32))));
+                fs
+            }
+            None => {
+                let formatted = FileSystem::new(fs_config)
+                    .map_err(|e| JsValue::from_str(&format!("cannot create the shared filesystem: {}", e.name())))?;
+                mkdir_all(&formatted, &config.document_root)
+                    .map_err(|e| JsValue::from_str(&format!("cannot create {}: {}", config.document_root, e.name())))?;
+                // Read from the page's buffers an entry at a time: the zips
+                // never sit whole in the shared heap.
+                let archives: Vec<JsZip> = archives.iter().map(|a| JsZip(js_sys::Uint8Array::new(&a))).collect();
+                let archives: Vec<&dyn archive::ZipBytes> = archives.iter().map(|a| a as &dyn archive::ZipBytes).collect();
+                site::install(&formatted, &config.site, &archives, &config.document_root)
+                    .map_err(|e| JsValue::from_str(&format!("cannot install the site: {e}")))?;
+                OPENED.with(|o| o.set(Some((false, None, 0))));
+                formatted
+            }
+        };
         FS.set(formatted).map_err(|_| JsValue::from_str("the shared filesystem was already formatted"))?;
-        fs()?
+        let fs = fs()?;
+        if storage::keeps_storage() && !restored {
+            // After publishing: the other workers need not wait for it.
+            storage::save_first_image(fs).map_err(|e| JsValue::from_str(&format!("cannot save the new site: {e}")))?;
+        }
+        fs
     } else {
         // Blocks this worker (never the page) until the first one is done.
         FS.wait()
@@ -109,6 +157,20 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
     // A fresh PHP runtime has empty caches: nothing before now can be stale.
     jobs::caches_fresh(fs);
     Ok(())
+}
+
+/// A zip in a worker's own (unshared) JS buffer.
+struct JsZip(js_sys::Uint8Array);
+
+impl archive::ZipBytes for JsZip {
+    fn len(&self) -> usize {
+        self.0.length() as usize
+    }
+    fn read(&self, at: usize, len: usize) -> std::borrow::Cow<'_, [u8]> {
+        let start = at.min(self.len()) as u32;
+        let end = (at + len).min(self.len()) as u32;
+        std::borrow::Cow::Owned(self.0.subarray(start, end).to_vec())
+    }
 }
 
 fn lock_clock() -> std::time::Duration {
@@ -132,7 +194,11 @@ thread_local! {
     /// This worker's index (thread-locals are per worker; statics are shared).
     static INDEX: std::cell::Cell<u32> = const { std::cell::Cell::new(u32::MAX) };
     static PHP_BUILD: std::cell::Cell<Option<protocol::PhpBuild>> = const { std::cell::Cell::new(None) };
+    static PHP_VERSION: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     static SERVES_PHP: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    static IS_STORAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How the formatting worker made the filesystem: (restored, notice, ms to open).
+    static OPENED: std::cell::Cell<Option<(bool, Option<String>, u32)>> = const { std::cell::Cell::new(None) };
 }
 
 /// False for the file server, which never starts PHP.
@@ -150,10 +216,37 @@ pub fn php_build() -> Result<String, JsValue> {
         .ok_or_else(|| JsValue::from_str("the worker is not attached"))
 }
 
+/// The PHP version the host chose (`8.3`).
+pub(crate) fn php_version() -> String {
+    PHP_VERSION.with(|v| v.borrow().clone())
+}
+
+/// php-wasm's loader of the PHP version and build the host chose, relative
+/// to the worker's entry script.
+#[wasm_bindgen]
+pub fn php_loader() -> Result<String, JsValue> {
+    CONFIG
+        .with(|c| c.borrow().as_ref().map(|c| c.php_loader.clone()))
+        .ok_or_else(|| JsValue::from_str("the worker is not configured"))
+}
+
 /// This worker's index, which is also its owner id in shared-fs.
 #[wasm_bindgen]
 pub fn worker_index() -> u32 {
     INDEX.with(|i| i.get())
+}
+
+/// True for the storage worker, which runs `storage_step` in a loop.
+#[wasm_bindgen]
+pub fn is_storage_worker() -> bool {
+    IS_STORAGE.with(|p| p.get())
+}
+
+/// What the formatting worker that keeps the storage found (`None` for the others).
+#[wasm_bindgen]
+pub fn storage_opened_event() -> Option<Vec<u8>> {
+    let (restored, notice, open_ms) = OPENED.with(|o| o.take())?;
+    storage::keeps_storage().then(|| protocol::encode(&protocol::WorkerEvent::StorageOpened { restored, notice, open_ms }))
 }
 
 #[wasm_bindgen]

@@ -14,7 +14,11 @@ use shared_fs::CACHE_UPDATE_PROTECTION_SECS;
 /// was removed or replaced (the names epoch), the only way a cached
 /// resolution can go stale.
 pub fn entries() -> Vec<(&'static str, String)> {
-    vec![
+    entries_for(&crate::php_version())
+}
+
+fn entries_for(php_version: &str) -> Vec<(&'static str, String)> {
+    let mut entries = vec![
         ("opcache.enable", "1".into()),
         ("opcache.file_cache_only", "0".into()),
         ("opcache.file_cache", String::new()),
@@ -24,10 +28,23 @@ pub fn entries() -> Vec<(&'static str, String)> {
         ("opcache.memory_consumption", "64".into()),
         ("opcache.max_accelerated_files", "4000".into()),
         ("realpath_cache_size", "4096K".into()),
-        // php.wasm's flock() is a no-op stub; the mount's polyfill replaces it.
-        ("disable_functions", "flock".into()),
-    ]
+    ];
+    // php.wasm's flock() is a no-op stub; the mount's polyfill replaces it,
+    // except on PHP 7.4, which cannot redefine a disabled built-in (the stub
+    // stays: flock() succeeds and locks nothing).
+    if php_version != "7.4" {
+        entries.push(("disable_functions", "flock".into()));
+    }
+    if NO_OPCACHE.contains(&php_version) {
+        entries[0].1 = "0".into();
+    }
+    entries
 }
+
+/// php.wasm 7.4 and 8.0 (php-wasm 3.1.54) cannot allocate OPcache's shared
+/// memory ("Unable to allocate shared memory segment", with any memory
+/// model), a fatal error on every request: they run without OPcache.
+const NO_OPCACHE: &[&str] = &["7.4", "8.0"];
 
 /// The entries as a JS object.
 #[wasm_bindgen::prelude::wasm_bindgen]
@@ -44,7 +61,7 @@ mod tests {
     use super::entries;
 
     fn value(name: &str) -> String {
-        entries().into_iter().find(|(n, _)| *n == name).map(|(_, v)| v).unwrap_or_default()
+        super::entries_for("8.3").into_iter().find(|(n, _)| *n == name).map(|(_, v)| v).unwrap_or_default()
     }
 
     #[test]
@@ -53,5 +70,23 @@ mod tests {
         assert_eq!(value("opcache.revalidate_freq"), "0");
         assert_eq!(value("opcache.file_update_protection"), "2");
         assert_eq!(value("opcache.file_cache_only"), "0", "in memory");
+    }
+
+    #[test]
+    fn opcache_is_off_only_where_php_wasm_cannot_run_it() {
+        let enabled = |v: &str| super::entries_for(v).into_iter().find(|(n, _)| *n == "opcache.enable").unwrap().1;
+        for v in ["8.1", "8.2", "8.3", "8.4", "8.5"] {
+            assert_eq!(enabled(v), "1", "{v}");
+        }
+        for v in ["7.4", "8.0"] {
+            assert_eq!(enabled(v), "0", "{v}");
+        }
+    }
+
+    #[test]
+    fn flock_is_replaced_from_php_8() {
+        let disabled = |v: &str| super::entries_for(v).into_iter().any(|(n, v)| n == "disable_functions" && v == "flock");
+        assert!(disabled("8.0") && disabled("8.3") && disabled("8.5"));
+        assert!(!disabled("7.4"), "7.4 cannot redefine it: the stub stays");
     }
 }
