@@ -49,6 +49,11 @@ test('writes from several workers are there after a reload; a temp site is not s
 	assert.equal(second.notice, null);
 	const back = await php(page, `<?php echo file_get_contents('/wordpress/from-0.txt'), '|', file_get_contents('/wordpress/from-1.txt'), '|'; $db = new PDO('sqlite:${DB}'); echo implode(',', $db->query("SELECT option_name FROM wp_options WHERE option_name LIKE 'saved_by_%' ORDER BY 1")->fetchAll(PDO::FETCH_COLUMN)), '|', $db->query('PRAGMA integrity_check')->fetchColumn();`);
 	assert.equal(back, 'worker 0|worker 1|saved_by_0,saved_by_1|ok');
+	// Changes made after reopening are saved too.
+	assert.equal(await php(page, `<?php file_put_contents('/wordpress/after-reopen.txt', 'second session'); echo 'ok';`, 1), 'ok');
+	await page.reload();
+	assert.ok((await boot(page, `${env.origin}/?workers=2&site-slug=reload-test`)).ok);
+	assert.equal(await php(page, `<?php echo file_get_contents('/wordpress/after-reopen.txt');`), 'second session');
 	// Without a slug, the page reopens the site it opened last.
 	await page.goto('about:blank');
 	const third = await boot(page, `${env.origin}/?workers=1`);

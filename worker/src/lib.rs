@@ -114,7 +114,6 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
         } else {
             None
         };
-        let restored = saved.is_some();
         let formatted = match saved {
             Some((fs, notice)) => {
                 OPENED.with(|o| o.set(Some((true, notice, (js_sys::Date::now() - opening) as u32))));
@@ -123,6 +122,11 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
             None => {
                 let formatted = FileSystem::new(fs_config)
                     .map_err(|e| JsValue::from_str(&format!("cannot create the shared filesystem: {}", e.name())))?;
+                if storage::keeps_storage() {
+                    // Saved by the first `storage_step` (or `settle`), off the
+                    // boot's path; a change before then waits for it.
+                    formatted.track_changes();
+                }
                 mkdir_all(&formatted, &config.document_root)
                     .map_err(|e| JsValue::from_str(&format!("cannot create {}: {}", config.document_root, e.name())))?;
                 // Read from the page's buffers an entry at a time: the zips
@@ -136,12 +140,7 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
             }
         };
         FS.set(formatted).map_err(|_| JsValue::from_str("the shared filesystem was already formatted"))?;
-        let fs = fs()?;
-        if storage::keeps_storage() && !restored {
-            // After publishing: the other workers need not wait for it.
-            storage::save_first_image(fs).map_err(|e| JsValue::from_str(&format!("cannot save the new site: {e}")))?;
-        }
-        fs
+        fs()?
     } else {
         // Blocks this worker (never the page) until the first one is done.
         FS.wait()

@@ -160,8 +160,7 @@ pub(crate) fn open(config: shared_fs::Config) -> Result<Option<(FileSystem, Opti
 }
 
 /// Writes the first image of a new site (or of one whose files held nothing).
-pub(crate) fn save_first_image(fs: &FileSystem) -> Result<(), String> {
-    let mut log = lock(&LOG);
+fn save_first_image(fs: &FileSystem, log: &mut Option<Log>) -> Result<(), String> {
     with_files(|files| {
         let generation = 1;
         files[0].truncate(0)?;
@@ -176,7 +175,12 @@ pub(crate) fn save_first_image(fs: &FileSystem) -> Result<(), String> {
 /// Stores every change since the last batch (or compacts), then flushes.
 fn save_now(fs: &FileSystem) -> Result<(), String> {
     let mut guard = lock(&LOG);
-    let Some(mut log) = *guard else { return Ok(()) };
+    let Some(mut log) = *guard else {
+        // A new site: its first save is its image.
+        let result = save_first_image(fs, &mut *guard);
+        *lock(&SAVE_ERROR) = result.as_ref().err().cloned();
+        return result;
+    };
     let result = with_files(|files| {
         let compact = log.end > COMPACT_MIN_BYTES && log.end > COMPACT_FACTOR * log.image_bytes;
         if compact {

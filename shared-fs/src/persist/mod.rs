@@ -147,6 +147,12 @@ impl FileSystem {
         MY_LAST_CHANGE.with(|c| c.set(n));
     }
 
+    /// Starts tracking changes before the first image is saved (a new site
+    /// being installed): a worker's change then waits for that image.
+    pub fn track_changes(&self) {
+        self.tracker.enabled.store(true, Ordering::Release);
+    }
+
     /// Writes an image of every linked inode at `at` in `sink` and starts
     /// tracking changes from it. The image is batch 0 of `generation`.
     pub fn save_image(&self, sink: &mut dyn Sink, at: u64, generation: u64) -> Result<Saved> {

@@ -64,6 +64,8 @@ impl FileSystem {
                     if let Some(tail) = tail {
                         problems.push(format!("{}: {tail}", f.name));
                     }
+                    // It goes on being saved: every change from now on is tracked.
+                    fs.track_changes();
                     let notice = (!problems.is_empty()).then(|| {
                         format!("The saved site was not wholly readable ({}); it opened at its last whole save.", problems.join("; "))
                     });

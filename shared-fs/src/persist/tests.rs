@@ -146,9 +146,18 @@ fn change_batches_replay_every_kind_of_change() {
     assert_eq!(opened.next_index, index);
     opened.fs.check().unwrap();
     assert_eq!(tree(&opened.fs), *states.last().unwrap());
-    // New inodes after opening never reuse a stored number.
+    // New inodes after opening never reuse a stored number, and changes
+    // after opening are saved too.
     let fresh = opened.fs.create(r, b"after", 0o644, 0, 0).unwrap().ino;
     assert!(fs.lookup(r, b"empty").unwrap().ino < fresh);
+    assert!(opened.fs.has_unsaved_changes());
+    let mut log = log.clone();
+    let at = log.len() as u64;
+    let saved = opened.fs.save_changes(&mut log, at, opened.generation, opened.next_index).unwrap();
+    assert!(saved.bytes > 0);
+    let again = open(&log);
+    assert_eq!(tree(&again.fs), tree(&opened.fs));
+    assert!(again.fs.lookup(r, b"after").is_ok());
 }
 
 #[test]
