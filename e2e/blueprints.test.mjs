@@ -297,14 +297,31 @@ describe('Blueprints', () => {
 		}
 	});
 
-	// The engine's runSql splits SQL with WP_MySQL_Lexer, which the SQLite
-	// integration from @wp-playground/wordpress-builds 0.9.19 (2.1.11) lacks.
-	test('runSql', { todo: 'needs SQLite integration >= 2.2 (WP_MySQL_Lexer)' }, async () => {
-		const sql = "UPDATE wp_options SET option_value = 'From SQL' WHERE option_name = 'blogdescription';";
+	// The engine's runSql cuts SQL into statements with WP_MySQL_Lexer, which
+	// the SQLite integration in wordpress-builds 0.9.19 (2.1.11) lacks: our
+	// stand-in (worker/src/mysql-statement-lexer.php) must keep quoted
+	// semicolons, escaped quotes and comments inside their statements.
+	test('runSql: statements, quoted semicolons, escapes and comments', async () => {
+		const sql = [
+			'-- a comment; not a statement',
+			"UPDATE wp_options SET option_value = 'From SQL; with a semicolon' WHERE option_name = 'blogdescription';",
+			'/* a block comment; also not one */',
+			"UPDATE wp_options SET option_value = 'It''s \\'quoted\\'' WHERE option_name = 'blogname';",
+			// (2.1.11's translator itself rejects "#" comments; the engine
+			// drops a last statement without a semicolon.)
+			'-- a line comment; then the last statement',
+			"UPDATE wp_options SET option_value = 'tail' WHERE option_name = 'admin_email';",
+		].join('\n');
 		const blueprint = { steps: [{ step: 'runSql', sql: { resource: 'literal', name: 'q.sql', contents: sql } }] };
-		const { page, context } = await openPlayground(browser, site.origin, `?workers=2#${JSON.stringify(blueprint)}`);
+		const { page, context, logs } = await openPlayground(browser, site.origin, `?workers=2#${JSON.stringify(blueprint)}`);
 		try {
-			assert.equal(await wp(page, "echo get_option('blogdescription');"), 'From SQL');
+			assert.equal(
+				await wp(page, "echo get_option('blogdescription'), '|', get_option('blogname'), '|', get_option('admin_email');"),
+				"From SQL; with a semicolon|It's 'quoted'|tail"
+			);
+		} catch (e) {
+			e.message += `\n${logs.join('\n')}`;
+			throw e;
 		} finally {
 			await context.close();
 		}

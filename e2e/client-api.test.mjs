@@ -33,6 +33,57 @@ describe('client API', () => {
 		});
 	});
 
+	test('onMessage: post_message_to_js reaches the page from every worker, and PHP gets the first truthy answer', async () => {
+		const result = await page.evaluate(async () => {
+			const c = await window.playground;
+			const seen = [];
+			const throwing = c.onMessage((data) => {
+				seen.push(`throwing:${data}`);
+				if (data === 'boom') throw new Error('listener failed');
+			});
+			const silent = c.onMessage((data) => {
+				seen.push(`silent:${data}`);
+				return undefined;
+			});
+			const answering = c.onMessage(async (data) => {
+				await new Promise((r) => setTimeout(r, 20));
+				return data === 'json' ? { n: 1 } : `answer to ${data}`;
+			});
+			const say = async (data, worker) =>
+				(await c.run({ code: `<?php echo json_encode(post_message_to_js(${JSON.stringify(data)}));`, worker })).text;
+			const out = {
+				worker0: await say('hi 0', 0),
+				worker1: await say('hi 1', 1),
+				boom: await say('boom', 0),
+				json: await say('json', 1),
+			};
+			// A page request (not run) goes the same way.
+			await c.writeFile(c.documentRoot + '/msg.php', '<?php echo post_message_to_js("from a request");');
+			out.request = (await c.request({ url: '/msg.php' })).text;
+			await throwing();
+			await silent();
+			await answering();
+			out.removed = await say('nobody listens', 0);
+			out.seen = seen;
+			return out;
+		});
+		assert.deepEqual(result, {
+			worker0: '"answer to hi 0"',
+			worker1: '"answer to hi 1"',
+			boom: '"answer to boom"',
+			json: '"{\\"n\\":1}"',
+			request: 'answer to from a request',
+			removed: '""',
+			seen: [
+				'throwing:hi 0', 'silent:hi 0',
+				'throwing:hi 1', 'silent:hi 1',
+				'throwing:boom', 'silent:boom',
+				'throwing:json', 'silent:json',
+				'throwing:from a request', 'silent:from a request',
+			],
+		});
+	});
+
 	test('stats report the shared filesystem and it grows with stored bytes', async () => {
 		const { before, after } = await page.evaluate(async () => {
 			const c = await window.playground;

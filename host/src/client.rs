@@ -65,6 +65,8 @@ export interface WorkerInfo {
 }
 export interface FilesystemStats {
     capacity: number; used: number; highWater: number; max: number; inodes: number; memoryBytes: number;
+    /** Bytes the shared Rust heap holds now, and the most it ever held. */
+    heapBytes: number; heapPeak: number;
 }
 export interface Isolation {
     mode: 'server-headers' | 'service-worker-headers' | 'single-worker';
@@ -119,7 +121,7 @@ pub struct Client {
     cwd: Rc<RefCell<String>>,
     /// `addEventListener`'s `(type, listener)` pairs.
     listeners: Rc<RefCell<Vec<(String, Function)>>>,
-    /// `onMessage` listeners.
+    /// `onMessage` listeners (the pool's: it answers the workers).
     message_listeners: Rc<RefCell<Vec<Function>>>,
     /// The last `defineConstant` call: each waits for the one before, so
     /// their read-merge-writes of the shared file never interleave.
@@ -137,6 +139,7 @@ impl Client {
         service_worker_port: Option<MessagePort>,
     ) -> Client {
         let client = Client {
+            message_listeners: pool.message_listeners(),
             pool,
             isolation,
             scope,
@@ -147,7 +150,6 @@ impl Client {
             php_version: crate::versions::DEFAULT_PHP,
             wp_version: None,
             listeners: Default::default(),
-            message_listeners: Default::default(),
             constants_chain: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
         };
         client.serve_service_worker(service_worker_port);
@@ -352,6 +354,8 @@ impl From<Reply> for JsValue {
                 set(&out, "max", s.max as f64);
                 set(&out, "inodes", s.inodes as f64);
                 set(&out, "memoryBytes", s.memory_bytes as f64);
+                set(&out, "heapBytes", s.heap_bytes as f64);
+                set(&out, "heapPeak", s.heap_peak as f64);
                 out.into()
             }
             // run() and request() convert their own replies.
@@ -567,9 +571,10 @@ impl Client {
         next
     }
 
-    /// Registers a listener for PHP's `post_message_to_js`; returns a
-    /// function that removes it. PHP's messages are not forwarded from the
-    /// workers yet, so it is not called.
+    /// Registers a listener for PHP's `post_message_to_js(data)` from any
+    /// worker, for any request; returns a function that removes it. The
+    /// first truthy answer (awaited, in the order added) is what PHP gets
+    /// back (host/src/pool.rs `answer_php_message`).
     #[wasm_bindgen(js_name = onMessage, unchecked_return_type = "() => Promise<void>")]
     pub fn on_message(&self, #[wasm_bindgen(unchecked_param_type = "(data: string) => any")] listener: Function) -> JsValue {
         self.message_listeners.borrow_mut().push(listener.clone());

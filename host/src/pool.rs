@@ -149,6 +149,34 @@ struct Inner {
     storage_opened: RefCell<Option<StorageOpened>>,
     /// Why the site stopped (`fail_site`): every job is answered with it.
     failed: RefCell<Option<String>>,
+    /// `client.onMessage`'s listeners, which answer PHP's `post_message_to_js`.
+    message_listeners: Rc<RefCell<Vec<js_sys::Function>>>,
+}
+
+/// What `post_message_to_js(data)` returns to PHP, as in Playground: the
+/// listeners in the order they were added, each awaited, and the first truthy
+/// answer wins (a string as is, anything else as JSON); `""` when none gives
+/// one. A listener that throws is reported and skipped.
+async fn answer_php_message(listeners: &[js_sys::Function], data: &str) -> String {
+    for listener in listeners {
+        let answered = listener.call1(&JsValue::NULL, &JsValue::from_str(data));
+        let answered = match answered {
+            Ok(value) if value.is_instance_of::<js_sys::Promise>() => {
+                wasm_bindgen_futures::JsFuture::from(value.unchecked_into::<js_sys::Promise>()).await
+            }
+            other => other,
+        };
+        match answered {
+            Ok(value) if value.is_truthy() => {
+                return value.as_string().unwrap_or_else(|| {
+                    js_sys::JSON::stringify(&value).map(String::from).unwrap_or_default()
+                });
+            }
+            Ok(_) => {}
+            Err(e) => web_sys::console::error_2(&"an onMessage listener threw".into(), &e),
+        }
+    }
+    String::new()
 }
 
 fn now() -> f64 {
@@ -199,8 +227,14 @@ impl Pool {
                 file_jobs: RefCell::new(HashMap::new()),
                 next_file_job: Cell::new(1),
                 failed: RefCell::new(None),
+                message_listeners: Default::default(),
             }),
         }
+    }
+
+    /// The listeners PHP's `post_message_to_js` goes to (`client.onMessage`).
+    pub fn message_listeners(&self) -> Rc<RefCell<Vec<js_sys::Function>>> {
+        self.inner.message_listeners.clone()
     }
 
     /// The file server's index, to `spawn` it.
@@ -289,6 +323,9 @@ impl Pool {
                     }
                 }
             }
+            WorkerEvent::PhpMessage { .. } => {
+                web_sys::console::error_1(&format!("worker {index} runs no PHP, yet sent a PHP message").into());
+            }
             WorkerEvent::StorageOpened { .. } => {} // taken in `spawn`'s handler
         }
     }
@@ -350,7 +387,7 @@ impl Pool {
                     *pool.inner.storage_opened.borrow_mut() = Some(StorageOpened { restored, notice, open_ms });
                 }
                 Ok(decoded) if role != WorkerRole::Php => pool.on_helper_event(index, decoded, event.ports()),
-                Ok(decoded) => pool.on_event(index, decoded),
+                Ok(decoded) => pool.on_event(index, decoded, event.ports()),
                 Err(e) => web_sys::console::error_1(&format!("worker {index}: {e}").into()),
             }
         });
@@ -485,7 +522,7 @@ impl Pool {
         }
     }
 
-    fn on_event(&self, index: u32, event: WorkerEvent) {
+    fn on_event(&self, index: u32, event: WorkerEvent, ports: Array) {
         match event {
             WorkerEvent::Ready { safe_point, .. } => {
                 self.inner.slots.borrow_mut()[index as usize].safe_point = Some(safe_point);
@@ -504,6 +541,21 @@ impl Pool {
             }
             WorkerEvent::NeedsPhp { id } => {
                 web_sys::console::error_1(&format!("PHP worker {index} cannot serve job {id}").into());
+            }
+            WorkerEvent::PhpMessage { data } => {
+                let Ok(port) = ports.get(0).dyn_into::<MessagePort>() else {
+                    web_sys::console::error_1(&format!("worker {index}: a PHP message without its reply port").into());
+                    return;
+                };
+                let listeners = self.inner.message_listeners.borrow().clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    let answer = answer_php_message(&listeners, &data).await;
+                    let bytes = protocol::encode(&protocol::PhpMessageAnswer(answer));
+                    if let Err(e) = port.post_message(&Uint8Array::from(&bytes[..])) {
+                        web_sys::console::error_2(&"could not answer a PHP message".into(), &e);
+                    }
+                    port.close();
+                });
             }
             WorkerEvent::StorageOpened { .. } => {} // taken in `spawn`'s handler
         }

@@ -105,6 +105,9 @@ pub struct FsStats {
     pub inodes: u64,
     /// Bytes of the shared memory (filesystem, worker heaps and stacks).
     pub memory_bytes: u64,
+    /// Bytes the shared Rust heap holds now, and the most it ever held.
+    pub heap_bytes: u64,
+    pub heap_peak: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -251,7 +254,16 @@ pub enum WorkerEvent {
     /// The file server cannot answer job `id` (its path is a PHP script):
     /// its reply port travels back with this event for a PHP worker.
     NeedsPhp { id: u64 },
+    /// PHP called `post_message_to_js(data)` (and it was not the runtime's
+    /// own: network, locks). Attachment: the port the page's
+    /// `onMessage` listeners answer on, with a `PhpMessageAnswer`.
+    PhpMessage { data: String },
 }
+
+/// Host → worker, on a `PhpMessage`'s port: what `post_message_to_js`
+/// returns to PHP.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct PhpMessageAnswer(pub String);
 
 /// Service worker → host: one request to schedule. A reply port travels
 /// beside it; the worker answers on that port. If the host gives up on the
@@ -400,10 +412,19 @@ mod tests {
             WorkerEvent::Ready { index: 2, safe_point: 4096 },
             WorkerEvent::JobDone { id: 9 },
             WorkerEvent::NeedsPhp { id: 10 },
+            WorkerEvent::PhpMessage { data: "{\"ünïcode\": [1, 2]}".into() },
             WorkerEvent::StorageOpened { restored: true, notice: Some("batch 3 is cut short".into()), open_ms: 120 },
         ] {
             assert_eq!(decode::<WorkerEvent>(&encode(&event)).unwrap(), event);
         }
+    }
+
+    #[test]
+    fn php_message_answers_round_trip() {
+        for answer in [PhpMessageAnswer(String::new()), PhpMessageAnswer("ok \u{1F600}".into())] {
+            assert_eq!(decode::<PhpMessageAnswer>(&encode(&answer)).unwrap(), answer);
+        }
+        assert!(decode::<PhpMessageAnswer>(&[0xff]).is_err());
     }
 
     #[test]

@@ -145,7 +145,8 @@ async function boot({ memory, memoryDescriptor, workerModule, phpModule, config,
 	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
 	php.writeFile('/internal/shared/preload/php-pool-net.php', bindings.net_preload_php());
 	php.onMessage(
-		(data) => (FAULT_INJECTION && injectFault(data)) || outgoingHttp(data) || syscalls.onPhpMessage(data)
+		(data) =>
+			(FAULT_INJECTION && injectFault(data)) || outgoingHttp(data) || syscalls.onPhpMessage(data) || toPage(data)
 	);
 	// The PHP runtime started while the first worker may still be installing
 	// the site; attaching waits for it.
@@ -191,6 +192,24 @@ function outgoingHttp(data) {
 			return rust.net_response(r.status, r.statusText, [...r.headers].flat(), body, r.url, r.type);
 		})
 		.catch((error) => rust.net_failure(String(error?.name ?? 'Error'), String(error?.message ?? error)));
+}
+
+/** php.onMessage's last resort: the page's `onMessage` listeners answer
+ *  (host/src/pool.rs `answer_php_message`) on a port of this message's own,
+ *  so the answer never queues behind the job PHP is running. */
+function toPage(data) {
+	const { port1, port2 } = new MessageChannel();
+	return new Promise((resolve, reject) => {
+		port1.onmessage = (event) => {
+			port1.close();
+			try {
+				resolve(rust.php_message_answer(new Uint8Array(event.data)));
+			} catch (error) {
+				reject(error);
+			}
+		};
+		self.postMessage(rust.php_message_event(data), [port2]);
+	});
 }
 
 /** A trap or abort inside php.wasm, as opposed to a PHP error. */

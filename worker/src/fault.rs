@@ -33,13 +33,25 @@ use wasm_bindgen::prelude::*;
 
 #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
 mod heap {
-    use core::sync::atomic::{AtomicU32, Ordering};
+    use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
     use std::alloc::{GlobalAlloc, Layout, System};
 
     /// 0: free; otherwise `protocol::heap_lock::held_by` the holder (`UNKNOWN` before
     /// the worker knows its index).
     pub(super) static HOLDER: AtomicU32 = AtomicU32::new(0);
     const UNKNOWN: u32 = u32::MAX;
+    /// Bytes the heap's callers hold now, and the most they ever held
+    /// (`client.stats()`); changed only under `HOLDER`.
+    pub(super) static IN_USE: AtomicUsize = AtomicUsize::new(0);
+    pub(super) static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+    fn count(added: usize, removed: usize) {
+        let now = IN_USE.load(Ordering::Relaxed) + added - removed;
+        IN_USE.store(now, Ordering::Relaxed);
+        if now > PEAK.load(Ordering::Relaxed) {
+            PEAK.store(now, Ordering::Relaxed);
+        }
+    }
 
     fn me() -> u32 {
         // A `const` thread-local without `Drop`: a plain TLS slot, so reading
@@ -50,10 +62,10 @@ mod heap {
         }
     }
 
-    struct Held;
+    pub(super) struct Held;
 
     impl Held {
-        fn take() -> Held {
+        pub(super) fn take() -> Held {
             let me = me();
             loop {
                 if HOLDER.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
@@ -80,30 +92,56 @@ mod heap {
         #[inline]
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             let _held = Held::take();
-            System.alloc(layout)
+            let p = System.alloc(layout);
+            if !p.is_null() {
+                count(layout.size(), 0);
+            }
+            p
         }
 
         #[inline]
         unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
             let _held = Held::take();
-            System.alloc_zeroed(layout)
+            let p = System.alloc_zeroed(layout);
+            if !p.is_null() {
+                count(layout.size(), 0);
+            }
+            p
         }
 
         #[inline]
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
             let _held = Held::take();
-            System.dealloc(ptr, layout)
+            System.dealloc(ptr, layout);
+            count(0, layout.size());
         }
 
         #[inline]
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             let _held = Held::take();
-            System.realloc(ptr, layout, new_size)
+            let p = System.realloc(ptr, layout, new_size);
+            if !p.is_null() {
+                count(new_size, layout.size());
+            }
+            p
         }
     }
 
     #[global_allocator]
     static HEAP: Tagged = Tagged;
+}
+
+/// `(bytes held now, most ever held)` in the shared Rust heap; zeros where
+/// there is no shared heap.
+pub(crate) fn heap_usage() -> (u64, u64) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+    {
+        use core::sync::atomic::Ordering::Relaxed;
+        let _held = heap::Held::take();
+        return (heap::IN_USE.load(Relaxed) as u64, heap::PEAK.load(Relaxed) as u64);
+    }
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "atomics")))]
+    (0, 0)
 }
 
 /// Byte address of the allocator lock's word (see the module docs): 0 when

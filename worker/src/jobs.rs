@@ -204,6 +204,19 @@ pub fn job_done_event(id: f64) -> Vec<u8> {
     protocol::encode(&WorkerEvent::JobDone { id: id as u64 })
 }
 
+/// `post_message_to_js(data)` for the page's `onMessage` listeners.
+#[wasm_bindgen]
+pub fn php_message_event(data: String) -> Vec<u8> {
+    protocol::encode(&WorkerEvent::PhpMessage { data })
+}
+
+/// The listeners' answer, for PHP; a malformed one is an error PHP sees as
+/// a warning and a null.
+#[wasm_bindgen]
+pub fn php_message_answer(bytes: &[u8]) -> Result<String, JsValue> {
+    protocol::decode::<protocol::PhpMessageAnswer>(bytes).map(|a| a.0).map_err(|e| JsValue::from_str(&e))
+}
+
 enum Step {
     Reply(JobResult),
     /// Run PHP with these options, in this working directory.
@@ -429,7 +442,10 @@ fn file_exists(path: &str) -> Result<bool, JobResult> {
 
 fn stats() -> Result<FsStats, JobResult> {
     let s = fs().map_err(js_failure)?.stats();
+    let (heap_bytes, heap_peak) = crate::fault::heap_usage();
     Ok(FsStats {
+        heap_bytes,
+        heap_peak,
         capacity: s.capacity,
         used: s.used,
         high_water: s.high_water,

@@ -82,7 +82,17 @@ if (\interface_exists(\WpOrg\Requests\Transport::class)) {
 
 // A fresh site would otherwise stop the first login to confirm the admin email.
 \add_filter('admin_email_check_interval', '__return_zero');
+
+// Blueprints' runSql needs WP_MySQL_Lexer, which SQLite integrations before 2.2 lack.
+\add_action('run_sql_step', static function () {
+	if (!\class_exists('WP_MySQL_Lexer')) {
+		require_once __DIR__ . '/php-pool/mysql-statement-lexer.php';
+	}
+});
 "#;
+
+/// A stand-in for the SQLite integration's WP_MySQL_Lexer (see the file).
+const MYSQL_STATEMENT_LEXER: &str = include_str!("mysql-statement-lexer.php");
 
 /// Where the SQLite integration goes, relative to the document root.
 const SQLITE_PLUGIN_DIR: &str = "wp-content/mu-plugins/sqlite-database-integration";
@@ -115,7 +125,11 @@ pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBy
             let mu_plugin = format!("{document_root}/wp-content/mu-plugins/0-playground.php");
             files::write_file(fs, &mu_plugin, PLAYGROUND_MU_PLUGIN.as_bytes(), None)
                 .map_err(|e| format!("{mu_plugin}: {}", e.name()))?;
-            Ok(files + 2)
+            let lexer = format!("{document_root}/wp-content/mu-plugins/php-pool/mysql-statement-lexer.php");
+            files::mkdir_all(fs, &format!("{document_root}/wp-content/mu-plugins/php-pool"))
+                .and_then(|()| files::write_file(fs, &lexer, MYSQL_STATEMENT_LEXER.as_bytes(), None))
+                .map_err(|e| format!("{lexer}: {}", e.name()))?;
+            Ok(files + 3)
         }
     }
 }
@@ -200,6 +214,7 @@ mod tests {
         let dropin = text(&fs, "/wordpress/wp-content/db.php").unwrap();
         assert!(dropin.contains("/wordpress/wp-content/mu-plugins/sqlite-database-integration sqlite-database-integration/load.php"), "{dropin}");
         assert!(text(&fs, "/wordpress/wp-content/mu-plugins/0-playground.php").is_some());
+        assert!(text(&fs, "/wordpress/wp-content/mu-plugins/php-pool/mysql-statement-lexer.php").unwrap().contains("class WP_MySQL_Lexer"));
     }
 
     #[test]
