@@ -79,7 +79,7 @@ pub struct BootKit {
 }
 
 impl BootKit {
-    /// `[ToWorker::Boot, memory, descriptor, worker module, php module, ...archives]`.
+    /// `[ToWorker::Boot, memory, descriptor, stack bytes, worker module, php module, ...archives]`.
     fn message(&self, index: u32, format: bool, role: WorkerRole, archives: &Array) -> Array {
         // The storage worker keeps the saved site; without a shared memory
         // the single PHP worker keeps it itself.
@@ -91,9 +91,10 @@ impl BootKit {
             &bytes,
             &self.memory.clone().map(JsValue::from).unwrap_or(JsValue::NULL),
             &self.memory_descriptor,
+            &JsValue::from(protocol::WORKER_STACK_BYTES),
             &self.worker_module,
-            &self.php_module,
         );
+        message.push(&self.php_module);
         message.concat(archives)
     }
 }

@@ -288,12 +288,18 @@ pub struct JobEnvelope {
 // cannot be serialized (ports, memory, compiled modules, archive buffers),
 // in the order each variant names. The JS glue never looks inside.
 
+/// The Rust stack of each worker after the first (which has the module's
+/// static 1 MiB), carved from the shared memory for the worker's life.
+/// wasm-bindgen's default is 2 MiB; the deepest measured in a WordPress
+/// session is about 73 KiB, and nothing recurses per directory level.
+pub const WORKER_STACK_BYTES: u32 = 256 * 1024;
+
 /// Host → worker, on the worker's own channel.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum ToWorker {
     /// Always the first message. Attachments: the shared memory (or null
-    /// without isolation), the memory's descriptor, the worker module,
-    /// php.wasm's module, then the site's archives.
+    /// without isolation), the memory's descriptor, `WORKER_STACK_BYTES`,
+    /// the worker module, php.wasm's module, then the site's archives.
     Boot(WorkerConfig),
     /// Attachment: the port the reply goes to.
     Job(JobEnvelope),

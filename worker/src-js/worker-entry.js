@@ -102,11 +102,11 @@ function die(error) {
 	self.postMessage({ died: String(error?.stack ?? error), allocatorWord, safePoint });
 }
 
-async function boot({ memory, memoryDescriptor, workerModule, phpModule, config, archives }) {
+async function boot({ memory, memoryDescriptor, stackBytes, workerModule, phpModule, config, archives }) {
 	// Without cross-origin isolation the host cannot send a shared memory:
 	// this (single) worker makes its own, private filesystem.
 	memory ??= new WebAssembly.Memory(memoryDescriptor);
-	bindings.initSync({ module: workerModule, memory });
+	bindings.initSync({ module: workerModule, memory, thread_stack_size: stackBytes });
 	bindings.configure(config);
 	if (!bindings.serves_php()) {
 		// The file server or the storage worker: the shared filesystem without PHP.
@@ -294,8 +294,8 @@ self.onmessage = (event) => {
 	const [bytes, ...attached] = event.data;
 	if (!booted) {
 		booted = true;
-		const [memory, memoryDescriptor, workerModule, phpModule, ...archives] = attached;
-		boot({ config: bytes, memory, memoryDescriptor, workerModule, phpModule, archives }).then(
+		const [memory, memoryDescriptor, stackBytes, workerModule, phpModule, ...archives] = attached;
+		boot({ config: bytes, memory, memoryDescriptor, stackBytes, workerModule, phpModule, archives }).then(
 			() => {
 				const opened = rust.storage_opened_event();
 				if (opened) self.postMessage(opened);

@@ -5,7 +5,9 @@
 //! entries stay below 4 GiB, which the 32-bit shared memory implies anyway.
 
 use miniz_oxide::deflate::compress_to_vec;
-use miniz_oxide::inflate::decompress_to_vec_with_limit;
+use miniz_oxide::inflate::stream::{inflate, InflateState};
+use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
+use shared_fs::oflags::{O_CREAT, O_TRUNC, O_WRONLY};
 use shared_fs::{Errno, FileKind, FileSystem, Ino, SetAttr, Timespec, S_IFDIR, S_IFLNK, S_IFMT};
 
 const LOCAL_HEADER: u32 = 0x0403_4b50;
@@ -41,6 +43,11 @@ fn u16_at(b: &[u8], at: usize) -> Result<u16, ArchiveError> {
 fn u32_at(b: &[u8], at: usize) -> Result<u32, ArchiveError> {
     b.get(at..at + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| malformed("truncated"))
 }
+
+/// How much of an entry is read or inflated at a time.
+const PIECE: usize = 64 * 1024;
+/// Longest symlink target taken from an archive (Linux's PATH_MAX).
+const MAX_SYMLINK: usize = 4096;
 
 /// An archive read piece by piece, so that unpacking never holds a whole
 /// zip in the shared heap: only the central directory and one entry.
@@ -84,26 +91,84 @@ impl Entry {
         self.mode.is_some_and(|m| m & S_IFMT == S_IFLNK)
     }
 
+    /// The whole contents, for small entries (symlink targets).
     pub fn contents(&self, zip: &dyn ZipBytes) -> Result<Vec<u8>, ArchiveError> {
+        let mut out = Vec::with_capacity(self.size);
+        self.stream(zip, &mut |piece| {
+            out.extend_from_slice(piece);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Hands `sink` the contents in pieces of at most `PIECE` bytes, reading
+    /// and inflating as it goes, so neither the compressed nor the inflated
+    /// entry is ever whole in the (shared) heap. Size and CRC are checked at
+    /// the end: a damaged entry is an error after `sink` saw its bytes.
+    pub fn stream(&self, zip: &dyn ZipBytes, sink: &mut dyn FnMut(&[u8]) -> Result<(), ArchiveError>) -> Result<(), ArchiveError> {
         let header = zip.read(self.local, 30);
         if u32_at(&header, 0)? != LOCAL_HEADER {
             return Err(malformed(format!("{}: bad local header", self.name)));
         }
         let data_at = self.local + 30 + u16_at(&header, 26)? as usize + u16_at(&header, 28)? as usize;
-        let data = zip.read(data_at, self.compressed);
-        if data.len() != self.compressed {
-            return Err(malformed(format!("{}: truncated", self.name)));
-        }
-        let bytes = match self.method {
-            STORED => data.into_owned(),
-            DEFLATED => decompress_to_vec_with_limit(&data, self.size)
-                .map_err(|e| malformed(format!("{}: cannot inflate ({:?})", self.name, e.status)))?,
-            m => return Err(malformed(format!("{}: compression method {m} is not supported", self.name))),
+        let truncated = || malformed(format!("{}: truncated", self.name));
+        let (mut crc, mut size) = (0u32, 0usize);
+        let mut emit = |piece: &[u8]| {
+            crc = shared_fs::crc32(crc, piece);
+            size += piece.len();
+            if size > self.size {
+                return Err(malformed(format!("{}: longer than its recorded size", self.name)));
+            }
+            sink(piece)
         };
-        if bytes.len() != self.size || shared_fs::crc32(0, &bytes) != self.crc {
+        match self.method {
+            STORED => {
+                let mut at = 0;
+                while at < self.compressed {
+                    let piece = zip.read(data_at + at, PIECE.min(self.compressed - at));
+                    if piece.is_empty() {
+                        return Err(truncated());
+                    }
+                    at += piece.len();
+                    emit(&piece)?;
+                }
+            }
+            DEFLATED => {
+                let mut state = InflateState::new_boxed(DataFormat::Raw);
+                let mut out = vec![0u8; PIECE];
+                let (mut at, mut input) = (0, std::borrow::Cow::Borrowed(&[][..]));
+                let mut used = 0;
+                loop {
+                    if used == input.len() && at < self.compressed {
+                        input = zip.read(data_at + at, PIECE.min(self.compressed - at));
+                        if input.is_empty() {
+                            return Err(truncated());
+                        }
+                        at += input.len();
+                        used = 0;
+                    }
+                    // Never `Finish`: on a first call it wants room for the whole output.
+                    let step = inflate(&mut state, &input[used..], &mut out, MZFlush::None);
+                    used += step.bytes_consumed;
+                    emit(&out[..step.bytes_written])?;
+                    let stuck = step.bytes_consumed == 0 && step.bytes_written == 0;
+                    match step.status {
+                        Ok(MZStatus::StreamEnd) => break,
+                        // All input given and no progress: the stream is cut short.
+                        Ok(_) | Err(MZError::Buf) if stuck && at == self.compressed && used == input.len() => {
+                            return Err(truncated())
+                        }
+                        Ok(_) | Err(MZError::Buf) => {}
+                        Err(e) => return Err(malformed(format!("{}: cannot inflate ({e:?})", self.name))),
+                    }
+                }
+            }
+            m => return Err(malformed(format!("{}: compression method {m} is not supported", self.name))),
+        }
+        if size != self.size || crc != self.crc {
             return Err(malformed(format!("{}: size or checksum mismatch", self.name)));
         }
-        Ok(bytes)
+        Ok(())
     }
 }
 
@@ -181,13 +246,16 @@ pub fn unpack(fs: &FileSystem, zip: &dyn ZipBytes, dest: &str, strip_prefix: &st
         }
         let (parent, _) = path.rsplit_once('/').unwrap_or(("", &path));
         crate::mkdir_all(fs, parent).map_err(fs_error(parent))?;
-        let contents = entry.contents(zip)?;
         if entry.is_symlink() {
+            if entry.size > MAX_SYMLINK {
+                return Err(malformed(format!("{}: a symlink target of {} bytes", entry.name, entry.size)));
+            }
+            let target = entry.contents(zip)?;
             let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fs_error(&path))?;
             let _ = fs.unlink(dir, &name);
-            fs.symlink(dir, &name, &contents, 0, 0).map_err(fs_error(&path))?;
+            fs.symlink(dir, &name, &target, 0, 0).map_err(fs_error(&path))?;
         } else {
-            write_file(fs, &path, &contents, entry.mode.map(|m| m & 0o7777))?;
+            stream_file(fs, zip, &entry, &path)?;
             // Files keep the archive's times, as unzip does (an unpacked site
             // is then old enough for OPcache to cache at once).
             let ino = fs.resolve(FileSystem::ROOT, path.as_bytes(), true).map_err(fs_error(&path))?.ino;
@@ -200,8 +268,23 @@ pub fn unpack(fs: &FileSystem, zip: &dyn ZipBytes, dest: &str, strip_prefix: &st
     Ok(files)
 }
 
-fn write_file(fs: &FileSystem, path: &str, data: &[u8], mode: Option<u32>) -> Result<(), ArchiveError> {
-    crate::files::write_file(fs, path, data, mode).map_err(fs_error(path))
+/// Writes `entry` to `path` as it inflates; a damaged entry leaves no file.
+fn stream_file(fs: &FileSystem, zip: &dyn ZipBytes, entry: &Entry, path: &str) -> Result<(), ArchiveError> {
+    let mode = entry.mode.map_or(0o644, |m| m & 0o7777);
+    let attr = fs.open_path(FileSystem::ROOT, path.as_bytes(), O_WRONLY | O_CREAT | O_TRUNC, mode).map_err(fs_error(path))?;
+    let mut at = 0u64;
+    let streamed = entry.stream(zip, &mut |piece| {
+        fs.write(attr.ino, at, piece).map_err(fs_error(path))?;
+        at += piece.len() as u64;
+        Ok(())
+    });
+    fs.release(attr.ino);
+    if streamed.is_err() {
+        if let Ok((dir, name)) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()) {
+            let _ = fs.unlink(dir, &name);
+        }
+    }
+    streamed
 }
 
 /// Builds a zip of everything under `root`, names relative to it.
@@ -375,8 +458,8 @@ mod tests {
     fn pack_then_unpack_round_trips_files_dirs_symlinks_and_modes() {
         let fs = new_fs();
         crate::mkdir_all(&fs, "/site/a/b").unwrap();
-        write_file(&fs, "/site/a/b/big.txt", &b"hello ".repeat(5000), Some(0o600)).unwrap();
-        write_file(&fs, "/site/empty", b"", None).unwrap();
+        crate::files::write_file(&fs, "/site/a/b/big.txt", &b"hello ".repeat(5000), Some(0o600)).unwrap();
+        crate::files::write_file(&fs, "/site/empty", b"", None).unwrap();
         let (dir, _) = fs.resolve_parent(FileSystem::ROOT, b"/site/link").unwrap();
         fs.symlink(dir, b"link", b"a/b/big.txt", 0, 0).unwrap();
         let zip = pack(&fs, "/site").unwrap();
@@ -405,6 +488,45 @@ mod tests {
         assert_eq!(unpack(&fs, &zip, "/dest", "top/").unwrap(), 1);
         assert_eq!(read(&fs, "/dest/keep.php"), b"<?php");
         assert!(fs.resolve(FileSystem::ROOT, b"/evil.php", true).is_err());
+    }
+
+    #[test]
+    fn entries_larger_than_a_piece_stream_through_byte_exact() {
+        // Incompressible (xorshift) and compressible data, each several pieces long.
+        let mut x = 0x2545_f491_u32;
+        let noise: Vec<u8> = (0..3 * PIECE + 123)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let text = b"<?php echo 'streamed';\n".repeat(PIECE / 4);
+        let mut w = ZipWriter::default();
+        w.add("noise.bin", 0o100644, 0, &noise);
+        w.add("text.php", 0o100644, 0, &text);
+        let zip = w.finish();
+        let fs = new_fs();
+        assert_eq!(unpack(&fs, &zip, "/d", "").unwrap(), 2);
+        assert_eq!(read(&fs, "/d/noise.bin"), noise);
+        assert_eq!(read(&fs, "/d/text.php"), text);
+        fs.check().unwrap();
+    }
+
+    #[test]
+    fn a_damaged_entry_leaves_no_file() {
+        let big = b"0123456789abcdef".repeat(PIECE / 4);
+        let mut w = ZipWriter::default();
+        w.add("big.txt", 0o100644, 0, &big);
+        let mut zip = w.finish();
+        // The CRC in the central directory no longer matches the data.
+        let central = zip.len() - 22 - (46 + "big.txt".len());
+        zip[central + 16] ^= 1;
+        let fs = new_fs();
+        assert!(matches!(unpack(&fs, &zip, "/d", ""), Err(ArchiveError::Malformed(m)) if m.contains("checksum")));
+        assert!(fs.resolve(FileSystem::ROOT, b"/d/big.txt", true).is_err());
+        fs.check().unwrap();
     }
 
     #[test]

@@ -478,15 +478,35 @@ fn rmdir(fs: &FileSystem, path: &str, recursive: bool) -> Result<(), JobResult> 
     }
 }
 
+/// `rm -r` with a worklist, not recursion: a tree may be deeper than a
+/// worker's stack would allow.
 fn remove_tree(fs: &FileSystem, parent: shared_fs::Ino, name: &[u8]) -> Result<(), Errno> {
     let attr = fs.lookup(parent, name)?;
     if attr.kind != shared_fs::FileKind::Dir {
         return fs.unlink(parent, name);
     }
-    for child in child_names(fs, attr.ino)? {
-        remove_tree(fs, attr.ino, &child)?;
+    // (parent, name, the directory, its children not yet removed)
+    let mut open = vec![(parent, name.to_vec(), attr.ino, child_names(fs, attr.ino)?)];
+    while let Some((_, _, dir, children)) = open.last_mut() {
+        let dir = *dir;
+        match children.pop() {
+            Some(child) => {
+                let attr = fs.lookup(dir, &child)?;
+                if attr.kind == shared_fs::FileKind::Dir {
+                    let grandchildren = child_names(fs, attr.ino)?;
+                    open.push((dir, child, attr.ino, grandchildren));
+                } else {
+                    fs.unlink(dir, &child)?;
+                }
+            }
+            None => {
+                if let Some((parent, name, _, _)) = open.pop() {
+                    fs.rmdir(parent, &name)?;
+                }
+            }
+        }
     }
-    fs.rmdir(parent, name)
+    Ok(())
 }
 
 fn child_names(fs: &FileSystem, dir: shared_fs::Ino) -> Result<Vec<Vec<u8>>, Errno> {
@@ -508,21 +528,26 @@ fn is_dir(fs: &FileSystem, path: &str) -> Result<bool, JobResult> {
     }
 }
 
-/// `cp -r`: a file's bytes, or a directory and everything in it.
+/// `cp -r`: a file's bytes, or a directory and everything in it (with a
+/// worklist, not recursion, like `remove_tree`).
 fn copy(fs: &FileSystem, from: &str, to: &str) -> Result<(), JobResult> {
-    let fail = |e| fs_failure(&format!("cannot copy {from} to"), to, e);
-    let attr = fs.resolve(FileSystem::ROOT, from.as_bytes(), true).map_err(fail)?;
-    if attr.kind != shared_fs::FileKind::Dir {
-        let data = files::read_file(fs, from).map_err(fail)?;
-        return files::write_file(fs, to, &data, Some(attr.mode & 0o7777)).map_err(fail);
-    }
     if to == from || to.starts_with(&format!("{}/", from.trim_end_matches('/'))) {
-        return Err(fail(Errno::EINVAL)); // into itself
+        return Err(fs_failure(&format!("cannot copy {from} to"), to, Errno::EINVAL)); // into itself
     }
-    crate::mkdir_all(fs, to).map_err(fail)?;
-    for child in child_names(fs, attr.ino).map_err(fail)? {
-        let child = String::from_utf8_lossy(&child);
-        copy(fs, &format!("{from}/{child}"), &format!("{to}/{child}"))?;
+    let mut pending = vec![(from.to_string(), to.to_string())];
+    while let Some((from, to)) = pending.pop() {
+        let fail = |e| fs_failure(&format!("cannot copy {from} to"), &to, e);
+        let attr = fs.resolve(FileSystem::ROOT, from.as_bytes(), true).map_err(fail)?;
+        if attr.kind != shared_fs::FileKind::Dir {
+            let data = files::read_file(fs, &from).map_err(fail)?;
+            files::write_file(fs, &to, &data, Some(attr.mode & 0o7777)).map_err(fail)?;
+            continue;
+        }
+        crate::mkdir_all(fs, &to).map_err(fail)?;
+        for child in child_names(fs, attr.ino).map_err(fail)? {
+            let child = String::from_utf8_lossy(&child);
+            pending.push((format!("{from}/{child}"), format!("{to}/{child}")));
+        }
     }
     Ok(())
 }
@@ -557,6 +582,32 @@ mod tests {
         rmdir(&fs, "/a", true).unwrap();
         assert!(!is_dir(&fs, "/a").unwrap());
         assert_eq!(errno_of(rmdir(&fs, "/a", true)).as_deref(), Some("ENOENT"));
+    }
+
+    #[test]
+    fn a_tree_deeper_than_a_stack_is_removed_and_copied() {
+        // On a 256 KiB stack: recursion a frame per level would overflow it.
+        std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(|| {
+                let fs = new_fs();
+                let (mut dir, mut path) = (FileSystem::ROOT, String::new());
+                for _ in 0..1500 {
+                    dir = fs.mkdir(dir, b"d", 0o755, 0, 0).unwrap().ino;
+                    path.push_str("/d");
+                }
+                files::write_file(&fs, &format!("{path}/leaf.txt"), b"deep", None).unwrap();
+                copy(&fs, "/d", "/e").unwrap();
+                let copied = path.replacen("/d", "/e", 1);
+                assert_eq!(files::read_file(&fs, &format!("{copied}/leaf.txt")).unwrap(), b"deep");
+                rmdir(&fs, "/d", true).unwrap();
+                rmdir(&fs, "/e", true).unwrap();
+                assert!(fs.lookup(FileSystem::ROOT, b"d").is_err() && fs.lookup(FileSystem::ROOT, b"e").is_err());
+                fs.check().unwrap();
+            })
+            .unwrap()
+            .join()
+            .unwrap();
     }
 
     #[test]

@@ -129,8 +129,8 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 }
                 mkdir_all(&formatted, &config.document_root)
                     .map_err(|e| JsValue::from_str(&format!("cannot create {}: {}", config.document_root, e.name())))?;
-                // Read from the page's buffers an entry at a time: the zips
-                // never sit whole in the shared heap.
+                // Read from the page's buffers 64 KiB at a time: the zips
+                // and their entries never sit whole in the shared heap.
                 let archives: Vec<JsZip> = archives.iter().map(|a| JsZip(js_sys::Uint8Array::new(&a))).collect();
                 let archives: Vec<&dyn archive::ZipBytes> = archives.iter().map(|a| a as &dyn archive::ZipBytes).collect();
                 site::install(&formatted, &config.site, &archives, &config.document_root)
