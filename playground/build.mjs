@@ -21,6 +21,13 @@ const bindgenOut = join(root, 'target', 'bindgen');
 const wasmTarget = 'wasm32-unknown-unknown';
 const nightly = readFileSync(join(root, 'scripts', 'nightly-version'), 'utf8').trim();
 
+// Every worker's Rust stack has protocol::WORKER_STACK_BYTES: the first
+// worker's is the module's static one (the linker's default is 1 MiB), the
+// others' wasm-bindgen allocates at start.
+const WORKER_STACK_BYTES = Number(
+	/pub const WORKER_STACK_BYTES: u32 = (\d+) \* 1024;/.exec(readFileSync(join(root, 'protocol', 'src', 'lib.rs'), 'utf8'))[1]
+) * 1024;
+
 // The worker module imports its memory (the host creates one shared memory
 // for all workers) and exports what wasm-bindgen's thread support needs.
 const ATOMICS_RUSTFLAGS = [
@@ -33,6 +40,7 @@ const ATOMICS_RUSTFLAGS = [
 	'-C link-arg=--export=__tls_align',
 	'-C link-arg=--export=__tls_base',
 	'-C link-arg=--export=__heap_base',
+	`-C link-arg=-zstack-size=${WORKER_STACK_BYTES}`,
 ].join(' ');
 
 function run(cmd, args, env = {}) {

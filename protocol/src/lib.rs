@@ -288,9 +288,10 @@ pub struct JobEnvelope {
 // cannot be serialized (ports, memory, compiled modules, archive buffers),
 // in the order each variant names. The JS glue never looks inside.
 
-/// The Rust stack of each worker after the first (which has the module's
-/// static 1 MiB), carved from the shared memory for the worker's life.
-/// wasm-bindgen's default is 2 MiB; the deepest measured in a WordPress
+/// The Rust stack of each worker: the first one's is the module's static
+/// stack (playground/build.mjs links it with this size), the others'
+/// wasm-bindgen carves from the shared memory at start. Its default is
+/// 2 MiB (1 MiB for the static one); the deepest measured in a WordPress
 /// session is about 73 KiB, and nothing recurses per directory level.
 pub const WORKER_STACK_BYTES: u32 = 256 * 1024;
 
