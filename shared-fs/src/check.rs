@@ -11,8 +11,11 @@ impl FileSystem {
     /// names; directories: 2 + subdirectories), each directory named exactly
     /// once by the directory its ".." points to, every linked inode reachable
     /// from the root, entries pointing at live inodes of the right kind,
-    /// readdir cookie maps, no data past EOF, and that the blocks owned by
-    /// files plus the free list partition the obtained space exactly.
+    /// readdir cookie maps, no data past EOF, each file's sector count, and
+    /// that the fragments owned by files, the carved blocks' sector masks
+    /// and the free list partition the obtained space exactly (no fragment
+    /// overlaps another, a carved block's mask is exactly the sectors files
+    /// hold in it, used sectors are counted exactly).
     ///
     /// Inodes are locked one at a time, so the answer is exact only when no
     /// operation runs concurrently (call it at quiescent points).
@@ -113,5 +116,106 @@ impl FileSystem {
         }
 
         self.space.verify(owned_blocks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::inode::Body;
+    use crate::space::BlockPtr;
+    use crate::types::{Config, Ino, Timespec};
+    use crate::FileSystem;
+
+    /// Three small files packed into one block (sectors 0, 1, 2) and a big one.
+    fn packed() -> (FileSystem, [Ino; 4]) {
+        let fs = FileSystem::new(Config { initial_bytes: 1 << 20, max_bytes: 4 << 20, clock: Timespec::default }).unwrap();
+        let mut inos = [0; 4];
+        for (i, len) in [100usize, 200, 300, 9000].into_iter().enumerate() {
+            let f = fs.create(FileSystem::ROOT, format!("f{i}").as_bytes(), 0o644, 0, 0).unwrap().ino;
+            fs.write(f, 0, &vec![i as u8 + 1; len]).unwrap();
+            inos[i] = f;
+        }
+        fs.check().unwrap();
+        (fs, inos)
+    }
+
+    fn block(fs: &FileSystem, ino: Ino, index: u64) -> BlockPtr {
+        let inode = fs.inode(ino).unwrap();
+        let st = inode.state.read();
+        let Body::File(file) = &st.body else { panic!("not a file") };
+        file.block(index).unwrap()
+    }
+
+    fn set_block(fs: &FileSystem, ino: Ino, index: u64, to: BlockPtr) {
+        let inode = fs.inode(ino).unwrap();
+        let mut st = inode.state.write();
+        let Body::File(file) = &mut st.body else { panic!("not a file") };
+        file.corrupt_block(index, to);
+    }
+
+    fn fails(fs: &FileSystem, what: &str) -> String {
+        fs.check().expect_err(what)
+    }
+
+    #[test]
+    fn check_catches_an_overlapping_fragment() {
+        let (fs, [a, b, c, _]) = packed();
+        let ours = block(&fs, c, 0);
+        // c (300 bytes) now names b's sector (200 bytes): c's own checks
+        // pass and the sector counts add up; only the overlap is wrong.
+        set_block(&fs, c, 0, block(&fs, b, 0));
+        let err = fails(&fs, "two files hold the same sector");
+        assert!(err.contains("overlaps"), "{err}");
+        set_block(&fs, c, 0, ours);
+        fs.check().unwrap();
+        // A fragment reaching into its neighbour.
+        set_block(&fs, a, 0, block(&fs, a, 0).with_sectors(2));
+        fails(&fs, "a fragment grown over its neighbour");
+    }
+
+    #[test]
+    fn check_catches_fragment_sizes_the_allocator_does_not_know() {
+        let (fs, [_, _, _, big]) = packed();
+        // big's tail: 808 bytes in 2 sectors. Seen as 1 sector, the file
+        // is still well formed; the allocator's count is not.
+        let tail = block(&fs, big, 2);
+        assert_eq!(tail.sectors(), 2);
+        set_block(&fs, big, 2, tail.with_sectors(1));
+        let err = fails(&fs, "a fragment smaller than allocated");
+        assert!(err.contains("accounting"), "{err}");
+        // Seen as 3 sectors, into free ones: the masks disagree.
+        set_block(&fs, big, 2, tail.with_sectors(3));
+        fails(&fs, "a fragment larger than allocated");
+        set_block(&fs, big, 2, tail);
+        fs.check().unwrap();
+        // A whole block that files see as 7 sectors.
+        let whole = block(&fs, big, 0);
+        set_block(&fs, big, 0, whole.with_sectors(7));
+        fails(&fs, "a whole block seen as a fragment");
+        set_block(&fs, big, 0, whole);
+        fs.check().unwrap();
+    }
+
+    #[test]
+    fn check_catches_a_fragment_freed_while_a_file_holds_it() {
+        let (fs, [a, _, _, big]) = packed();
+        fs.space.free([block(&fs, a, 0)]);
+        fails(&fs, "a freed fragment still linked");
+        let (fs, _) = packed();
+        fs.space.free([block(&fs, big, 1)]);
+        fails(&fs, "a freed whole block still linked");
+    }
+
+    #[test]
+    fn check_catches_a_free_of_the_wrong_size() {
+        // Into sectors that are free: refused (the masks stay right) and reported.
+        let (fs, [_, _, _, big]) = packed();
+        fs.space.free([block(&fs, big, 2).with_sectors(5)]);
+        let err = fails(&fs, "a free that does not match the masks");
+        assert!(err.contains("free of 5 sectors"), "{err}");
+        // Into a neighbour's sector: applied, and the accounting shows it.
+        let (fs, [_, b, _, _]) = packed();
+        fs.space.free([block(&fs, b, 0).with_sectors(2)]);
+        fails(&fs, "a free that took a neighbour's sector");
     }
 }

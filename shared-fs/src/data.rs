@@ -61,7 +61,7 @@ impl FileSystem {
         self.step(Op::Write, 0);
         let _journal = self.journal_begin(Op::Write, 0, core::slice::from_ref(&inode), || Plan::Write { reserved: Vec::new() });
         let at = offset.unwrap_or(file.size);
-        if let (false, Some(last)) = (data.is_empty(), at.checked_add(data.len() as u64 - 1)) {
+        if let Some(last) = (data.len() as u64).checked_sub(1).and_then(|n| at.checked_add(n)) {
             self.mark(ino, Some((at / BLOCK_SIZE as u64, last / BLOCK_SIZE as u64)));
         }
         let n = file.write(&self.space, at, data, &mut |step, fresh| {

@@ -177,8 +177,11 @@ impl FileSystem {
         self.table.remove(ino);
     }
 
-    /// Capacity is counted in data blocks; `files_free` is an estimate (an
-    /// inode costs no data block, but a file with content costs at least one).
+    /// Capacity is counted in data blocks; free blocks are the bytes not in
+    /// allocated sectors, in blocks (an estimate: free sectors inside blocks
+    /// carved into fragments only hold fragments). `files_free` is an
+    /// estimate too (an inode costs no data, a file with content a sector
+    /// or more).
     pub fn statfs(&self) -> StatFs {
         let usage = self.space.usage();
         let block = BLOCK_SIZE as u64;

@@ -72,7 +72,7 @@ impl Inode {
 
     pub(crate) fn attr(&self, st: &State) -> Attr {
         let (size, blocks, rdev) = match &st.body {
-            Body::File(f) => (f.size, f.block_count() * (BLOCK_SIZE as u64 / 512), 0),
+            Body::File(f) => (f.size, f.sectors(), 0),
             Body::Dir(d) => ((d.len() as u64 + 2) * DIRENT_BOGO_SIZE, 0, 0),
             Body::Symlink(target) => (target.len() as u64, 0, 0),
             Body::Special(rdev) => (0, 0, *rdev),

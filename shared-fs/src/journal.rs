@@ -11,11 +11,13 @@
 //!
 //! * completes the operation from the next step (create, truncate, unlink,
 //!   rename: every argument it needs is in the journal), or
-//! * for write, gives back the blocks it reserved but had not yet linked
-//!   into the file (the data to copy lived in the dead worker's memory).
-//!   The steps of write are ordered so that every prefix is a valid file:
-//!   the size grows first (the new range reads as zeros), then data is
-//!   copied, then fresh blocks are linked.
+//! * for write, gives back the fragments it reserved but had not yet
+//!   linked into the file (the data to copy lived in the dead worker's
+//!   memory). The steps of write are ordered so that every prefix is a
+//!   valid file: the size grows first (the new range reads as zeros), then
+//!   data is copied, then fresh fragments are linked; a block moved into a
+//!   larger fragment keeps its old one until the new one is linked (the
+//!   old one is freed in the linking step, so it is never in the journal).
 //!
 //! Kill points (`kill_points` module, tests and feature `kill-points`) sit
 //! between every two steps: a thread armed for (op, step) parks forever
@@ -83,7 +85,7 @@ pub(crate) struct RenamePlan {
 
 pub(crate) enum Plan {
     Create { name: Box<[u8]>, inode: Arc<Inode> },
-    /// Blocks reserved for the write and not yet owned by the file.
+    /// Fragments reserved for the write and not yet owned by the file.
     Write { reserved: Vec<BlockPtr> },
     /// Blocks cut off the file and not yet given back.
     Truncate { size: u64, detached: Vec<BlockPtr> },

@@ -140,7 +140,10 @@ pub struct StatFs {
 pub struct Stats {
     /// Bytes of data space obtained from the backing so far.
     pub capacity: u64,
-    /// Bytes of data space in blocks owned by files.
+    /// Bytes of data space in the 512-byte sectors owned by files (a file's
+    /// last block takes only the sectors its bytes reach). `capacity - used`
+    /// also counts free sectors inside blocks shared by small fragments,
+    /// which only fragments can use.
     pub used: u64,
     /// Highest `used` ever seen.
     pub high_water: u64,

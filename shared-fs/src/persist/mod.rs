@@ -211,8 +211,10 @@ impl FileSystem {
         batch.inode(&record)?;
         if let Body::File(file) = &st.body {
             // Holes need no record: they read as zeros after a replay too.
+            // A block's record holds its bytes up to EOF, zeros past its
+            // fragment included, as when every block was whole.
             let mut store_block = |index: u64| match file.block_bytes(index) {
-                Some(bytes) => batch.data(inode.ino, index * BLOCK_SIZE as u64, bytes),
+                Some((bytes, zeros)) => batch.data(inode.ino, index * BLOCK_SIZE as u64, bytes, zeros),
                 None => Ok(()),
             };
             match blocks {
@@ -299,9 +301,11 @@ impl<'a> BatchWriter<'a> {
         self.spill()
     }
 
-    fn data(&mut self, ino: Ino, offset: u64, bytes: &[u8]) -> Result<()> {
-        format::encode_data_header(&mut self.buf, ino, offset, bytes.len() as u32);
+    /// A data record: `bytes` then `zeros` zero bytes.
+    fn data(&mut self, ino: Ino, offset: u64, bytes: &[u8], zeros: usize) -> Result<()> {
+        format::encode_data_header(&mut self.buf, ino, offset, (bytes.len() + zeros) as u32);
         self.buf.extend_from_slice(bytes);
+        self.buf.resize(self.buf.len() + zeros, 0);
         self.spill()
     }
 

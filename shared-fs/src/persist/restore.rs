@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::format::{crc32, Header, Record, Records, StoredBody, StoredInode, HEADER_LEN, KIND_CHANGES, KIND_IMAGE};
 use super::Source;
 use crate::dir::Dir;
-use crate::file::FileData;
+use crate::file::{FileData, MAX_FILE_SIZE};
 use crate::fs::FileSystem;
 use crate::inode::{Body, Inode, State};
 use crate::types::{Config, FileKind, Ino};
@@ -180,8 +180,20 @@ impl Builder<'_> {
                 let inode = self.fs.inode(ino).map_err(|_| format!("data for missing inode {ino}"))?;
                 let mut st = inode.state.write();
                 let Body::File(file) = &mut st.body else { return Err(format!("data for non-file inode {ino}")) };
-                file.write(&self.fs.space, offset, bytes, &mut |_, _| {})
+                let end = offset.checked_add(bytes.len() as u64).filter(|&e| e <= MAX_FILE_SIZE).ok_or_else(|| format!("data past the largest file size in inode {ino}"))?;
+                // Where the file has no block yet, trailing zeros already
+                // read as zeros: storing only up to the last non-zero byte
+                // keeps fragments as small as the saved file's (a record
+                // runs to EOF even when its fragment was smaller).
+                let keep = match file.is_hole(offset, bytes.len() as u64) {
+                    true => bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1),
+                    false => bytes.len(),
+                };
+                file.write(&self.fs.space, offset, &bytes[..keep], &mut |_, _| {})
                     .map_err(|e| format!("no room to open the saved site ({e:?})"))?;
+                if end > file.size {
+                    file.set_size_steps(&self.fs.space, end, &mut Vec::new(), 1, &mut |_, _| {});
+                }
                 Ok(())
             }
             Record::Gone(ino) => {
