@@ -196,6 +196,19 @@ impl FileSystem {
         }
     }
 
+    /// Grows the space once, now, for files of these sizes about to be
+    /// written (a site being unpacked), instead of step by step with a
+    /// growth step's slack at the end. Whole blocks plus each tail's
+    /// sectors, and 1/64 more for tails that do not pack perfectly into
+    /// shared blocks. `ENOSPC` if they cannot fit.
+    pub fn reserve_for_files(&self, sizes: impl IntoIterator<Item = u64>) -> Result<()> {
+        use crate::space::SECTOR;
+        let block = BLOCK_SIZE as u64;
+        let bytes: u64 = sizes.into_iter().map(|size| size / block * block + (size % block).next_multiple_of(SECTOR as u64)).sum();
+        let bytes = bytes.saturating_add(bytes / 64);
+        self.space.reserve(usize::try_from(bytes).map_err(|_| Errno::ENOSPC)?)
+    }
+
     pub fn stats(&self) -> Stats {
         let usage = self.space.usage();
         Stats {

@@ -42,8 +42,11 @@ pub(crate) const SECTOR: usize = 512;
 pub(crate) const SECTORS: u8 = (BLOCK_SIZE / SECTOR) as u8;
 /// Growth granularity: one wasm page, so every chunk is a whole number of pages.
 const GRAIN: usize = 64 * 1024;
-/// Smallest growth step, to keep the number of chunks (and `memory.grow` calls) low.
-const MIN_GROWTH: usize = 1 << 20;
+/// Smallest growth step, so that small writes do not grow the memory one
+/// page at a time. Growth is otherwise 1/64 of the capacity: what is
+/// obtained is never given back (a wasm memory cannot shrink), so a bigger
+/// step is memory nobody may ever use; chunks are only walked by `verify`.
+const MIN_GROWTH: usize = 256 << 10;
 
 /// The storage of one block slot of a file: `sectors` contiguous sectors
 /// inside one 4 KiB block (`SECTORS`: the whole block). Whoever owns it (a
@@ -236,6 +239,22 @@ impl Space {
         Ok(())
     }
 
+    /// Grows now, by exactly what is missing (rounded to a wasm page), so
+    /// that `bytes` more fit in whole free blocks: for a writer that knows
+    /// how much is coming (a site being unpacked), one growth and no slack.
+    pub(crate) fn reserve(&self, bytes: usize) -> Result<()> {
+        let mut inner = self.inner.lock();
+        let free = inner.free.len() * BLOCK_SIZE;
+        if bytes <= free {
+            return Ok(());
+        }
+        let step = round_up(bytes - free, GRAIN).ok_or(Errno::ENOSPC)?;
+        if step > self.max_bytes - inner.capacity {
+            return Err(Errno::ENOSPC);
+        }
+        inner.grow(step)
+    }
+
     pub(crate) fn free(&self, blocks: impl IntoIterator<Item = BlockPtr>) {
         let mut inner = self.inner.lock();
         for p in blocks {
@@ -399,8 +418,7 @@ impl Inner {
     /// Grows by at least `missing` bytes, or fails without growing.
     fn grow_for(&mut self, missing: usize, max_bytes: usize) -> Result<()> {
         let room = max_bytes - self.capacity;
-        // Grow geometrically (1/8 of capacity) to keep chunk count logarithmic.
-        let want = missing.max(MIN_GROWTH).max(self.capacity / 8);
+        let want = missing.max(MIN_GROWTH).max(self.capacity / 64);
         let step = round_up(want, GRAIN).unwrap_or(usize::MAX).min(room);
         if step < missing {
             return Err(Errno::ENOSPC);
@@ -535,6 +553,21 @@ mod tests {
     use super::*;
 
     const WHOLE: u8 = SECTORS;
+
+    #[test]
+    fn reserve_grows_once_by_exactly_what_is_missing() {
+        let space = Space::new(0, 4 << 20).unwrap();
+        space.reserve(3 * GRAIN + 1).unwrap();
+        assert_eq!(space.usage().capacity, 4 * GRAIN as u64, "rounded to a page, no growth step");
+        space.reserve(2 * GRAIN).unwrap();
+        assert_eq!(space.usage().capacity, 4 * GRAIN as u64, "it already fits");
+        assert_eq!(space.reserve((4 << 20) + 1), Err(Errno::ENOSPC));
+        assert_eq!(space.usage().capacity, 4 * GRAIN as u64, "a refused reserve obtains nothing");
+        let mut blocks = Vec::new();
+        space.alloc(&[SECTORS; 64], &mut blocks).unwrap();
+        assert_eq!(space.usage().capacity, 4 * GRAIN as u64, "the reserved blocks serve the writes");
+        space.verify(blocks).unwrap();
+    }
 
     #[test]
     fn grows_on_demand_and_reuses_freed_blocks() {

@@ -236,8 +236,13 @@ fn fs_error(path: &str) -> impl Fn(Errno) -> ArchiveError + '_ {
 /// Returns the number of files written.
 pub fn unpack(fs: &FileSystem, zip: &dyn ZipBytes, dest: &str, strip_prefix: &str) -> Result<usize, ArchiveError> {
     crate::mkdir_all(fs, dest).map_err(fs_error(dest))?;
+    let entries = entries(zip)?;
+    // One growth of the shared memory for all of it, with no slack.
+    let written = |e: &&Entry| !e.is_dir() && !e.is_symlink() && relative(&e.name, strip_prefix).is_some();
+    let sizes = entries.iter().filter(written).map(|e| e.size as u64);
+    fs.reserve_for_files(sizes).map_err(fs_error(dest))?;
     let mut files = 0;
-    for entry in entries(zip)? {
+    for entry in entries {
         let Some(rel) = relative(&entry.name, strip_prefix) else { continue };
         let path = format!("{}/{rel}", dest.trim_end_matches('/'));
         if entry.is_dir() {
@@ -511,6 +516,22 @@ mod tests {
         assert_eq!(unpack(&fs, &zip, "/d", "").unwrap(), 2);
         assert_eq!(read(&fs, "/d/noise.bin"), noise);
         assert_eq!(read(&fs, "/d/text.php"), text);
+        fs.check().unwrap();
+    }
+
+    #[test]
+    fn an_archive_larger_than_the_filesystem_fails_before_writing_anything() {
+        let fs = FileSystem::new(Config { initial_bytes: 0, max_bytes: 1 << 20, clock: || Timespec { sec: 0, nsec: 0 } }).unwrap();
+        let mut w = ZipWriter::default();
+        w.add("a.bin", 0o100644, 0, &vec![7u8; 600 << 10]);
+        w.add("b.bin", 0o100644, 0, &vec![8u8; 600 << 10]);
+        let zip = w.finish();
+        match unpack(&fs, &zip, "/d", "") {
+            Err(ArchiveError::Fs { errno: Errno::ENOSPC, .. }) => {}
+            other => panic!("expected ENOSPC, got {other:?}"),
+        }
+        assert!(fs.resolve(FileSystem::ROOT, b"/d/a.bin", true).is_err(), "nothing written");
+        assert_eq!(fs.stats().capacity, 0, "nothing obtained");
         fs.check().unwrap();
     }
 
