@@ -36,9 +36,30 @@ pub fn check_slug(slug: &str) -> Result<(), String> {
 /// Where a page stores the slug of the site it opened last (localStorage).
 pub const LAST_SITE_KEY: &str = "php-pool:last-site";
 
+/// How long the storage worker goes on trying to open a site's file that
+/// the browser refused with `error` after `waited_ms`, and how long it
+/// waits before the next try; `None`: give up and report `error`. On a
+/// reload the old page lets go of the site's lock at once, but its storage
+/// worker's sync access handles close a moment later
+/// (`NoModificationAllowedError` until then).
+pub fn retry_open_after(error: &str, waited_ms: u32) -> Option<u32> {
+    const EVERY_MS: u32 = 50;
+    const FOR_MS: u32 = 5000;
+    (error == "NoModificationAllowedError" && waited_ms < FOR_MS).then_some(EVERY_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_still_held_by_the_previous_page_is_retried_for_5_seconds_only() {
+        assert_eq!(retry_open_after("NoModificationAllowedError", 0), Some(50));
+        assert_eq!(retry_open_after("NoModificationAllowedError", 4950), Some(50));
+        assert_eq!(retry_open_after("NoModificationAllowedError", 5000), None);
+        assert_eq!(retry_open_after("QuotaExceededError", 0), None);
+        assert_eq!(retry_open_after("SecurityError", 0), None);
+    }
 
     #[test]
     fn slugs() {

@@ -9,20 +9,22 @@ export async function keepStorageIfAsked(bindings) {
 	const handles = [];
 	for (const name of bindings.storage_file_names()) {
 		const file = await dir.getFileHandle(name, { create: true });
-		handles.push(await openWhenFree(file));
+		handles.push(await openWhenFree(file, bindings));
 	}
 	bindings.keep_storage(handles);
 }
 
-/** The page that had the site open before (a reload) lets go of the site
- *  at once, but its storage worker's handles close a moment later. */
-async function openWhenFree(file) {
-	for (let waited = 0; ; waited += 50) {
+/** Rust says whether and when to try again (a reload's previous storage
+ *  worker may still hold the file for a moment). */
+async function openWhenFree(file, bindings) {
+	for (let waited = 0; ; ) {
 		try {
 			return await file.createSyncAccessHandle();
 		} catch (error) {
-			if (error?.name !== 'NoModificationAllowedError' || waited >= 5000) throw error;
-			await new Promise((resolve) => setTimeout(resolve, 50));
+			const wait = bindings.storage_open_retry_ms(String(error?.name), waited);
+			if (wait === undefined) throw error;
+			await new Promise((resolve) => setTimeout(resolve, wait));
+			waited += wait;
 		}
 	}
 }

@@ -86,6 +86,14 @@ pub fn storage_file_names() -> Vec<String> {
     protocol::storage::LOG_FILES.iter().map(|s| s.to_string()).collect()
 }
 
+/// How long to wait before trying again to open a kept site's file the
+/// browser refused with `error` after `waited_ms`; `undefined`: give up
+/// (`protocol::storage::retry_open_after`).
+#[wasm_bindgen]
+pub fn storage_open_retry_ms(error: &str, waited_ms: u32) -> Option<u32> {
+    protocol::storage::retry_open_after(error, waited_ms)
+}
+
 /// Takes the sync access handles of the kept site's log files.
 #[wasm_bindgen]
 pub fn keep_storage(handles: js_sys::Array) -> Result<(), JsValue> {
