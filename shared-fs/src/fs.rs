@@ -106,6 +106,12 @@ impl FileSystem {
             }
             self.step(Op::Truncate, 0);
             let _journal = self.journal_begin(Op::Truncate, 0, core::slice::from_ref(&inode), || Plan::Truncate { size, detached: Vec::new() });
+            // Once journaled: from here a repair finishes this truncate.
+            if let Body::File(file) = &st.body {
+                if size < file.size {
+                    self.mark_cut(ino, size);
+                }
+            }
             // Steps 1..=5; POSIX truncate marks both times even when the size stays.
             self.truncate_commit(&mut st, size, &mut Vec::new(), 1, now);
             changed = true;

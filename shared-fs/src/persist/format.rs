@@ -11,11 +11,21 @@
 //!                   symlink len u32 + target; special rdev u64
 //!          2 data   ino u64, offset u64, len u32, bytes
 //!          3 gone   ino u64
+//!          4 cut    ino u64, size u64
 //! ```
 //! Little-endian throughout. The image has index 0, change batches count
 //! up from 1 within one generation; the payload's CRC-32 is written in the
 //! header, which is written after the payload, so a batch cut short by a
 //! crash never passes as whole.
+//!
+//! A cut record comes before the inode record of a file that was smaller
+//! at some point since the batch before than it is now: replaying cuts
+//! the file to `size` (as a truncate does) before setting its size and
+//! writing its data, so what the older batches held past the cut reads as
+//! zeros unless this batch writes it again. Stores written before cut
+//! records existed replay as before (the magic stays "SFS1"); a reader
+//! that predates them fails to open a store holding one ("unknown record
+//! tag 4"), it never misreads it.
 
 use crate::types::{Ino, Timespec};
 
@@ -27,6 +37,7 @@ pub(crate) const KIND_CHANGES: u8 = 1;
 pub(crate) const TAG_INODE: u8 = 1;
 pub(crate) const TAG_DATA: u8 = 2;
 pub(crate) const TAG_GONE: u8 = 3;
+pub(crate) const TAG_CUT: u8 = 4;
 
 /// A batch header as stored.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -119,6 +130,7 @@ pub(crate) enum Record<'a> {
     Inode(StoredInode),
     Data { ino: Ino, offset: u64, bytes: &'a [u8] },
     Gone(Ino),
+    Cut { ino: Ino, size: u64 },
 }
 
 pub(crate) fn encode_inode(out: &mut Vec<u8>, r: &StoredInode) {
@@ -160,6 +172,12 @@ pub(crate) fn encode_data_header(out: &mut Vec<u8>, ino: Ino, offset: u64, len: 
 pub(crate) fn encode_gone(out: &mut Vec<u8>, ino: Ino) {
     out.push(TAG_GONE);
     out.extend_from_slice(&ino.to_le_bytes());
+}
+
+pub(crate) fn encode_cut(out: &mut Vec<u8>, ino: Ino, size: u64) {
+    out.push(TAG_CUT);
+    out.extend_from_slice(&ino.to_le_bytes());
+    out.extend_from_slice(&size.to_le_bytes());
 }
 
 /// Reads records off a verified payload.
@@ -244,6 +262,7 @@ impl<'a> Iterator for Records<'a> {
                 Ok(Record::Data { ino, offset, bytes: self.take(len)? })
             })(),
             TAG_GONE => self.u64().map(Record::Gone),
+            TAG_CUT => (|| Ok(Record::Cut { ino: self.u64()?, size: self.u64()? }))(),
             other => Err(format!("unknown record tag {other}")),
         })
     }
@@ -287,10 +306,12 @@ mod tests {
         encode_data_header(&mut out, 2, 4096, 3);
         out.extend_from_slice(b"xyz");
         encode_gone(&mut out, 5);
+        encode_cut(&mut out, 2, 4097);
         let got: Vec<_> = Records::new(&out).collect::<Result<_, _>>().unwrap();
         let mut want: Vec<_> = inodes.into_iter().map(Record::Inode).collect();
         want.push(Record::Data { ino: 2, offset: 4096, bytes: b"xyz" });
         want.push(Record::Gone(5));
+        want.push(Record::Cut { ino: 2, size: 4097 });
         assert_eq!(got, want);
         // Cut anywhere inside, the last record is an error, never a wrong record.
         for cut in 1..out.len() {

@@ -16,6 +16,11 @@
 //! * **Whole batches or nothing.** Each batch carries its payload's CRC in
 //!   a header written after the payload; opening replays batches until the
 //!   first one that is not whole and says so (`Opened::notice`).
+//! * **Cuts are replayed.** A batch holds only the blocks written since the
+//!   last save, so a file truncated down and extended again (by truncate or
+//!   by a write past its end) would show the older batches' bytes where it
+//!   reads zeros. Each truncate marks the size it cuts to, and a batch cuts
+//!   the file to the smallest of them before the file's records.
 //!
 //! Durability is per change: each change gets a sequence number; a save
 //! covers every change before its cut; `wait_saved` blocks a worker until
@@ -92,6 +97,8 @@ pub struct Saved {
 struct Change {
     /// Blocks written (their index); the inode record is always written.
     blocks: BTreeSet<u64>,
+    /// The smallest size a truncate cut the file to since the last save.
+    cut: Option<u64>,
 }
 
 /// Payload bytes buffered before a sink write.
@@ -134,15 +141,28 @@ impl FileSystem {
     /// Marks `ino` changed (its metadata; also `blocks`, a range of block
     /// indexes written). Called under the gate, before the change.
     pub(crate) fn mark(&self, ino: Ino, blocks: Option<(u64, u64)>) {
+        self.note_change(ino, |change| {
+            if let Some((first, last)) = blocks {
+                change.blocks.extend(first..=last);
+            }
+        });
+    }
+
+    /// Marks file `ino` about to be truncated to `size` (smaller than it
+    /// is). Called under the gate and the inode's lock, before the change:
+    /// a worker that dies half-way leaves a truncate the repair finishes
+    /// to this same size.
+    pub(crate) fn mark_cut(&self, ino: Ino, size: u64) {
+        self.note_change(ino, |change| change.cut = Some(change.cut.map_or(size, |cut| cut.min(size))));
+    }
+
+    fn note_change(&self, ino: Ino, f: impl FnOnce(&mut Change)) {
         let t = &self.tracker;
         if !t.enabled.load(Ordering::Acquire) {
             return;
         }
         let mut changed = t.changed.lock();
-        let change = changed.entry(ino).or_default();
-        if let Some((first, last)) = blocks {
-            change.blocks.extend(first..=last);
-        }
+        f(changed.entry(ino).or_default());
         let n = t.last_change.fetch_add(1, Ordering::AcqRel) + 1;
         MY_LAST_CHANGE.with(|c| c.set(n));
     }
@@ -185,7 +205,7 @@ impl FileSystem {
         let mut batch = BatchWriter::new(sink, at);
         for (ino, change) in &changed {
             match self.inode(*ino) {
-                Ok(inode) => self.store_inode(&mut batch, &inode, Some(&change.blocks))?,
+                Ok(inode) => self.store_inode(&mut batch, &inode, Some(change))?,
                 Err(_) => batch.gone(*ino)?,
             }
         }
@@ -193,8 +213,9 @@ impl FileSystem {
         Ok(Saved { end, bytes, covers })
     }
 
-    /// One inode's record and its data (`blocks`: only those; `None`: all).
-    fn store_inode(&self, batch: &mut BatchWriter<'_>, inode: &Inode, blocks: Option<&BTreeSet<u64>>) -> Result<()> {
+    /// One inode's record and its data (`change`: what changed since the
+    /// last save; `None`: everything, for an image).
+    fn store_inode(&self, batch: &mut BatchWriter<'_>, inode: &Inode, change: Option<&Change>) -> Result<()> {
         let st = inode.state.read();
         if st.dead || st.nlink == 0 {
             // Unlinked (maybe still open): not part of the tree.
@@ -206,6 +227,16 @@ impl FileSystem {
             Body::Symlink(target) => StoredBody::Symlink(target.clone()),
             Body::Special(rdev) => StoredBody::Special(*rdev),
         };
+        if let (Body::File(file), Some(cut)) = (&st.body, change.and_then(|c| c.cut)) {
+            // The file was smaller since the last save than it is now: what
+            // the earlier batches hold past that size is stale (blocks the
+            // truncate dropped, a cut block's zeroed tail), and this batch
+            // holds only the blocks written since. Replay cuts the file to
+            // it first, so those bytes read as zeros unless written again.
+            if cut < file.size {
+                batch.cut(inode.ino, cut)?;
+            }
+        }
         let attr = inode.attr(&st);
         let record = StoredInode { ino: inode.ino, mode: st.mode, uid: st.uid, gid: st.gid, atime: attr.atime, mtime: st.mtime, ctime: st.ctime, body };
         batch.inode(&record)?;
@@ -217,8 +248,8 @@ impl FileSystem {
                 Some((bytes, zeros)) => batch.data(inode.ino, index * BLOCK_SIZE as u64, bytes, zeros),
                 None => Ok(()),
             };
-            match blocks {
-                Some(set) => set.iter().try_for_each(|&i| store_block(i))?,
+            match change {
+                Some(c) => c.blocks.iter().try_for_each(|&i| store_block(i))?,
                 None => file.block_indexes().try_for_each(store_block)?,
             }
         }
@@ -311,6 +342,11 @@ impl<'a> BatchWriter<'a> {
 
     fn gone(&mut self, ino: Ino) -> Result<()> {
         format::encode_gone(&mut self.buf, ino);
+        self.spill()
+    }
+
+    fn cut(&mut self, ino: Ino, size: u64) -> Result<()> {
+        format::encode_cut(&mut self.buf, ino, size);
         self.spill()
     }
 

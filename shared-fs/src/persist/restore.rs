@@ -196,6 +196,21 @@ impl Builder<'_> {
                 }
                 Ok(())
             }
+            Record::Cut { ino, size } => {
+                // The file was this small since the batch before: what that
+                // batch left past `size` is stale. A file not restored yet
+                // is new in this batch, with nothing to cut.
+                if let Ok(inode) = self.fs.inode(ino) {
+                    let mut st = inode.state.write();
+                    if let Body::File(file) = &mut st.body {
+                        if size < file.size {
+                            // Drops the blocks past `size` and zeroes the cut block's tail.
+                            file.set_size_steps(&self.fs.space, size, &mut Vec::new(), 1, &mut |_, _| {});
+                        }
+                    }
+                }
+                Ok(())
+            }
             Record::Gone(ino) => {
                 if ino != FileSystem::ROOT {
                     self.drop_inode(ino);

@@ -413,3 +413,210 @@ fn change_batches_replay_fragments_that_grew_and_shrank() {
         assert_eq!(tree(&opened.fs), tree(&fs));
     }
 }
+
+// ---- Truncates between saves: a batch must not let older bytes show
+// through where the live file reads zeros.
+
+fn contents(fs: &FileSystem, ino: Ino) -> Vec<u8> {
+    let mut buf = vec![0u8; fs.getattr(ino).unwrap().size as usize];
+    assert_eq!(fs.read(ino, 0, &mut buf).unwrap(), buf.len());
+    buf
+}
+
+fn set_size(fs: &FileSystem, ino: Ino, size: u64) {
+    fs.setattr(ino, &SetAttr { size: Some(size), ..Default::default() }).unwrap();
+}
+
+/// A filesystem with one file `f` holding `body`, saved as an image.
+fn saved_file(body: &[u8]) -> (FileSystem, Ino, Vec<u8>, u32) {
+    let fs = FileSystem::new(config()).unwrap();
+    let f = fs.create(FileSystem::ROOT, b"f", 0o644, 0, 0).unwrap().ino;
+    fs.write(f, 0, body).unwrap();
+    let mut log = Vec::new();
+    fs.save_image(&mut log, 0, 1).unwrap();
+    (fs, f, log, 1)
+}
+
+/// Saves the changes, opens the log and checks file `f` byte for byte.
+fn save_and_compare(fs: &FileSystem, f: Ino, log: &mut Vec<u8>, index: &mut u32, what: &str) {
+    save(fs, log, index);
+    let opened = open(log);
+    opened.fs.check().unwrap();
+    let live = contents(fs, f);
+    let back = contents(&opened.fs, f);
+    assert_eq!(back.len(), live.len(), "{what}: size");
+    if let Some(at) = (0..live.len()).find(|&i| back[i] != live[i]) {
+        panic!("{what}: byte {at} reads {} after opening, {} live", back[at], live[at]);
+    }
+    assert_eq!(tree(&opened.fs), tree(fs), "{what}");
+}
+
+#[test]
+fn truncate_down_then_up_between_saves_reads_zeros_after_opening() {
+    for (down, up) in [(0u64, 12_288u64), (4096, 12_288), (0, 100), (8192, 20_000), (5000, 9000)] {
+        let (fs, f, mut log, mut index) = saved_file(&[b'a'; 12_288]);
+        set_size(&fs, f, down);
+        set_size(&fs, f, up);
+        save_and_compare(&fs, f, &mut log, &mut index, &format!("down {down} up {up}"));
+    }
+}
+
+#[test]
+fn truncate_into_a_block_then_extend_zeroes_the_cut_tail() {
+    // 3584 < cut < 4096 keeps a whole-block fragment: its zeroed tail is
+    // not visible from the fragment's size either.
+    for cut in [1u64, 100, 511, 512, 513, 3000, 3585, 4000, 4095, 4097, 6000, 8191] {
+        let (fs, f, mut log, mut index) = saved_file(&[b'a'; 12_000]);
+        set_size(&fs, f, cut);
+        set_size(&fs, f, 12_000);
+        save_and_compare(&fs, f, &mut log, &mut index, &format!("cut {cut} then extend"));
+        // Extending by a write past the end, not by truncate.
+        let (fs, f, mut log, mut index) = saved_file(&[b'a'; 12_000]);
+        set_size(&fs, f, cut);
+        fs.write(f, 11_000, b"end").unwrap();
+        save_and_compare(&fs, f, &mut log, &mut index, &format!("cut {cut} then write past the end"));
+    }
+}
+
+#[test]
+fn truncate_to_zero_and_rewrite_shorter() {
+    let (fs, f, mut log, mut index) = saved_file(&[b'a'; 10_000]);
+    set_size(&fs, f, 0);
+    fs.write(f, 0, &[b'b'; 300]).unwrap();
+    save_and_compare(&fs, f, &mut log, &mut index, "rewritten shorter");
+    // The same, then extended past the old end.
+    set_size(&fs, f, 0);
+    fs.write(f, 0, &[b'c'; 700]).unwrap();
+    set_size(&fs, f, 16_000);
+    save_and_compare(&fs, f, &mut log, &mut index, "rewritten shorter, then extended");
+}
+
+#[test]
+fn truncate_then_write_far_past_the_end_leaves_a_hole() {
+    let (fs, f, mut log, mut index) = saved_file(&[b'a'; 40_000]);
+    set_size(&fs, f, 10);
+    fs.write(f, 30_000, b"far").unwrap();
+    save_and_compare(&fs, f, &mut log, &mut index, "hole after truncate");
+    // Again from 0, written past where the old data ended.
+    set_size(&fs, f, 0);
+    fs.write(f, 100_000, b"farther").unwrap();
+    save_and_compare(&fs, f, &mut log, &mut index, "hole after truncate to 0");
+}
+
+#[test]
+fn repeated_truncate_cycles_within_one_batch() {
+    let (fs, f, mut log, mut index) = saved_file(&[b'a'; 20_000]);
+    fs.write(f, 5000, &[b'b'; 9000]).unwrap();
+    set_size(&fs, f, 7000);
+    set_size(&fs, f, 19_000);
+    fs.write(f, 2000, &[b'c'; 100]).unwrap();
+    set_size(&fs, f, 3000);
+    fs.append(f, &[b'd'; 50]).unwrap();
+    set_size(&fs, f, 18_000);
+    fs.write(f, 16_000, &[b'e'; 10]).unwrap();
+    set_size(&fs, f, 17_000);
+    save_and_compare(&fs, f, &mut log, &mut index, "cycles in one batch");
+}
+
+/// A truncate whose worker dies mid-way (the host's repair finishes it),
+/// then an extension by a survivor: the dead worker never reported the
+/// size it left, so the batch must still be right.
+#[test]
+fn a_truncate_finished_by_repair_is_saved_right() {
+    use crate::kill_points;
+    let steps = kill_points::steps("truncate").len();
+    for step in 0..steps {
+        let fs: &'static FileSystem = Box::leak(Box::new(FileSystem::new(config()).unwrap()));
+        let f = fs.create(FileSystem::ROOT, b"f", 0o644, 0, 0).unwrap().ino;
+        fs.write(f, 0, &[b'a'; 12_000]).unwrap();
+        let mut log = Vec::new();
+        fs.save_image(&mut log, 0, 1).unwrap();
+        let mut index = 1;
+        let owner = 20_000 + step as u32;
+        std::thread::spawn(move || {
+            crate::set_current_owner(owner);
+            kill_points::arm(owner, "truncate", step);
+            let _ = fs.setattr(f, &SetAttr { size: Some(1000), ..Default::default() });
+            panic!("truncate step {step}: kill point not reached");
+        });
+        let mut waited = 0;
+        while !kill_points::reached(owner) {
+            std::thread::sleep(Duration::from_millis(1));
+            waited += 1;
+            assert!(waited < 10_000, "step {step}: the victim never reached its kill point");
+        }
+        // SAFETY: the victim is parked at its kill point forever.
+        unsafe { fs.release_all(owner) };
+        set_size(fs, f, 12_000);
+        save_and_compare(fs, f, &mut log, &mut index, &format!("killed at truncate step {step}"));
+    }
+}
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Random writes, truncates and appends on a few files, with saves after
+/// random steps: every stored prefix opens as exactly the live state at
+/// its save.
+#[test]
+fn random_writes_and_truncates_open_as_they_were_saved() {
+    for seed in 1..=60u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let fs = FileSystem::new(config()).unwrap();
+        // Tracked from the start, as a new site is: the changes before the
+        // first image are in the image, whatever was marked.
+        fs.track_changes();
+        let files: Vec<Ino> = (0..3).map(|i| fs.create(FileSystem::ROOT, format!("f{i}").as_bytes(), 0o644, 0, 0).unwrap().ino).collect();
+        // Sizes around block and sector edges, up to a few blocks.
+        let size = |rng: &mut Rng| match rng.below(4) {
+            0 => rng.below(4) * 4096,
+            1 => rng.below(4) * 4096 + [1, 511, 512, 513, 3584, 3585, 4095][rng.below(7) as usize],
+            _ => rng.below(20_000),
+        };
+        let mut log = Vec::new();
+        let mut index = 1;
+        let mut saves = vec![(0usize, tree(&fs))];
+        let mut image_taken = false;
+        for _ in 0..60 {
+            let f = files[rng.below(files.len() as u64) as usize];
+            match rng.below(6) {
+                0 | 1 => {
+                    let at = size(&mut rng);
+                    let len = 1 + rng.below(6000) as usize;
+                    let byte = 1 + (rng.below(255) as u8);
+                    fs.write(f, at, &vec![byte; len]).unwrap();
+                }
+                2 => {
+                    fs.append(f, &vec![b'+'; 1 + rng.below(3000) as usize]).unwrap();
+                }
+                _ => set_size(&fs, f, size(&mut rng)),
+            }
+            if rng.below(4) == 0 {
+                if !image_taken {
+                    fs.save_image(&mut log, 0, 1).unwrap();
+                    image_taken = true;
+                } else {
+                    save(&fs, &mut log, &mut index);
+                }
+                saves.push((log.len(), tree(&fs)));
+            }
+        }
+        for (k, (end, want)) in saves.iter().enumerate().skip(1) {
+            let opened = open(&log[..*end]);
+            opened.fs.check().unwrap();
+            assert_eq!(&tree(&opened.fs), want, "seed {seed}, save {k}");
+        }
+    }
+}
