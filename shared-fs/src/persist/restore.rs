@@ -145,7 +145,9 @@ fn stream_image(builder: &mut Builder<'_>, source: &mut dyn Source, h: &Header) 
                 pos += used;
                 continue;
             }
-            Some(Err(e)) if read == total => return Err(format!("image: {e}")),
+            // The CRC is only known at the end: a record that does not
+            // parse is damage it would have shown.
+            Some(Err(e)) if read == total => return Err(format!("image is damaged ({e})")),
             None if read == total => break,
             _ => {}
         }
