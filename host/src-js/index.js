@@ -18,9 +18,9 @@ const ready = () => (loading ??= init({ module_or_path: new URL('host_bg.wasm', 
  */
 export async function startPlayground(options = {}) {
 	await ready();
-	// @wp-playground/blueprints is large: a separate file, loaded only when needed.
-	const engine = options.blueprint || options.blueprintUrl ? await import('./blueprints.js') : undefined;
-	return startPlaygroundWithEngine({ ...options, assetBase: new URL('../', import.meta.url).href }, engine);
+	// @wp-playground/blueprints is large: a separate file, loaded only if Rust asks.
+	const loadEngine = () => import('./blueprints.js');
+	return startPlaygroundWithEngine({ ...options, assetBase: new URL('../', import.meta.url).href }, loadEngine);
 }
 
 /** The sites saved in this browser (host/src/saved_sites.rs). */

@@ -128,18 +128,26 @@ mod wasm {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
-    /// `startPlayground` with Blueprints: `engine` is `{compile, run}`
-    /// (Playground's `compileBlueprintV1` and `runBlueprintV1Steps`), given
-    /// when `blueprint` or `blueprintUrl` is. Compiles the Blueprint first
+    /// `startPlayground` with Blueprints: `load_engine()` resolves to
+    /// `{compile, run}` (Playground's `compileBlueprintV1` and
+    /// `runBlueprintV1Steps`, a large bundle), called only when the options
+    /// give a Blueprint. Compiles the Blueprint first
     /// (so a bad one fails before the boot), boots with its preferred
     /// versions unless `php`/`wp` say otherwise, runs its steps, then opens
     /// the iframe at its `landingPage`.
     #[wasm_bindgen(js_name = startPlaygroundWithEngine, unchecked_return_type = "Promise<PlaygroundClient>")]
     pub async fn start_playground_with_engine(
         #[wasm_bindgen(unchecked_param_type = "StartOptions & { assetBase: string }")] options: JsValue,
-        engine: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "() => Promise<{ compile: Function, run: Function }>")] load_engine: Function,
     ) -> Result<JsValue, JsValue> {
         let declaration = declaration(&options).await?;
+        let engine = match &declaration {
+            Some(_) => {
+                let loading: Promise = load_engine.call0(&JsValue::NULL)?.dyn_into()?;
+                JsFuture::from(loading).await.map_err(|e| error(format!("the Blueprint engine did not load: {}", message_of(&e))))?
+            }
+            None => JsValue::UNDEFINED,
+        };
         let boot_options = Object::assign(&Object::new(), options.unchecked_ref());
         for key in ["iframe", "blueprint", "blueprintUrl"] {
             Reflect::delete_property(&boot_options, &key.into())?;

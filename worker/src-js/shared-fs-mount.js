@@ -118,18 +118,9 @@ export function createSharedFs(FS, calls, memory, phpHeap) {
 		dup: (stream) => call(calls.fs_open, stream.node.sharedIno),
 		close: (stream) => call(calls.fs_close, stream.node.sharedIno, stream.fd),
 		read(stream, buffer, offset, length, position) {
-			const into = buffer.byteOffset + offset;
-			if (((into - position) & 7) === 0) {
-				// Source and destination agree modulo 8: straight from the blocks.
-				const copy = (from, n, at) => buffer.set(sharedBytes(from + n).subarray(from, from + n), at);
-				return call(calls.fs_read_into, stream.node.sharedIno, position, length, offset, copy);
-			}
-			const staged = staging(length + 8);
-			const skew = (into - staged) & 7; // same address mod 8: V8's fast copy
-			const n = call(calls.fs_read_staged, stream.node.sharedIno, position, length, skew);
-			const from = staged + skew;
-			buffer.set(sharedBytes(from + n).subarray(from, from + n), offset);
-			return n;
+			// Rust picks the copy: straight from the blocks or through staging (fs_calls.rs `fs_read`).
+			const copy = (from, n, at) => buffer.set(sharedBytes(from + n).subarray(from, from + n), at);
+			return call(calls.fs_read, stream.node.sharedIno, position, length, buffer.byteOffset + offset, offset, copy);
 		},
 		write(stream, buffer, offset, length, position) {
 			return writeThrough(stream, buffer, offset, length, position, stream.flags);

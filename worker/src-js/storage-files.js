@@ -29,14 +29,15 @@ async function openWhenFree(file, bindings) {
 	}
 }
 
-/** The storage worker's loop: Rust waits (up to 500 ms) for changes to
- *  store and stores them; between turns the event loop runs. A message,
+/** The storage worker's loop: Rust waits (a turn) for changes to store
+ *  and stores them (worker/src/storage.rs `storage_step`); between turns
+ *  the event loop runs. A message,
  *  not setTimeout, schedules the next turn: nested timeouts are clamped to
  *  4 ms, during which nobody would be listening. */
 export function storeForever(rust) {
 	const channel = new MessageChannel();
 	channel.port1.onmessage = () => {
-		rust.storage_step(500);
+		rust.storage_step();
 		channel.port2.postMessage(null);
 	};
 	channel.port2.postMessage(null);

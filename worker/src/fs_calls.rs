@@ -218,22 +218,32 @@ pub fn fs_getdents(fd: u32, dir: f64, position: f64, count: f64) -> Res<Box<[f64
     })
 }
 
-/// Reads up to `length` bytes at `position` straight into the caller's
-/// buffer: `copy(from, length, to)` copies that many bytes from the shared
-/// memory, called once per run of adjacent blocks while the file's read
-/// lock is held (so no writer changes them half-way). One copy instead of
-/// two; the adapter uses it when the source and `to` have the same address
-/// modulo 8 (blocks are 4 KiB aligned, so: `position` and `to`), V8's fast
-/// copy. Returns the count.
+/// Reads up to `length` bytes at `position` into PHP's heap at address
+/// `into` (`to` in the adapter's buffer), all under the file's read lock:
+/// `copy(from, length, to)` copies that many bytes out of the shared memory.
+/// Straight from the blocks (one `copy` per run of adjacent blocks) when
+/// that is V8's fast copy (`reads_straight`), else through the staging area
+/// at a matching address (one read, one `copy`). Returns the count.
 #[wasm_bindgen]
-pub fn fs_read_into(node: f64, position: f64, length: u32, to: f64, copy: &js_sys::Function) -> Res<u32> {
+pub fn fs_read(node: f64, position: f64, length: u32, into: f64, to: f64, copy: &js_sys::Function) -> Res<u32> {
     let fs = fs()?;
+    let call = |from: usize, n: usize, to: f64| copy.call3(&JsValue::NULL, &(from as f64).into(), &(n as f64).into(), &to.into());
+    if !reads_straight(into as u64, position as u64) {
+        return STAGING.with(|s| {
+            let mut s = s.borrow_mut();
+            let skew = (into as usize).wrapping_sub(s.as_ptr() as usize) & 7;
+            grow(&mut s, skew + length as usize);
+            let n = fs.read(ino(node), position as u64, &mut s[skew..skew + length as usize]).map_err(errno)?;
+            call(s.as_ptr() as usize + skew, n, to)?;
+            Ok(n as u32)
+        });
+    }
     let mut dest = to;
     let mut run: Option<(usize, usize)> = None;
     let mut failed = None;
     let mut flush = |run: (usize, usize), dest: &mut f64| {
         if failed.is_none() {
-            failed = copy.call3(&JsValue::NULL, &(run.0 as f64).into(), &(run.1 as f64).into(), &(*dest).into()).err();
+            failed = call(run.0, run.1, *dest).err();
         }
         *dest += run.1 as f64;
     };
@@ -259,21 +269,13 @@ pub fn fs_read_into(node: f64, position: f64, length: u32, to: f64, copy: &js_sy
     }
 }
 
-/// Reads up to `length` bytes at `position` into the staging area at
-/// `skew` bytes from its start (see `fs_staging`); returns the count.
-///
-/// The adapter picks `skew` so that the staged bytes and their destination
-/// in PHP's heap have the same address modulo 8: V8 copies out of a
-/// SharedArrayBuffer about 8 times slower when they do not.
-#[wasm_bindgen]
-pub fn fs_read_staged(node: f64, position: f64, length: u32, skew: u32) -> Res<u32> {
-    let fs = fs()?;
-    let (start, end) = (skew as usize, skew as usize + length as usize);
-    STAGING.with(|s| {
-        let mut s = s.borrow_mut();
-        grow(&mut s, end);
-        fs.read(ino(node), position as u64, &mut s[start..end]).map(|n| n as u32).map_err(errno)
-    })
+/// Whether a read at `position` into address `into` copies straight from
+/// the blocks: V8 copies out of a SharedArrayBuffer about 8 times slower
+/// when source and destination differ modulo 8, and a block (or a
+/// fragment: 512-byte aligned) holds `position`'s byte at an address equal
+/// to `position` modulo 8.
+fn reads_straight(into: u64, position: u64) -> bool {
+    into.wrapping_sub(position) % 8 == 0
 }
 
 /// Makes the staging area at least `length` bytes; returns its address
@@ -465,6 +467,17 @@ pub fn fs_walk(start: f64, path: &str, parent: bool, follow: bool, noent_okay: b
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_go_straight_only_when_source_and_destination_agree_modulo_8() {
+        use super::reads_straight;
+        assert!(reads_straight(4096, 0));
+        assert!(reads_straight(1000 + 13, 13));
+        assert!(reads_straight(8, 4096 + 8));
+        assert!(!reads_straight(4097, 0));
+        assert!(!reads_straight(1000, 13));
+        // A destination below the position's remainder wraps, still modulo 8.
+        assert!(reads_straight(3, 11) && !reads_straight(3, 12));
+    }
     use super::*;
     use std::sync::Arc;
 

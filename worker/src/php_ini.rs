@@ -58,8 +58,6 @@ pub fn php_ini_entries() -> js_sys::Object {
 
 #[cfg(test)]
 mod tests {
-    use super::entries;
-
     fn value(name: &str) -> String {
         super::entries_for("8.3").into_iter().find(|(n, _)| *n == name).map(|(_, v)| v).unwrap_or_default()
     }

@@ -207,12 +207,16 @@ fn save_now(fs: &FileSystem) -> Result<(), String> {
     result
 }
 
-/// The storage worker's loop body: waits up to `wait_ms` for a worker to
+/// How long one turn of the storage worker's loop waits for a worker to
+/// want its changes stored; between turns its event loop runs.
+const TURN: Duration = Duration::from_millis(500);
+
+/// The storage worker's loop body: waits up to `TURN` for a worker to
 /// want its changes stored, then stores whatever changed.
 #[wasm_bindgen]
-pub fn storage_step(wait_ms: u32) -> Result<(), JsValue> {
+pub fn storage_step() -> Result<(), JsValue> {
     let fs = crate::fs()?;
-    if fs.wait_save_wanted(Duration::from_millis(wait_ms as u64)) || fs.has_unsaved_changes() {
+    if fs.wait_save_wanted(TURN) || fs.has_unsaved_changes() {
         if let Err(e) = save_now(fs) {
             web_sys::console::error_1(&format!("saving the site failed: {e}").into());
         }
