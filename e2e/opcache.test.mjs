@@ -109,6 +109,56 @@ for (const build of ['jspi', 'asyncify']) {
 			assert.deepEqual(await seenEverywhere(`${dir}/current.php`), ['B', 'B']);
 		});
 
+		/** The shared cache entry OPcache keeps for `file` (worker/src/compiled_cache.rs). */
+		const entryOf = async (file) =>
+			JSON.parse((await run(`<?php echo json_encode(glob(ini_get('opcache.file_cache') . '/*${file}.bin'));`, 0)).text);
+
+		test('compiled scripts live in a folder of this php.wasm build on the shared filesystem', async () => {
+			for (const worker of workers) {
+				const r = await run(`<?php echo ini_get('opcache.file_cache');`, worker);
+				assert.match(r.text, new RegExp(`^/internal/opcache/php-8\\.3-${build}-[0-9a-f]{16}$`), r.errors);
+			}
+		});
+
+		test('a script one worker compiled is loaded by the other, not compiled again', async () => {
+			const file = `/wordpress/shared-${build}.php`;
+			// (A job that moves the epoch publishes no compiled code: the include comes next.)
+			await run(`<?php file_put_contents('${file}', '<?php return "A";'); touch('${file}', ${OLD});`, 0);
+			await run(`<?php include '${file}';`, 0);
+			const [entry] = await entryOf(file);
+			assert.ok(entry, 'worker 0 left its compiled script on the shared filesystem');
+			const compiledA = (await run(`<?php echo base64_encode(file_get_contents('${entry}'));`, 0)).text;
+			// B under the same mtime: the change moves the epoch, the next job
+			// clears the shared cache, and worker 0 compiles B.
+			await run(`<?php file_put_contents('${file}', '<?php return "B";'); touch('${file}', ${OLD});`, 0);
+			assert.equal((await run(`<?php echo include '${file}';`, 0)).text, 'B');
+			// Put A's compiled code back where B's is: a worker that loads
+			// from the shared cache instead of compiling runs A.
+			assert.deepEqual(await entryOf(file), [entry]);
+			await run(`<?php file_put_contents('${entry}', base64_decode('${compiledA}'));`, 0);
+			assert.equal((await run(`<?php echo include '${file}';`, 1)).text, 'A', 'worker 1 ran what worker 0 compiled');
+		});
+
+		for (const [damage, how] of [
+			['cut short (a worker died writing it)', `$b = substr($b, 0, intdiv(strlen($b), 2));`],
+			['with a flipped byte', `$i = intdiv(strlen($b), 2); $b[$i] = chr(ord($b[$i]) ^ 0xff);`],
+			['of another PHP build (wrong system id)', `$b = substr_replace($b, str_repeat('0', 32), 8, 32);`],
+		]) {
+			test(`a shared compiled script ${damage} is rejected and compiled again`, async () => {
+				const file = `/wordpress/damaged-${build}-${damage.length}.php`;
+				await run(`<?php file_put_contents('${file}', '<?php return "whole";'); touch('${file}', ${OLD});`, 0);
+				await run(`<?php include '${file}';`, 0);
+				const [entry] = await entryOf(file);
+				assert.ok(entry);
+				const size = Number((await run(`<?php echo filesize('${entry}');`, 0)).text);
+				await run(`<?php $b = file_get_contents('${entry}'); ${how} file_put_contents('${entry}', $b);`, 0);
+				const r = await run(`<?php echo json_encode([include '${file}', opcache_is_script_cached('${file}')]);`, 1);
+				assert.deepEqual(JSON.parse(r.text), ['whole', true], r.errors);
+				// The damaged entry went; worker 1 left a whole one in its place.
+				assert.equal(Number((await run(`<?php clearstatcache(); echo filesize('${entry}');`, 0)).text), size);
+			});
+		}
+
 		test('client.writeFile replaces the script everywhere', async () => {
 			const file = `/wordpress/client-${build}.php`;
 			await cacheEverywhere(file, 'A');

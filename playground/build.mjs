@@ -116,7 +116,7 @@ async function bundlePhpRuntimes(debug) {
 			const loader = join(dir, build, `php_${version.replace('.', '_')}.js`);
 			const stem = `php-${version}-${build}`;
 			const wasm = readFileSync(loader, 'utf8').match(/from '\.\/([\w/.]+\.wasm)'/)[1];
-			placeFile(join(dir, build, wasm), join(dist, 'worker', `${stem}.wasm`));
+			const digest = placeFile(join(dir, build, wasm), join(dist, 'worker', `${stem}.wasm`));
 			// The loader names its binary; the worker hands it the module the
 			// page compiled, so the bundle keeps only that name.
 			const binaryName = {
@@ -126,7 +126,10 @@ async function bundlePhpRuntimes(debug) {
 					b.onLoad({ filter: /.*/, namespace: 'php-binary' }, () => ({ contents: `export default '${stem}.wasm';` }));
 				},
 			};
-			await bundle(loader, `worker/${stem}.js`, { minify: !debug, plugins: [binaryName] });
+			// The binary's build id names its compiled scripts' folder
+			// (worker/src/compiled_cache.rs): another build's are never read.
+			const banner = { js: `export const phpBinaryId = '${stem}-${digest.slice(0, 16)}';` };
+			await bundle(loader, `worker/${stem}.js`, { minify: !debug, plugins: [binaryName], banner });
 		}
 	}
 }
@@ -146,6 +149,7 @@ function placeFile(from, to) {
 		writeFileSync(to, bytes);
 		placed.set(digest, to);
 	}
+	return digest;
 }
 
 function placeTree(from, to) {

@@ -122,6 +122,7 @@ async function boot({ memory, memoryDescriptor, stackBytes, workerModule, phpMod
 	const phpHeap = {};
 	// Only the chosen PHP version's loader is fetched (a bundle beside this file).
 	const phpLoader = await import(new URL(bindings.php_loader(), import.meta.url).href);
+	bindings.php_binary_loaded(phpLoader.phpBinaryId ?? '');
 	const runtimeId = await loadPHPRuntime(phpLoader, {
 		instantiateWasm(imports, receiveInstance) {
 			syscalls.wrapImports(imports);

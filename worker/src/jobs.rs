@@ -61,6 +61,28 @@ pub(crate) fn caches_fresh(fs: &FileSystem) {
     CACHES_SEEN_AT.with(|c| c.set(epochs(fs)));
 }
 
+/// Whether this worker's PHP has seen every change a timestamp cannot show
+/// (what it compiles now is of the current bytes).
+pub(crate) fn caches_current(fs: &FileSystem) -> bool {
+    CACHES_SEEN_AT.with(|c| c.get().0) == fs.mtime_reuse_epoch()
+}
+
+/// The mtime-reuse epoch the shared compiled cache was last cleared for (a
+/// static: one value for every worker, so a worker that boots after a
+/// change nobody has cleared for yet still clears).
+static COMPILED_CACHE_CLEARED_AT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Clears the shared compiled cache if a change a timestamp cannot show
+/// happened since it was last cleared.
+fn clear_compiled_cache_if_stale(fs: &FileSystem) {
+    use std::sync::atomic::Ordering;
+    let now = fs.mtime_reuse_epoch();
+    if COMPILED_CACHE_CLEARED_AT.load(Ordering::Acquire) != now {
+        crate::compiled_cache::clear(fs);
+        COMPILED_CACHE_CLEARED_AT.store(now, Ordering::Release);
+    }
+}
+
 /// PHP to run before a job so that it sees every change other workers made:
 /// an OPcache reset when a change its timestamp check cannot see happened,
 /// and a realpath-cache flush when a name stopped naming what it named;
@@ -69,6 +91,7 @@ pub(crate) fn caches_fresh(fs: &FileSystem) {
 /// costs a PHP run).
 fn prelude(cwd: &str) -> String {
     let Ok(fs) = fs() else { return String::new() };
+    clear_compiled_cache_if_stale(fs);
     let now = epochs(fs);
     let seen = CACHES_SEEN_AT.with(|c| c.replace(now));
     let mut code = String::new();
@@ -124,13 +147,15 @@ fn php_string(text: &str) -> String {
 }
 
 /// The directories every PHP worker mounts from the shared filesystem:
-/// the document root and `/tmp`, so that a file one worker (or the client)
+/// the document root; `/tmp`, so that a file one worker (or the client)
 /// puts in `/tmp` is there for the next job on any worker, as Blueprint
-/// steps expect. Creates them if missing.
+/// steps expect; and this php.wasm build's compiled scripts
+/// (`compiled_cache`). Creates them if missing.
 #[wasm_bindgen]
 pub fn shared_paths() -> Result<Vec<String>, JsValue> {
     let fs = fs()?;
-    let paths = vec![document_root().to_string(), "/tmp".to_string()];
+    let mut paths = vec![document_root().to_string(), "/tmp".to_string()];
+    paths.extend(crate::php_ini::compiled_cache_dir());
     for path in &paths {
         crate::mkdir_all(fs, path).map_err(crate::errno)?;
     }
@@ -480,7 +505,7 @@ fn rmdir(fs: &FileSystem, path: &str, recursive: bool) -> Result<(), JobResult> 
 
 /// `rm -r` with a worklist, not recursion: a tree may be deeper than a
 /// worker's stack would allow.
-fn remove_tree(fs: &FileSystem, parent: shared_fs::Ino, name: &[u8]) -> Result<(), Errno> {
+pub(crate) fn remove_tree(fs: &FileSystem, parent: shared_fs::Ino, name: &[u8]) -> Result<(), Errno> {
     let attr = fs.lookup(parent, name)?;
     if attr.kind != shared_fs::FileKind::Dir {
         return fs.unlink(parent, name);
@@ -509,7 +534,7 @@ fn remove_tree(fs: &FileSystem, parent: shared_fs::Ino, name: &[u8]) -> Result<(
     Ok(())
 }
 
-fn child_names(fs: &FileSystem, dir: shared_fs::Ino) -> Result<Vec<Vec<u8>>, Errno> {
+pub(crate) fn child_names(fs: &FileSystem, dir: shared_fs::Ino) -> Result<Vec<Vec<u8>>, Errno> {
     let mut names = Vec::new();
     fs.readdir(dir, 0, &mut |entry| {
         if entry.name != b"." && entry.name != b".." {

@@ -6,6 +6,7 @@
 //! Emscripten mount adapter that calls `fs_calls`.
 
 mod archive;
+mod compiled_cache;
 mod cookies;
 mod errno_abi;
 mod files;
