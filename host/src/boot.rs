@@ -460,7 +460,9 @@ pub async fn start_playground(
     };
     // The file server and the storage worker report ready like a worker.
     let helpers = u32::from(shared) * (1 + u32::from(storage_slug.is_some()));
-    let progress = Progress { callback: on_progress, total: 4 + options.workers + helpers, done: Default::default() };
+    // The boot waits for worker 0 (and the helpers); the other PHP workers
+    // start after the first job (`Pool::defer`).
+    let progress = Progress { callback: on_progress, total: 5 + helpers, done: Default::default() };
     progress.step("isolation");
 
     let scope = random_scope_id();
@@ -524,7 +526,8 @@ pub async fn start_playground(
     let mut readies = Vec::new();
     // The formatter first: its failure (a site that cannot be opened) must
     // end the boot, while the others wait for it forever.
-    let others = (0..options.workers).chain(pool.file_server()).filter(|&i| i != formatter);
+    let others = std::iter::once(0).chain(pool.file_server()).filter(|&i| i != formatter);
+    pool.defer((1..options.workers).collect());
     for index in std::iter::once(formatter).chain(others) {
         let archives = if index == formatter { archives.clone() } else { js_sys::Array::new() };
         readies.push((index, pool.spawn(index, index == formatter, &archives)?));

@@ -152,6 +152,10 @@ struct Inner {
     failed: RefCell<Option<String>>,
     /// `client.onMessage`'s listeners, which answer PHP's `post_message_to_js`.
     message_listeners: Rc<RefCell<Vec<js_sys::Function>>>,
+    /// PHP workers not started yet: they start once the first page is
+    /// served, or at once when a job has to wait (`start_deferred`), so the first
+    /// page does not share the machine with their start-up.
+    deferred: RefCell<Vec<u32>>,
 }
 
 /// What `post_message_to_js(data)` returns to PHP, as in Playground: the
@@ -229,7 +233,28 @@ impl Pool {
                 next_file_job: Cell::new(1),
                 failed: RefCell::new(None),
                 message_listeners: Default::default(),
+                deferred: RefCell::new(Vec::new()),
             }),
+        }
+    }
+
+    /// PHP workers to start later (see `Inner::deferred`).
+    pub fn defer(&self, indices: Vec<u32>) {
+        *self.inner.deferred.borrow_mut() = indices;
+    }
+
+    /// Starts the deferred workers, once.
+    fn start_deferred(&self) {
+        let indices = std::mem::take(&mut *self.inner.deferred.borrow_mut());
+        for index in indices {
+            match self.spawn(index, false, &Array::new()) {
+                Ok(ready) => wasm_bindgen_futures::spawn_local(async move {
+                    if let Ok(Err(why)) = ready.await {
+                        web_sys::console::error_1(&format!("worker {index} failed to boot: {why}").into());
+                    }
+                }),
+                Err(e) => web_sys::console::error_2(&format!("could not start worker {index}").into(), &e),
+            }
         }
     }
 
@@ -533,12 +558,16 @@ impl Pool {
             }
             WorkerEvent::JobDone { id } => {
                 let mut slots = self.inner.slots.borrow_mut();
+                let mut page_done = false;
                 if slots[index as usize].in_flight.as_ref().map(|f| f.id) == Some(id) {
-                    slots[index as usize].in_flight = None;
+                    page_done = slots[index as usize].in_flight.take().is_some_and(|f| f.http);
                 }
                 drop(slots);
                 let next = self.inner.scheduler.borrow_mut().complete(index, id, now());
                 self.run(next);
+                if page_done {
+                    self.start_deferred();
+                }
             }
             WorkerEvent::NeedsPhp { id } => {
                 web_sys::console::error_1(&format!("PHP worker {index} cannot serve job {id}").into());
@@ -568,6 +597,7 @@ impl Pool {
         }
         let submitted = self.inner.scheduler.borrow_mut().submit(target, pending, now());
         match submitted {
+            Ok(None) => self.start_deferred(), // it waits: more hands now
             Ok(dispatch) => self.run(dispatch),
             Err(Rejected::QueueFull(p)) => {
                 let http = matches!(p.job, Job::Http(_));
