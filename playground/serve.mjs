@@ -72,6 +72,14 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHea
 			return;
 		}
 		headers['Content-Type'] = MIME[extname(file)] ?? 'application/octet-stream';
+		// A validator, so a returning visit revalidates (304) instead of
+		// downloading again, and the browser reuses what it compiled from the
+		// cached php.wasm (V8 keeps compiled code beside the HTTP cache entry).
+		headers.ETag = `"${stat.size.toString(36)}-${Math.floor(stat.mtimeMs).toString(36)}"`;
+		if (req.headers['if-none-match'] === headers.ETag) {
+			res.writeHead(304, headers).end();
+			return;
+		}
 		headers['Content-Length'] = stat.size;
 		// The service worker may control the whole origin.
 		if (file.endsWith(`${sep}sw.js`)) headers['Service-Worker-Allowed'] = '/';
