@@ -206,7 +206,64 @@ async function main() {
 	await bundlePhpRuntimes(debug);
 	copyWordPress();
 	cpSync(join(root, 'playground', 'src'), dist, { recursive: true });
+	if (!process.argv.includes('--no-site-images')) await buildSiteImages();
 	console.log(`built ${dist}`);
+}
+
+// 5. Site images (host/src/versions.rs `site_image`): a new default site
+// opens ready. Per php-wasm build, the default WordPress on the default PHP
+// boots once in Chromium from the zips, serves its first pages (WordPress's
+// first-run work and the compiling happen here, not on a user's first
+// page), and is exported with the scripts it compiled
+// (`client.exportSiteImage`). Without Chromium (a deploy's build machine)
+// they are left out and sites install from the zips.
+const IMAGE_PAGES = ['', '?p=1', '?page_id=2', '?s=hello', 'wp-login.php', '?feed=rss2'];
+
+async function buildSiteImages() {
+	const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+	const images = join(dist, 'site-images');
+	rmSync(images, { recursive: true, force: true });
+	if (!existsSync(executablePath)) {
+		console.warn(`no ${executablePath}: no site images (new sites install from the zips)`);
+		return;
+	}
+	const { chromium } = await import('playwright-core');
+	const { startServer } = await import('./serve.mjs');
+	const { CHROMIUM_ARGS } = await import('../e2e/harness.mjs');
+	const server = await startServer({ dir: dist, port: 0 });
+	const browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS, headless: true });
+	try {
+		for (const build of PHP_BUILDS) {
+			const context = await browser.newContext();
+			const page = await context.newPage();
+			await page.goto(`http://127.0.0.1:${server.address().port}/?workers=1&storage=temp&phpBuild=${build}`);
+			const base64 = await page.evaluate(async (pages) => {
+				const client = await window.playground;
+				for (const path of pages) await (await fetch(client.absoluteUrl + path)).arrayBuffer();
+				// The first page's cron request comes in on its own: wait
+				// until the worker has been idle a while.
+				for (let idle = 0; idle < 10; ) {
+					await new Promise((r) => setTimeout(r, 100));
+					idle = client.workers().every((w) => w.state === 'idle') ? idle + 1 : 0;
+				}
+				const image = await client.exportSiteImage();
+				const url = await new Promise((r) => {
+					const reader = new FileReader();
+					reader.onload = () => r(reader.result);
+					reader.readAsDataURL(new Blob([image]));
+				});
+				return url.slice(url.indexOf(',') + 1);
+			}, IMAGE_PAGES);
+			await context.close();
+			const bytes = Buffer.from(base64, 'base64');
+			mkdirSync(images, { recursive: true });
+			writeFileSync(join(images, `wp-6.5-php-8.3-${build}.zip`), bytes);
+			console.log(`site image (${build}): ${(bytes.length / 1048576).toFixed(1)} MiB`);
+		}
+	} finally {
+		await browser.close();
+		await new Promise((r) => server.close(r));
+	}
 }
 
 // Bench only (`--bench-peer`, run by `make bench`; the default build skips

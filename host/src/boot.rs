@@ -21,6 +21,7 @@ const DOCUMENT_ROOT: &str = "/wordpress";
 const MAX_WORKERS: u32 = 64;
 
 /// What to boot: an empty document root, WordPress, or a site zip.
+#[derive(Clone)]
 enum Site {
     Blank,
     WordPress,
@@ -109,10 +110,68 @@ async fn settle_wordpress(pool: &Pool, from_zip: bool) -> Result<Option<String>,
     })
 }
 
+/// What the formatting worker installs: a new site's prebuilt image when
+/// the build made one for these options (`versions::site_image`), else —
+/// or when it cannot be fetched — the site's archives. Started at once (the
+/// returned future is already running) so the downloads overlap the rest of
+/// the boot.
+fn fetch_site(
+    window: &Window,
+    site: &Site,
+    wordpress: &WordPress,
+    image: Option<String>,
+    asset_base: &str,
+) -> impl std::future::Future<Output = Result<(SiteKind, js_sys::Array), JsValue>> {
+    let zips = fetch_site_archives(window, site, wordpress, asset_base, image.is_some());
+    let kind = site_kind(site);
+    let window = window.clone();
+    let image = image.map(|path| format!("{asset_base}{path}"));
+    let (sender, receiver) = futures_channel::oneshot::channel();
+    wasm_bindgen_futures::spawn_local(async move {
+        let fetched = async {
+            if let Some(url) = image {
+                match response_bytes(&url, window.fetch_with_str(&url)).await {
+                    Ok(bytes) => return Ok((SiteKind::Image, js_sys::Array::of1(&bytes))),
+                    // A deploy built without images: the zips instead.
+                    Err(why) => web_sys::console::warn_2(&"no prebuilt site image; installing from the zips:".into(), &why),
+                }
+            }
+            let archives: js_sys::Array = JsFuture::from(zips.start()).await?.unchecked_into();
+            Ok((kind, archives))
+        };
+        let _ = sender.send(fetched.await);
+    });
+    async move { receiver.await.unwrap_or_else(|_| Err(error("the site download was dropped"))) }
+}
+
+/// The site's archives, fetched when `start`ed — at once, unless they are
+/// only the fallback of an image (`lazy`).
+struct ArchivesDownload {
+    started: Option<js_sys::Promise>,
+    start: Box<dyn FnOnce() -> js_sys::Promise>,
+}
+
+impl ArchivesDownload {
+    fn start(self) -> js_sys::Promise {
+        self.started.unwrap_or_else(self.start)
+    }
+}
+
+fn fetch_site_archives(window: &Window, site: &Site, wordpress: &WordPress, asset_base: &str, lazy: bool) -> ArchivesDownload {
+    let start = {
+        let (window, site, wordpress, asset_base) = (window.clone(), site.clone(), wordpress.clone(), asset_base.to_string());
+        move || fetch_site_archives_now(&window, &site, &wordpress, &asset_base)
+    };
+    if lazy {
+        ArchivesDownload { started: None, start: Box::new(start) }
+    } else {
+        ArchivesDownload { started: Some(start()), start: Box::new(|| unreachable!("started")) }
+    }
+}
+
 /// The archives the formatting worker installs, fetched at once (the
-/// returned promise is already running) so the downloads overlap the rest
-/// of the boot.
-fn fetch_site_archives(window: &Window, site: &Site, wordpress: &WordPress, asset_base: &str) -> js_sys::Promise {
+/// returned promise is already running).
+fn fetch_site_archives_now(window: &Window, site: &Site, wordpress: &WordPress, asset_base: &str) -> js_sys::Promise {
     let window = window.clone();
     let urls: Vec<String> = match (site, wordpress) {
         (Site::WordPress, WordPress::Build(build)) => vec![format!("{asset_base}{}", build.archive()), format!("{asset_base}{SQLITE_ARCHIVE}")],
@@ -417,7 +476,11 @@ pub async fn start_playground(
     let php_module = compile(&window, format!("{}worker/{php_binary}", options.asset_base));
     let worker_module_url = format!("{}worker/worker_bg.wasm", options.asset_base);
     let worker_module_download = window.fetch_with_str(&worker_module_url);
-    let archives_download = fetch_site_archives(&window, &options.site, &options.wordpress, &options.asset_base);
+    // A new site's image is of no use to a saved site that reopens; but
+    // whether it reopens is known only once its storage is open.
+    let image = crate::versions::site_image(&options.wordpress, options.php_version, php_build)
+        .filter(|_| matches!(options.site, Site::WordPress));
+    let site_download = fetch_site(&window, &options.site, &options.wordpress, image, &options.asset_base);
 
     let registration = registering_service_worker(&window, &options.asset_base);
     let isolated = get(&window, "crossOriginIsolated").as_bool() == Some(true);
@@ -466,11 +529,11 @@ pub async fn start_playground(
     progress.step("isolation");
 
     let scope = random_scope_id();
-    let site_kind = site_kind(&options.site);
+
     // The service worker's scope is the origin's root, so the site's URL is
     // known before its registration settles.
     let absolute_url = protocol::scope::url(&window.location().origin()?, &scope);
-    let archives: js_sys::Array = JsFuture::from(archives_download).await?.unchecked_into();
+    let (site_kind, archives) = site_download.await?;
     progress.step("site-download");
 
     let (worker_module, limits) = compile_worker_module(worker_module_url, worker_module_download).await?;

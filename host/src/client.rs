@@ -642,6 +642,14 @@ impl Client {
         self.submit(Target::Any, Job::ExportSite)
     }
 
+    /// The site as a new site's prebuilt image: a zip of the document root
+    /// and of the scripts compiled for it (`SiteKind::Image`). The build
+    /// makes the default site's image with it (playground/build.mjs).
+    #[wasm_bindgen(js_name = exportSiteImage, unchecked_return_type = "Promise<Uint8Array>")]
+    pub fn export_site_image(&self) -> Promise {
+        self.submit(Target::Any, Job::ExportImage)
+    }
+
     /// `{capacity, used, highWater, max, inodes, memoryBytes}` of the shared filesystem.
     #[wasm_bindgen(unchecked_return_type = "Promise<FilesystemStats>")]
     pub fn stats(&self) -> Promise {

@@ -38,6 +38,20 @@ pub enum WordPress {
     Url(String),
 }
 
+/// The prebuilt image of a new site (`SiteKind::Image`), made by the build
+/// (`playground/build.mjs`, site images): the default WordPress build after
+/// its first page, with the scripts the default PHP compiled for it. Only
+/// that pair has one; with another WordPress or PHP, a site is installed
+/// from the zips.
+pub fn site_image(wordpress: &WordPress, php_version: &str, build: PhpBuild) -> Option<String> {
+    match wordpress {
+        WordPress::Build(wp) if *wp == DEFAULT_WP && php_version == DEFAULT_PHP => {
+            Some(format!("site-images/wp-{}-php-{php_version}-{}.zip", wp.key, build.name()))
+        }
+        _ => None,
+    }
+}
+
 impl WpBuild {
     pub fn archive(self) -> String {
         format!("wordpress/wp-{}.zip", self.key)
@@ -158,6 +172,16 @@ pub fn wp_version_in(version_php: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_default_wordpress_on_the_default_php_has_an_image() {
+        let default = WordPress::Build(DEFAULT_WP);
+        assert_eq!(site_image(&default, "8.3", PhpBuild::Jspi).as_deref(), Some("site-images/wp-6.5-php-8.3-jspi.zip"));
+        assert_eq!(site_image(&default, "8.3", PhpBuild::Asyncify).as_deref(), Some("site-images/wp-6.5-php-8.3-asyncify.zip"));
+        assert_eq!(site_image(&default, "8.2", PhpBuild::Jspi), None, "compiled for 8.3 only");
+        assert_eq!(site_image(&WordPress::Build(WP_BUILDS[1]), "8.3", PhpBuild::Jspi), None);
+        assert_eq!(site_image(&WordPress::Url("https://x/wp.zip".into()), "8.3", PhpBuild::Jspi), None);
+    }
 
     #[test]
     fn php_versions_resolve_and_others_are_named() {

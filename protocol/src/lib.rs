@@ -74,6 +74,9 @@ pub enum Job {
     IsDir { path: String },
     /// Copies a file, or a directory with its contents (`client.cp`).
     Copy { from: String, to: String },
+    /// The site as a new site's image: a zip of the document root and of
+    /// the compiled scripts beside it, names from `/` (`SiteKind::Image`).
+    ExportImage,
 }
 
 /// What `client.run` runs: php-wasm's `run` options that cross to the worker.
@@ -233,6 +236,10 @@ pub enum SiteKind {
     WordPress,
     /// A zip of a document root, e.g. one `client.exportSite()` made.
     Archive,
+    /// A site image made at build time (`Job::ExportImage`): the document
+    /// root with WordPress's first run done, and its compiled scripts;
+    /// names from `/`.
+    Image,
 }
 
 /// What a worker reports to the host on its own channel. Its death is the
@@ -364,6 +371,7 @@ mod tests {
             Job::Rmdir { path: "/a".into(), recursive: true },
             Job::IsDir { path: "/a".into() },
             Job::Copy { from: "/a".into(), to: "/b".into() },
+            Job::ExportImage,
         ];
         for job in jobs {
             let envelope = ToWorker::Job(JobEnvelope { id: 2, job });

@@ -208,6 +208,8 @@ pub fn entries(zip: &dyn ZipBytes) -> Result<Vec<Entry>, ArchiveError> {
         let name_bytes = cd.get(at + 46..at + 46 + name_len).ok_or_else(|| malformed("truncated name"))?;
         let name = String::from_utf8_lossy(name_bytes).into_owned();
         let mode = (made_by >> 8 == 3 && external >> 16 != 0).then_some(external >> 16);
+        let extra = cd.get(at + 46 + name_len..at + 46 + name_len + extra_len).unwrap_or(&[]);
+        let mtime = extended_mtime(extra).unwrap_or(mtime);
         if local + 30 + compressed > zip.len() {
             return Err(malformed(format!("{name}: truncated")));
         }
@@ -215,6 +217,27 @@ pub fn entries(zip: &dyn ZipBytes) -> Result<Vec<Entry>, ArchiveError> {
         at += 46 + name_len + extra_len + comment_len;
     }
     Ok(out)
+}
+
+/// The zip "extended timestamp" extra field (0x5455): the modification time
+/// in whole seconds, where MS-DOS time keeps only even seconds.
+const EXTENDED_TIMESTAMP: u16 = 0x5455;
+/// Its size as this writer adds it to every entry (id, length, flags, time).
+#[cfg(test)]
+const EXTENDED_TIMESTAMP_FIELD: usize = 9;
+
+/// The modification time an entry's extra fields carry, if any.
+fn extended_mtime(mut extra: &[u8]) -> Option<i64> {
+    while extra.len() >= 4 {
+        let id = u16::from_le_bytes([extra[0], extra[1]]);
+        let len = u16::from_le_bytes([extra[2], extra[3]]) as usize;
+        let data = extra.get(4..4 + len)?;
+        if id == EXTENDED_TIMESTAMP && len >= 5 && data[0] & 1 != 0 {
+            return Some(i64::from(i32::from_le_bytes([data[1], data[2], data[3], data[4]])));
+        }
+        extra = &extra[4 + len..];
+    }
+    None
 }
 
 /// A safe relative path from an entry name: no `..`, no absolute paths.
@@ -294,9 +317,27 @@ fn stream_file(fs: &FileSystem, zip: &dyn ZipBytes, entry: &Entry, path: &str) -
 
 /// Builds a zip of everything under `root`, names relative to it.
 pub fn pack(fs: &FileSystem, root: &str) -> Result<Vec<u8>, ArchiveError> {
-    let start = fs.resolve(FileSystem::ROOT, root.as_bytes(), true).map_err(fs_error(root))?;
     let mut zip = ZipWriter::default();
-    let mut stack: Vec<(Ino, String)> = vec![(start.ino, String::new())];
+    add_tree(&mut zip, fs, root, "")?;
+    Ok(zip.finish())
+}
+
+/// A zip of the trees under `roots` (absolute paths), names relative to
+/// `/`; a root that does not exist is left out.
+pub fn pack_roots(fs: &FileSystem, roots: &[&str]) -> Result<Vec<u8>, ArchiveError> {
+    let mut zip = ZipWriter::default();
+    for root in roots {
+        if fs.resolve(FileSystem::ROOT, root.as_bytes(), true).is_ok() {
+            add_tree(&mut zip, fs, root, &format!("{}/", root.trim_matches('/')))?;
+        }
+    }
+    Ok(zip.finish())
+}
+
+/// Adds everything under `root` to `zip`, names relative to it after `prefix`.
+fn add_tree(zip: &mut ZipWriter, fs: &FileSystem, root: &str, prefix: &str) -> Result<(), ArchiveError> {
+    let start = fs.resolve(FileSystem::ROOT, root.as_bytes(), true).map_err(fs_error(root))?;
+    let mut stack: Vec<(Ino, String)> = vec![(start.ino, prefix.to_string())];
     while let Some((dir, prefix)) = stack.pop() {
         let mut children = Vec::new();
         fs.readdir(dir, 0, &mut |e| {
@@ -329,7 +370,7 @@ pub fn pack(fs: &FileSystem, root: &str) -> Result<Vec<u8>, ArchiveError> {
             }
         }
     }
-    Ok(zip.finish())
+    Ok(())
 }
 
 #[derive(Default)]
@@ -346,6 +387,13 @@ impl ZipWriter {
         let crc = shared_fs::crc32(0, data);
         let (time, date) = dos_time(mtime);
         let offset = self.out.len() as u32;
+        // The exact second, beside MS-DOS time's even one: a compiled
+        // script's recorded mtime must match its unpacked source's.
+        let mut extra = Vec::with_capacity(9);
+        extra.extend(EXTENDED_TIMESTAMP.to_le_bytes());
+        extra.extend(5u16.to_le_bytes());
+        extra.push(1); // the modification time follows
+        extra.extend((mtime.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32).to_le_bytes());
         let mut header = Vec::with_capacity(46 + name.len());
         let common = |h: &mut Vec<u8>| {
             h.extend(20u16.to_le_bytes()); // version needed
@@ -357,11 +405,12 @@ impl ZipWriter {
             h.extend((body.len() as u32).to_le_bytes());
             h.extend((data.len() as u32).to_le_bytes());
             h.extend((name.len() as u16).to_le_bytes());
-            h.extend(0u16.to_le_bytes()); // extra
+            h.extend((extra.len() as u16).to_le_bytes());
         };
         header.extend(LOCAL_HEADER.to_le_bytes());
         common(&mut header);
         header.extend(name.as_bytes());
+        header.extend(&extra);
         self.out.extend(&header);
         self.out.extend(body);
 
@@ -374,6 +423,7 @@ impl ZipWriter {
         self.central.extend((mode << 16).to_le_bytes());
         self.central.extend(offset.to_le_bytes());
         self.central.extend(name.as_bytes());
+        self.central.extend(&extra);
         self.count += 1;
     }
 
@@ -483,6 +533,23 @@ mod tests {
     }
 
     #[test]
+    fn odd_second_mtimes_survive_a_round_trip() {
+        // MS-DOS time alone would make it 1_700_000_000: a compiled script
+        // recorded under the odd second would no longer match its source.
+        let fs = new_fs();
+        crate::mkdir_all(&fs, "/site").unwrap();
+        crate::files::write_file(&fs, "/site/odd.php", b"<?php", None).unwrap();
+        let ino = fs.resolve(FileSystem::ROOT, b"/site/odd.php", true).unwrap().ino;
+        let odd = Timespec { sec: 1_700_000_001, nsec: 0 };
+        fs.setattr(ino, &SetAttr { mtime: Some(odd), ..Default::default() }).unwrap();
+        let zip = pack(&fs, "/site").unwrap();
+        let other = new_fs();
+        unpack(&other, &zip, "/copy", "").unwrap();
+        assert_eq!(other.resolve(FileSystem::ROOT, b"/copy/odd.php", true).unwrap().mtime.sec, 1_700_000_001);
+        assert_eq!(entries(&zip).unwrap()[0].mtime, 1_700_000_001);
+    }
+
+    #[test]
     fn prefixes_are_stripped_and_escapes_skipped() {
         let fs = new_fs();
         let mut w = ZipWriter::default();
@@ -542,7 +609,7 @@ mod tests {
         w.add("big.txt", 0o100644, 0, &big);
         let mut zip = w.finish();
         // The CRC in the central directory no longer matches the data.
-        let central = zip.len() - 22 - (46 + "big.txt".len());
+        let central = zip.len() - 22 - (46 + "big.txt".len() + EXTENDED_TIMESTAMP_FIELD);
         zip[central + 16] ^= 1;
         let fs = new_fs();
         assert!(matches!(unpack(&fs, &zip, "/d", ""), Err(ArchiveError::Malformed(m)) if m.contains("checksum")));
@@ -557,7 +624,7 @@ mod tests {
         w.add("f.txt", 0o100644, 0, &b"data".repeat(100));
         let mut zip = w.finish();
         assert!(matches!(unpack(&fs, &zip[..zip.len() - 30].to_vec(), "/d", ""), Err(ArchiveError::Malformed(_))));
-        let data_at = 30 + "f.txt".len();
+        let data_at = 30 + "f.txt".len() + EXTENDED_TIMESTAMP_FIELD;
         zip[data_at + 2] ^= 0xff;
         assert!(matches!(unpack(&fs, &zip, "/d", ""), Err(ArchiveError::Malformed(_))));
         assert!(matches!(unpack(&fs, &b"not a zip at all, really".to_vec(), "/d", ""), Err(ArchiveError::Malformed(_))));

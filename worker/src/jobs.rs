@@ -72,6 +72,12 @@ pub(crate) fn caches_current(fs: &FileSystem) -> bool {
 /// change nobody has cleared for yet still clears).
 static COMPILED_CACHE_CLEARED_AT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
+/// A filesystem just formatted (installed or reopened) holds no compiled
+/// script older than its files: nothing to clear for changes made so far.
+pub(crate) fn compiled_cache_current(fs: &FileSystem) {
+    COMPILED_CACHE_CLEARED_AT.store(fs.mtime_reuse_epoch(), std::sync::atomic::Ordering::Release);
+}
+
 /// Clears the shared compiled cache if a change a timestamp cannot show
 /// happened since it was last cleared.
 fn clear_compiled_cache_if_stale(fs: &FileSystem) {
@@ -187,6 +193,7 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Job::Rmdir { path, recursive } => with_fs(|fs| rmdir(fs, &path, recursive)).map(|_| Step::Reply(JobResult::Done)),
         Job::IsDir { path } => with_fs(|fs| is_dir(fs, &path)).map(|b| Step::Reply(JobResult::Bool(b))),
         Job::Copy { from, to } => with_fs(|fs| copy(fs, &from, &to)).map(|_| Step::Reply(JobResult::Done)),
+        Job::ExportImage => with_fs(export_image).map(|zip| Step::Reply(JobResult::File(zip))),
     };
     match outcome.unwrap_or_else(Step::Reply) {
         Step::Reply(result) => plan(Some(id), Some(result), None),
@@ -428,6 +435,13 @@ pub(crate) fn read_file(path: &str) -> Result<Vec<u8>, JobResult> {
 fn export_site() -> Result<Vec<u8>, JobResult> {
     let fs = fs().map_err(js_failure)?;
     archive::pack(fs, document_root()).map_err(|e| JobResult::Failed { message: e.to_string(), errno: None })
+}
+
+/// The site as a new site's image (`SiteKind::Image`): its files and the
+/// scripts compiled for them, so a site made from it starts warm.
+fn export_image(fs: &FileSystem) -> Result<Vec<u8>, JobResult> {
+    archive::pack_roots(fs, &[document_root(), crate::compiled_cache::ROOT])
+        .map_err(|e| JobResult::Failed { message: e.to_string(), errno: None })
 }
 
 fn mkdir(path: &str) -> Result<(), JobResult> {

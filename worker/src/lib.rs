@@ -148,6 +148,9 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 formatted
             }
         };
+        // An installed image's compiled scripts fit its files; a reopened
+        // site's were cleared for every change before it was saved.
+        jobs::compiled_cache_current(&formatted);
         FS.set(formatted).map_err(|_| JsValue::from_str("the shared filesystem was already formatted"))?;
         fs()?
     } else {

@@ -112,6 +112,11 @@ pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBy
             need(1)?;
             archive::unpack(fs, archives[0], document_root, "").map_err(text)
         }
+        // Names from `/`: the document root and the compiled scripts.
+        SiteKind::Image => {
+            need(1)?;
+            archive::unpack(fs, archives[0], "/", "").map_err(text)
+        }
         SiteKind::WordPress => {
             need(2)?;
             // wordpress.org's zips keep everything in `wordpress/`; the builds' do not.
