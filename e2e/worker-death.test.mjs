@@ -218,6 +218,8 @@ describe('the same trap without telling the host it held the allocator lock (wha
 		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=2&requestTimeoutMs=2000');
 		const outcome = await page.evaluate(async () => {
 			const c = await window.playground;
+			// Worker 1 up first (extra workers start on demand).
+			await c.run({ worker: 1, code: '<?php echo 1;' });
 			const crash = await c
 				.run({ worker: 0, code: `<?php post_message_to_js('{"fault-injection":{"allocator":true,"hidesAllocator":true}}');` })
 				.then(

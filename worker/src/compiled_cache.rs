@@ -14,6 +14,8 @@
 //!   first worker to see it move clears the cache before its next run, and a
 //!   worker that has not yet seen it may not publish an entry (`refuses_create`),
 //!   since what it compiled may predate the change.
+//! - Only scripts on the shared filesystem are published: a worker's own
+//!   files (php-wasm's preloads) may differ under the same path and mtime.
 
 use shared_fs::{Errno, FileSystem, Ino};
 
@@ -49,31 +51,55 @@ pub fn clear(fs: &FileSystem) {
     }
 }
 
-/// Whether a file created in `parent` is a cache entry that must not be
-/// published: the creating worker's caches predate the newest change a
-/// timestamp cannot show (`caches_current` false), so what it compiled
-/// may be of the old bytes.
-pub fn refuses_create(fs: &FileSystem, parent: Ino, caches_current: bool) -> bool {
-    !caches_current && is_inside_root(fs, parent)
+/// Whether the file `name` created in `parent` is a cache entry that must
+/// not be published:
+/// - the creating worker's caches predate the newest change a timestamp
+///   cannot show (`caches_current` false), so what it compiled may be of
+///   the old bytes; or
+/// - its script is not on the shared filesystem (`shared` says which paths
+///   are): a file in a worker's own memory (php-wasm's preloads, its
+///   prepend script) may differ between workers under the same path and
+///   mtime.
+pub fn refuses_create(fs: &FileSystem, parent: Ino, name: &[u8], caches_current: bool, shared: &dyn Fn(&str) -> bool) -> bool {
+    let Some(script) = entry_script(fs, parent, name) else { return false };
+    !caches_current || !shared(&script)
 }
 
-/// Whether `dir` is the cache root or below it (walking `..` up to `/`).
-fn is_inside_root(fs: &FileSystem, mut dir: Ino) -> bool {
-    let Ok(root) = fs.resolve(FileSystem::ROOT, ROOT.as_bytes(), true) else { return false };
+/// The script an entry named `name` in `parent` would hold (OPcache's layout
+/// `<root>/<build>/<system id><script path>.bin`); `None` outside the cache.
+fn entry_script(fs: &FileSystem, mut dir: Ino, name: &[u8]) -> Option<String> {
+    let root = fs.resolve(FileSystem::ROOT, ROOT.as_bytes(), true).ok()?;
+    let mut names = vec![name.to_vec()];
     // Deeper than any cache path (root, build, system id, the script's path).
     for _ in 0..256 {
         if dir == root.ino {
-            return true;
+            // names: the script's path, then the system id, then the build.
+            names.reverse();
+            let script = names.get(2..)?.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect::<Vec<_>>().join("/");
+            return Some(format!("/{}", script.strip_suffix(".bin").unwrap_or(&script)));
         }
         if dir == FileSystem::ROOT {
+            return None;
+        }
+        let up = fs.lookup(dir, b"..").ok()?;
+        names.push(name_in(fs, up.ino, dir)?);
+        dir = up.ino;
+    }
+    None
+}
+
+/// The name `child` has in directory `dir`.
+fn name_in(fs: &FileSystem, dir: Ino, child: Ino) -> Option<Vec<u8>> {
+    let mut found = None;
+    fs.readdir(dir, 0, &mut |entry| {
+        if entry.ino == child && entry.name != b"." && entry.name != b".." {
+            found = Some(entry.name.to_vec());
             return false;
         }
-        match fs.lookup(dir, b"..") {
-            Ok(up) => dir = up.ino,
-            Err(_) => return false,
-        }
-    }
-    false
+        true
+    })
+    .ok()?;
+    found
 }
 
 /// The errno a refused entry gets: OPcache then keeps the script in memory only.
@@ -100,15 +126,30 @@ mod tests {
     #[test]
     fn a_stale_worker_cannot_create_inside_the_cache_but_can_elsewhere() {
         let fs = fs();
-        crate::files::mkdir_all(&fs, "/internal/opcache/b/sysid/wordpress").unwrap();
+        let shared = |script: &str| script.starts_with("/wordpress/");
+        crate::files::mkdir_all(&fs, "/internal/opcache/b/0123abcd/wordpress").unwrap();
         crate::files::mkdir_all(&fs, "/wordpress/wp-includes").unwrap();
-        let deep = fs.resolve(FileSystem::ROOT, b"/internal/opcache/b/sysid/wordpress", true).unwrap().ino;
+        let deep = fs.resolve(FileSystem::ROOT, b"/internal/opcache/b/0123abcd/wordpress", true).unwrap().ino;
         let site = fs.resolve(FileSystem::ROOT, b"/wordpress/wp-includes", true).unwrap().ino;
         let internal = fs.resolve(FileSystem::ROOT, b"/internal", true).unwrap().ino;
-        assert!(refuses_create(&fs, deep, false));
-        assert!(!refuses_create(&fs, deep, true), "a current worker publishes");
-        assert!(!refuses_create(&fs, site, false), "the site's own files are not the cache's");
-        assert!(!refuses_create(&fs, internal, false), "above the root");
+        assert!(refuses_create(&fs, deep, b"index.php.bin", false, &shared));
+        assert!(!refuses_create(&fs, deep, b"index.php.bin", true, &shared), "a current worker publishes");
+        assert!(!refuses_create(&fs, site, b"new.php", false, &shared), "the site's own files are not the cache's");
+        assert!(!refuses_create(&fs, internal, b"x", false, &shared), "above the root");
+    }
+
+    #[test]
+    fn only_scripts_on_the_shared_filesystem_are_published() {
+        let fs = fs();
+        let shared = |script: &str| script.starts_with("/wordpress/") || script.starts_with("/tmp/");
+        crate::files::mkdir_all(&fs, "/internal/opcache/b/0123abcd/wordpress/wp-includes").unwrap();
+        crate::files::mkdir_all(&fs, "/internal/opcache/b/0123abcd/internal/shared/preload").unwrap();
+        let site = fs.resolve(FileSystem::ROOT, b"/internal/opcache/b/0123abcd/wordpress/wp-includes", true).unwrap().ino;
+        let private = fs.resolve(FileSystem::ROOT, b"/internal/opcache/b/0123abcd/internal/shared/preload", true).unwrap().ino;
+        assert_eq!(entry_script(&fs, site, b"plugin.php.bin").as_deref(), Some("/wordpress/wp-includes/plugin.php"));
+        assert!(!refuses_create(&fs, site, b"plugin.php.bin", true, &shared));
+        assert_eq!(entry_script(&fs, private, b"net.php.bin").as_deref(), Some("/internal/shared/preload/net.php"));
+        assert!(refuses_create(&fs, private, b"net.php.bin", true, &shared), "a worker's own file");
     }
 
     #[test]

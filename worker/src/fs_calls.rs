@@ -122,7 +122,7 @@ pub fn fs_mknod(parent: f64, name: &str, mode: u32) -> Res<()> {
     let perm = mode & MODE_PERM_MASK;
     match mode & S_IFMT {
         S_IFDIR => attr(fs.mkdir(ino(parent), name.as_bytes(), perm, 0, 0)),
-        S_IFREG | 0 if crate::compiled_cache::refuses_create(fs, ino(parent), crate::jobs::caches_current(fs)) => {
+        S_IFREG | 0 if crate::compiled_cache::refuses_create(fs, ino(parent), name.as_bytes(), crate::jobs::caches_current(fs), &crate::jobs::on_shared_mount) => {
             Err(errno(crate::compiled_cache::REFUSED))
         }
         S_IFREG | 0 => attr(fs.create(ino(parent), name.as_bytes(), perm, 0, 0)),

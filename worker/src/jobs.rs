@@ -157,10 +157,21 @@ fn php_string(text: &str) -> String {
 /// puts in `/tmp` is there for the next job on any worker, as Blueprint
 /// steps expect; and this php.wasm build's compiled scripts
 /// (`compiled_cache`). Creates them if missing.
+/// Whether PHP's `path` is on a directory every worker mounts from the
+/// shared filesystem (the compiled cache holds only such scripts).
+pub(crate) fn on_shared_mount(path: &str) -> bool {
+    shared_script_roots().iter().any(|root| path.strip_prefix(root).is_some_and(|rest| rest.starts_with('/')))
+}
+
+/// Where PHP's own files on the shared filesystem live (see `shared_paths`).
+fn shared_script_roots() -> [&'static str; 2] {
+    [document_root(), "/tmp"]
+}
+
 #[wasm_bindgen]
 pub fn shared_paths() -> Result<Vec<String>, JsValue> {
     let fs = fs()?;
-    let mut paths = vec![document_root().to_string(), "/tmp".to_string()];
+    let mut paths: Vec<String> = shared_script_roots().iter().map(|p| p.to_string()).collect();
     paths.extend(crate::php_ini::compiled_cache_dir());
     for path in &paths {
         crate::mkdir_all(fs, path).map_err(crate::errno)?;
