@@ -242,7 +242,11 @@ export async function serviceWorkerOverhead(browser, origin) {
 }
 
 
-const PEER = "peer = Playground's engine (@php-wasm/web + @wp-playground/wordpress 3.1.55, bench/peer/) booting the same zips in a module worker; the page posts it the URL";
+const PEER = "peer = Playground's engine (@php-wasm/web + @wp-playground/wordpress 3.1.55, bench/peer/) booting the same zips in a module worker as Playground's web worker does (PHP 8.3, SAPI cli, OPcache's file cache); the page posts it the URL";
+
+/** The peer's engine as its PHP reports it (bench/peer/peer-worker.js). */
+const describePeer = (p) =>
+	`SAPI ${p.sapi}, PHP ${p.phpVersion}, OPcache ${p.opcacheOn ? p.opcache : 'OFF'} (${p.cachedScripts} scripts cached), ${p.asyncMode}`;
 
 /** One side of the WordPress comparison, opened cold at `path`: navigation
  *  to first front page, then front-page p50 (if `latency`), then req/s (if `ms`). */
@@ -254,35 +258,51 @@ async function measureWordPress(browser, origin, path, { latency, clients, ms })
 			const { url, get } = await window.benchSite();
 			const p50 = latency ? await window.bench.p50(get, url, { warmup: 5, runs: 30 }) : null;
 			const rate = ms ? await window.bench.rate(get, url, { clients, ms }) : null;
-			return { boot: first.at, status: first.status, bodyLength: first.bodyLength, p50, rate };
+			// The peer says how its engine ran, after the measured requests
+			// (not after a boot alone: OPcache skips files younger than 2 s,
+			// opcache.file_update_protection, and WordPress was just unzipped).
+			const peer = window.peerStatus && (p50 || rate) ? await window.peerStatus() : null;
+			return { boot: first.at, status: first.status, bodyLength: first.bodyLength, p50, rate, peer };
 		},
 		{ latency, clients, ms }
 	);
 	await context.close();
 	if (m.status !== 200 || m.bodyLength < 10000) throw new Error(`${path}: first front page HTTP ${m.status}, ${m.bodyLength} bytes`);
+	// Without OPcache (e.g. under php-wasm's own SAPI "wasm") the peer is not
+	// Playground's speed and every ratio against it is wrong: stop the run.
+	if (m.peer && (!m.peer.opcacheOn || m.peer.opcache !== m.peer.variant)) {
+		throw new Error(`${path}: the peer's OPcache is not on as its ${m.peer.variant} variant should be (${describePeer(m.peer)}; PHP says ${JSON.stringify(m.peer.php)}): see bench/peer/peer-worker.js`);
+	}
 	return m;
 }
 
 /** 9. WordPress's front page against the peer, in the same browser: rounds
- *  of peer / ours 1 worker / ours N workers, every other round reversed so
- *  drift hits all sides alike; then two rounds of cold boots alone, as one
- *  boot varies by up to 1 s here (the peer's took 1.5 or 2.5 s). */
+ *  of peer / peer's control / ours 1 worker / ours N workers, every other
+ *  round reversed so drift hits all sides alike; then two rounds of cold
+ *  boots alone, as one boot varies by up to 1 s here (the peer's took 1.5
+ *  or 2.5 s). The control, the peer's engine with OPcache in memory, checks
+ *  the peer itself: Playground's file cache measured within 0.90-1.03x of
+ *  it, so a peer much slower than its control is misconfigured and the run
+ *  fails (bench/run.mjs). */
 export async function wordpressVsPeer(browser, origin, { quick }) {
 	const n = await hardwareConcurrency(browser);
 	const clients = 4;
 	const ms = quick ? 4000 : 10000;
 	const sides = {
 		peer: { path: 'bench-peer/peer.html', latency: true },
+		// Only its p50 is compared, so no req/s and no boot-only rounds.
+		peerMem: { path: 'bench-peer/peer.html?opcache=memory', latency: true, ms: 0, bootRounds: false },
 		one: { path: '?workers=1', latency: true },
 		many: { path: `?workers=${n}`, latency: false },
 	};
-	const runs = { peer: [], one: [], many: [] };
+	const runs = Object.fromEntries(Object.keys(sides).map((side) => [side, []]));
 	const rounds = quick ? 1 : 3;
 	const bootOnly = { latency: false, ms: 0 };
 	for (let round = 0; round < rounds + 2; round++) {
-		const order = round % 2 ? ['many', 'one', 'peer'] : ['peer', 'one', 'many'];
+		const order = round % 2 ? ['many', 'one', 'peerMem', 'peer'] : ['peer', 'peerMem', 'one', 'many'];
 		for (const side of order) {
-			const how = round < rounds ? { ...sides[side], clients, ms } : bootOnly;
+			if (round >= rounds && sides[side].bootRounds === false) continue;
+			const how = round < rounds ? { clients, ms, ...sides[side] } : bootOnly;
 			runs[side].push(await measureWordPress(browser, origin, sides[side].path, how));
 		}
 	}
@@ -303,6 +323,19 @@ export async function wordpressVsPeer(browser, origin, { quick }) {
 			`navigation start to the first front page's response: ours, the site iframe's document; the peer, its first request after boot; ${PEER}; ${of}`),
 		figure('WordPress cold boot to first front page: ours 1 worker vs peer', med('one', 'boot'), med('peer', 'boot'), 'ms', 'report',
 			true, 'as above, one worker'),
+		// Required: bench/run.mjs fails the run when the peer is not met.
+		{
+			...figure("peer check: front page p50, Playground's OPcache file cache vs in memory", med('peer', 'p50'), med('peerMem', 'p50'),
+				'ms', '<= 1.2', med('peer', 'p50') / med('peerMem', 'p50') <= 1.2,
+				`the peer's p50 as above against the same engine booted with opcache.file_cache_only=0 (peer.html?opcache=memory), measured alike in the same rounds; ${of}`),
+			required: true,
+		},
+		// What each variant's PHP said after its first measured round.
+		...['peer', 'peerMem'].map((side) => {
+			const p = runs[side][0].peer;
+			return figure(`peer engine (${p.variant}): ${describePeer(p)}`, p.cachedScripts, null, 'scripts', 'report', true,
+				`opcache_get_status(false) and php_sapi_name() run in the peer's primary PHP after its measured requests (file cache: the .bin files under opcache.file_cache); the async mode is the one loadWebRuntime chose (JSPI where WebAssembly.Suspending exists); JSPI in this browser: ${p.jspiInBrowser}`);
+		}),
 	];
 }
 

@@ -4,7 +4,9 @@
 // shared-fs's native benchmark (shared-fs/examples/bench.rs), 4-10 from
 // Chromium (bench/browser.mjs); the WordPress ones (9, 10) have Playground's
 // own engine as their peer, built by `node playground/build.mjs --bench-peer`.
-// Absolute times drift on these machines; read the ratios.
+// Absolute times drift on these machines; read the ratios. The run fails
+// (exit 1) when the peer is misconfigured: its OPcache off, or its front
+// page more than 1.2x slower than the same engine with OPcache in memory.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -74,3 +76,11 @@ console.log(`\nmachine: ${machine}; ${Math.round((Date.now() - started) / 1000)}
 const file = join(results, 'latest.json');
 writeFileSync(file, JSON.stringify({ machine, date: new Date().toISOString(), quick, figures: rows }, null, 2));
 console.log(`written: ${file}`);
+// A required figure checks a baseline itself (the peer against its control,
+// bench/browser.mjs): when it is not met the ratios against it are wrong.
+const invalid = rows.filter((r) => r.required && !r.met);
+if (invalid.length) {
+	for (const r of invalid) console.error(`FAILED: ${r.figure}: ${r.value} vs ${r.baseline} ${r.unit}, ratio ${r.ratio}, goal ${r.goal}`);
+	console.error('the peer is not a fair baseline (bench/peer/peer-worker.js): the figures above are not valid');
+	process.exitCode = 1;
+}
