@@ -15,8 +15,10 @@ import { fileURLToPath } from 'node:url';
 import {
 	editorScaling,
 	memoryAfterBoot,
+	burstAfterReady,
 	persistence,
 	phpFilesystem,
+	returningVisit,
 	scaling,
 	serviceWorkerOverhead,
 	withBrowser,
@@ -65,9 +67,11 @@ rows.push(
 		...(await scaling(browser, origin, { quick })),
 		...(await serviceWorkerOverhead(browser, origin)),
 		...(await wordpressVsPeer(browser, origin, { quick })),
+		...(await burstAfterReady(browser, origin)),
 		...(await editorScaling(browser, origin, { quick })),
 		...(await memoryAfterBoot(browser, origin)),
 		...(await persistence(browser, origin)),
+		...(await returningVisit(browser, origin)),
 	]))
 );
 const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`;
