@@ -93,3 +93,23 @@ test('an image that cannot be fetched falls back to the zips', async () => {
 	assert.equal((await frontPage(page)).status, 200);
 	await context.close();
 });
+
+test('a damaged image falls back to the zips, and the site says so', async () => {
+	const route = {
+		match: /\/site-images\//,
+		handle: async (r) => {
+			const body = await (await r.fetch()).body();
+			// Bytes flipped in the middle: inside some file's compressed data.
+			for (let i = 0; i < 64; i++) body[(body.length >> 1) + i] ^= 0xff;
+			return r.fulfill({ status: 200, contentType: 'application/zip', body });
+		},
+	};
+	const { context, page, started } = await bootQuiet({ workers: 1 }, { route });
+	const notice = await page.evaluate(async () => (await window.quiet).storageNotice);
+	assert.match(notice ?? '', /prebuilt site image is damaged.*installed from the WordPress zips/s);
+	assert.deepEqual(await compiled(page, started), [0, 0], 'installed from the zips');
+	const first = await frontPage(page);
+	assert.equal(first.status, 200);
+	assert.match(first.html, /<\/html>/);
+	await context.close();
+});

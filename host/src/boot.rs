@@ -169,15 +169,20 @@ fn fetch_site_archives(window: &Window, site: &Site, wordpress: &WordPress, asse
     }
 }
 
+/// Where the site's archives are (none for a blank site or a given zip).
+fn site_archive_urls(site: &Site, wordpress: &WordPress, asset_base: &str) -> Vec<String> {
+    match (site, wordpress) {
+        (Site::WordPress, WordPress::Build(build)) => vec![format!("{asset_base}{}", build.archive()), format!("{asset_base}{SQLITE_ARCHIVE}")],
+        (Site::WordPress, WordPress::Url(url)) => vec![url.clone(), format!("{asset_base}{SQLITE_ARCHIVE}")],
+        _ => Vec::new(),
+    }
+}
+
 /// The archives the formatting worker installs, fetched at once (the
 /// returned promise is already running).
 fn fetch_site_archives_now(window: &Window, site: &Site, wordpress: &WordPress, asset_base: &str) -> js_sys::Promise {
     let window = window.clone();
-    let urls: Vec<String> = match (site, wordpress) {
-        (Site::WordPress, WordPress::Build(build)) => vec![format!("{asset_base}{}", build.archive()), format!("{asset_base}{SQLITE_ARCHIVE}")],
-        (Site::WordPress, WordPress::Url(url)) => vec![url.clone(), format!("{asset_base}{SQLITE_ARCHIVE}")],
-        _ => Vec::new(),
-    };
+    let urls = site_archive_urls(site, wordpress, asset_base);
     let archive = match site {
         Site::Archive(value) => Some(value.clone()),
         _ => None,
@@ -534,6 +539,11 @@ pub async fn start_playground(
     // known before its registration settles.
     let absolute_url = protocol::scope::url(&window.location().origin()?, &scope);
     let (site_kind, archives) = site_download.await?;
+    // A damaged image: the formatting worker installs the zips instead.
+    let image_fallback = match site_kind {
+        SiteKind::Image => site_archive_urls(&options.site, &options.wordpress, &options.asset_base),
+        _ => Vec::new(),
+    };
     progress.step("site-download");
 
     let (worker_module, limits) = compile_worker_module(worker_module_url, worker_module_download).await?;
@@ -576,6 +586,7 @@ pub async fn start_playground(
             role: WorkerRole::Php,
             keeps_site: None,
             networking: options.networking,
+            image_fallback,
         },
         storage_slug: storage_slug.clone(),
         unsaved_reason: unsaved_reason.map(|why| format!("This site is not saved: {why}.")),

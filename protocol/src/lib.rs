@@ -165,6 +165,9 @@ pub struct WorkerConfig {
     /// PHP's outgoing HTTP goes out through `fetch()`; off, it fails with a
     /// clear error (worker/src/net.rs).
     pub networking: bool,
+    /// With `SiteKind::Image`: the archives to install instead (as
+    /// `SiteKind::WordPress`) if the image is damaged.
+    pub image_fallback: Vec<String>,
 }
 
 /// The `networking` option given as a name (the page's `?networking=no`):
@@ -395,6 +398,7 @@ mod tests {
             role: WorkerRole::Files,
             keeps_site: None,
             networking: false,
+            image_fallback: vec!["http://h/wordpress/wp-6.5.zip".into()],
         };
         assert_eq!(decode::<WorkerConfig>(&encode(&config)).unwrap(), config);
     }
@@ -458,6 +462,7 @@ mod tests {
             role: WorkerRole::Php,
             keeps_site: Some("my-site".into()),
             networking: true,
+            image_fallback: Vec::new(),
         });
         let job = ToWorker::Job(JobEnvelope { id: 1, job: Job::Stats });
         for message in [boot, job] {

@@ -111,7 +111,7 @@ async function boot({ memory, memoryDescriptor, stackBytes, workerModule, phpMod
 	if (!bindings.serves_php()) {
 		// The file server or the storage worker: the shared filesystem without PHP.
 		await keepStorageIfAsked(bindings);
-		bindings.attach(archives ?? []);
+		await attachSite(archives ?? []);
 		rust = guard(memory, bindings.safe_point_address());
 		allocatorIndex = bindings.allocator_lock_address() >> 2;
 		return;
@@ -152,7 +152,7 @@ async function boot({ memory, memoryDescriptor, stackBytes, workerModule, phpMod
 	// The PHP runtime started while the first worker may still be installing
 	// the site; attaching waits for it.
 	await keepStorageIfAsked(bindings); // the single worker without isolation
-	bindings.attach(archives ?? []);
+	await attachSite(archives ?? []);
 	rust = guard(memory, bindings.safe_point_address());
 	allocatorIndex = bindings.allocator_lock_address() >> 2;
 	// The scope's URL is the site's URL (WordPress reads these constants
@@ -171,6 +171,26 @@ async function boot({ memory, memoryDescriptor, stackBytes, workerModule, phpMod
 			sharedFs.acceleratePaths(mountPoint);
 			return () => FS.unmount(mountPoint);
 		});
+	}
+}
+
+/** Attaches to the shared filesystem (formatting it, for the first worker).
+ *  If Rust names archives to fall back on (a damaged site image), fetches
+ *  them and attaches with those. */
+async function attachSite(archives) {
+	try {
+		bindings.attach(archives);
+	} catch (error) {
+		const urls = bindings.image_fallback_urls();
+		if (!urls) throw error;
+		const zips = await Promise.all(
+			urls.map(async (url) => {
+				const response = await fetch(url);
+				if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status}`);
+				return new Uint8Array(await response.arrayBuffer());
+			})
+		);
+		bindings.attach(zips);
 	}
 }
 

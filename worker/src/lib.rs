@@ -112,10 +112,13 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
         .ok_or_else(|| JsValue::from_str("attach before configure"))?;
     let fs = if config.format {
         // Set before the filesystem: a worker woken by it reads them at once.
-        DOCUMENT_ROOT
-            .set(config.document_root.clone())
-            .map_err(|_| JsValue::from_str("the document root was already set"))?;
-        let _ = SITE_URL.set(config.site_url);
+        // (Already set when attaching again after a damaged image.)
+        if DOCUMENT_ROOT.get() != Some(&config.document_root) {
+            DOCUMENT_ROOT
+                .set(config.document_root.clone())
+                .map_err(|_| JsValue::from_str("the document root was already set"))?;
+        }
+        let _ = SITE_URL.set(config.site_url.clone());
         let fs_config = Config { initial_bytes: config.fs_initial_bytes as usize, max_bytes: config.fs_max_bytes as usize, clock };
         let opening = js_sys::Date::now();
         let saved = if storage::keeps_storage() {
@@ -142,9 +145,20 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 // and their entries never sit whole in the shared heap.
                 let archives: Vec<JsZip> = archives.iter().map(|a| JsZip(js_sys::Uint8Array::new(&a))).collect();
                 let archives: Vec<&dyn archive::ZipBytes> = archives.iter().map(|a| a as &dyn archive::ZipBytes).collect();
-                site::install(&formatted, &config.site, &archives, &config.document_root)
-                    .map_err(|e| JsValue::from_str(&format!("cannot install the site: {e}")))?;
-                OPENED.with(|o| o.set(Some((false, None, 0))));
+                if let Err(e) = site::install(&formatted, &config.site, &archives, &config.document_root) {
+                    if config.site == protocol::SiteKind::Image && !config.image_fallback.is_empty() {
+                        // The JS glue fetches the zips (`image_fallback_urls`)
+                        // and attaches again; this filesystem is dropped.
+                        let notice = format!("The prebuilt site image is damaged ({e}); the site was installed from the WordPress zips instead.");
+                        let urls = config.image_fallback.clone();
+                        let retry = WorkerConfig { site: protocol::SiteKind::WordPress, image_fallback: Vec::new(), ..config };
+                        CONFIG.with(|c| *c.borrow_mut() = Some(retry));
+                        IMAGE_FALLBACK.with(|f| *f.borrow_mut() = Some((urls, notice)));
+                    }
+                    return Err(JsValue::from_str(&format!("cannot install the site: {e}")));
+                }
+                let notice = IMAGE_FALLBACK.with(|f| f.borrow_mut().take()).map(|(_, notice)| notice);
+                OPENED.with(|o| o.set(Some((false, notice, 0))));
                 formatted
             }
         };
@@ -168,6 +182,19 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
     // A fresh PHP runtime has empty caches: nothing before now can be stale.
     jobs::caches_fresh(fs);
     Ok(())
+}
+
+thread_local! {
+    /// After a damaged image: the archives to install instead, and the
+    /// notice that says so.
+    static IMAGE_FALLBACK: std::cell::RefCell<Option<(Vec<String>, String)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// After `attach` failed on a damaged image: the archives the JS glue
+/// fetches and attaches with instead; `None` for any other failure.
+#[wasm_bindgen]
+pub fn image_fallback_urls() -> Option<Vec<String>> {
+    IMAGE_FALLBACK.with(|f| f.borrow().as_ref().map(|(urls, _)| urls.clone()))
 }
 
 /// A zip in a worker's own (unshared) JS buffer.
@@ -257,7 +284,10 @@ pub fn is_storage_worker() -> bool {
 #[wasm_bindgen]
 pub fn storage_opened_event() -> Option<Vec<u8>> {
     let (restored, notice, open_ms) = OPENED.with(|o| o.take())?;
-    storage::keeps_storage().then(|| protocol::encode(&protocol::WorkerEvent::StorageOpened { restored, notice, open_ms }))
+    // Also a temporary site's formatter, when it has something to say (an
+    // image it could not install).
+    (storage::keeps_storage() || notice.is_some())
+        .then(|| protocol::encode(&protocol::WorkerEvent::StorageOpened { restored, notice, open_ms }))
 }
 
 #[wasm_bindgen]
