@@ -122,51 +122,27 @@ fn fetch_site(
     image: Option<String>,
     asset_base: &str,
 ) -> impl std::future::Future<Output = Result<(SiteKind, js_sys::Array), JsValue>> {
-    let zips = fetch_site_archives(window, site, wordpress, asset_base, image.is_some());
     let kind = site_kind(site);
-    let window = window.clone();
-    let image = image.map(|path| format!("{asset_base}{path}"));
+    // Without an image the archives download at once; with one, only if it fails.
+    let archives = image.is_none().then(|| fetch_site_archives(window, site, wordpress, asset_base));
+    let (window, site, wordpress, asset_base) = (window.clone(), site.clone(), wordpress.clone(), asset_base.to_string());
     let (sender, receiver) = futures_channel::oneshot::channel();
     wasm_bindgen_futures::spawn_local(async move {
         let fetched = async {
-            if let Some(url) = image {
+            if let Some(path) = image {
+                let url = format!("{asset_base}{path}");
                 match response_bytes(&url, window.fetch_with_str(&url)).await {
                     Ok(bytes) => return Ok((SiteKind::Image, js_sys::Array::of1(&bytes))),
                     // A deploy built without images: the zips instead.
                     Err(why) => web_sys::console::warn_2(&"no prebuilt site image; installing from the zips:".into(), &why),
                 }
             }
-            let archives: js_sys::Array = JsFuture::from(zips.start()).await?.unchecked_into();
-            Ok((kind, archives))
+            let archives = archives.unwrap_or_else(|| fetch_site_archives(&window, &site, &wordpress, &asset_base));
+            Ok((kind, JsFuture::from(archives).await?.unchecked_into()))
         };
         let _ = sender.send(fetched.await);
     });
     async move { receiver.await.unwrap_or_else(|_| Err(error("the site download was dropped"))) }
-}
-
-/// The site's archives, fetched when `start`ed — at once, unless they are
-/// only the fallback of an image (`lazy`).
-struct ArchivesDownload {
-    started: Option<js_sys::Promise>,
-    start: Box<dyn FnOnce() -> js_sys::Promise>,
-}
-
-impl ArchivesDownload {
-    fn start(self) -> js_sys::Promise {
-        self.started.unwrap_or_else(self.start)
-    }
-}
-
-fn fetch_site_archives(window: &Window, site: &Site, wordpress: &WordPress, asset_base: &str, lazy: bool) -> ArchivesDownload {
-    let start = {
-        let (window, site, wordpress, asset_base) = (window.clone(), site.clone(), wordpress.clone(), asset_base.to_string());
-        move || fetch_site_archives_now(&window, &site, &wordpress, &asset_base)
-    };
-    if lazy {
-        ArchivesDownload { started: None, start: Box::new(start) }
-    } else {
-        ArchivesDownload { started: Some(start()), start: Box::new(|| unreachable!("started")) }
-    }
 }
 
 /// Where the site's archives are (none for a blank site or a given zip).
@@ -180,7 +156,7 @@ fn site_archive_urls(site: &Site, wordpress: &WordPress, asset_base: &str) -> Ve
 
 /// The archives the formatting worker installs, fetched at once (the
 /// returned promise is already running).
-fn fetch_site_archives_now(window: &Window, site: &Site, wordpress: &WordPress, asset_base: &str) -> js_sys::Promise {
+fn fetch_site_archives(window: &Window, site: &Site, wordpress: &WordPress, asset_base: &str) -> js_sys::Promise {
     let window = window.clone();
     let urls = site_archive_urls(site, wordpress, asset_base);
     let archive = match site {
@@ -529,12 +505,11 @@ pub async fn start_playground(
     // The file server and the storage worker report ready like a worker.
     let helpers = u32::from(shared) * (1 + u32::from(storage_slug.is_some()));
     // The boot waits for worker 0 (and the helpers); the other PHP workers
-    // start after the first job (`Pool::defer`).
+    // start after the first page (`Pool::defer`).
     let progress = Progress { callback: on_progress, total: 5 + helpers, done: Default::default() };
     progress.step("isolation");
 
     let scope = random_scope_id();
-
     // The service worker's scope is the origin's root, so the site's URL is
     // known before its registration settles.
     let absolute_url = protocol::scope::url(&window.location().origin()?, &scope);

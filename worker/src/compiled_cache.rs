@@ -67,25 +67,31 @@ pub fn refuses_create(fs: &FileSystem, parent: Ino, name: &[u8], caches_current:
 
 /// The script an entry named `name` in `parent` would hold (OPcache's layout
 /// `<root>/<build>/<system id><script path>.bin`); `None` outside the cache.
-fn entry_script(fs: &FileSystem, mut dir: Ino, name: &[u8]) -> Option<String> {
+/// Walks up by `..` alone (cheap) and reads names only inside the cache: this
+/// runs on every file PHP creates.
+fn entry_script(fs: &FileSystem, parent: Ino, name: &[u8]) -> Option<String> {
     let root = fs.resolve(FileSystem::ROOT, ROOT.as_bytes(), true).ok()?;
-    let mut names = vec![name.to_vec()];
+    // `parent`, its parent, ... up to the cache root (excluded).
+    let mut chain = Vec::new();
+    let mut dir = parent;
     // Deeper than any cache path (root, build, system id, the script's path).
-    for _ in 0..256 {
-        if dir == root.ino {
-            // names: the script's path, then the system id, then the build.
-            names.reverse();
-            let script = names.get(2..)?.iter().map(|n| String::from_utf8_lossy(n).into_owned()).collect::<Vec<_>>().join("/");
-            return Some(format!("/{}", script.strip_suffix(".bin").unwrap_or(&script)));
-        }
-        if dir == FileSystem::ROOT {
+    while dir != root.ino {
+        if dir == FileSystem::ROOT || chain.len() > 256 {
             return None;
         }
-        let up = fs.lookup(dir, b"..").ok()?;
-        names.push(name_in(fs, up.ino, dir)?);
-        dir = up.ino;
+        chain.push(dir);
+        dir = fs.lookup(dir, b"..").ok()?.ino;
     }
-    None
+    // The names from the root down: build, system id, the script's folders.
+    let mut names = Vec::with_capacity(chain.len() + 1);
+    let mut above = root.ino;
+    for &dir in chain.iter().rev() {
+        names.push(String::from_utf8_lossy(&name_in(fs, above, dir)?).into_owned());
+        above = dir;
+    }
+    names.push(String::from_utf8_lossy(name).into_owned());
+    let script = names.get(2..)?.join("/");
+    Some(format!("/{}", script.strip_suffix(".bin").unwrap_or(&script)))
 }
 
 /// The name `child` has in directory `dir`.

@@ -152,11 +152,6 @@ fn php_string(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// The directories every PHP worker mounts from the shared filesystem:
-/// the document root; `/tmp`, so that a file one worker (or the client)
-/// puts in `/tmp` is there for the next job on any worker, as Blueprint
-/// steps expect; and this php.wasm build's compiled scripts
-/// (`compiled_cache`). Creates them if missing.
 /// Whether PHP's `path` is on a directory every worker mounts from the
 /// shared filesystem (the compiled cache holds only such scripts).
 pub(crate) fn on_shared_mount(path: &str) -> bool {
@@ -168,6 +163,11 @@ fn shared_script_roots() -> [&'static str; 2] {
     [document_root(), "/tmp"]
 }
 
+/// The directories every PHP worker mounts from the shared filesystem:
+/// the document root; `/tmp`, so that a file one worker (or the client)
+/// puts in `/tmp` is there for the next job on any worker, as Blueprint
+/// steps expect; and this php.wasm build's compiled scripts
+/// (`compiled_cache`). Creates them if missing.
 #[wasm_bindgen]
 pub fn shared_paths() -> Result<Vec<String>, JsValue> {
     let fs = fs()?;
