@@ -616,3 +616,69 @@ export async function persistence(browser, origin) {
 			'the saved site\'s OPFS files after boot and 23 saved posts, over the sum of file sizes under /wordpress'),
 	];
 }
+
+/** A long session: 2 workers on a saved site; each round 4 clients fetch 8
+ *  kinds of front-end URL through the service worker while one client
+ *  writes 20 posts. Every response must be a 200 and every acknowledged
+ *  post must be there at the end; page memory at the end against after the
+ *  first 500 requests. */
+export async function soak(browser, origin, { quick }) {
+	const total = quick ? 1000 : 5000;
+	const { page, context } = await open(browser, origin, `?workers=2&site-slug=bench-soak-${Date.now()}`);
+	const rounds = [];
+	let served = 0;
+	let memoryAt500 = null;
+	try {
+		await page.evaluate(() => window.firstPage);
+		while (served < total) {
+			const round = await page.evaluate(async () => {
+				const c = await window.playground;
+				const kinds = ['', '?p=1', '?s=hello', '?page_id=2', '?cat=1', '?feed=rss2', 'wp-json/wp/v2/posts', '?author=1'];
+				const errors = [];
+				const reader = async (client) => {
+					for (let i = 0; i < 40; i++) {
+						const url = c.absoluteUrl + kinds[(client + i) % kinds.length];
+						const r = await fetch(url);
+						const body = await r.text();
+						if (r.status !== 200) errors.push(`${r.status} ${url}: ${body.slice(0, 200)}`);
+					}
+				};
+				let written = 0;
+				const writer = async () => {
+					for (let i = 0; i < 20; i++) {
+						const r = await c.run({
+							code: `<?php require '/wordpress/wp-load.php'; echo wp_insert_post(['post_title' => 'soak', 'post_status' => 'publish'], true) instanceof WP_Error ? 'failed' : 'ok';`,
+						});
+						if (r.text === 'ok') written++;
+						else errors.push(`write: ${r.text} ${r.errors}`);
+					}
+				};
+				await Promise.all([0, 1, 2, 3].map(reader).concat(writer()));
+				return { requests: 180, written, errors };
+			});
+			served += round.requests;
+			rounds.push(round);
+			if (memoryAt500 === null && served >= 500) memoryAt500 = await page.evaluate(async () => (await performance.measureUserAgentSpecificMemory()).bytes);
+		}
+		const end = await page.evaluate(async () => {
+			const c = await window.playground;
+			const posts = await c.run({ code: `<?php require '/wordpress/wp-load.php'; echo count(get_posts(['title' => 'soak', 'numberposts' => -1, 'post_status' => 'publish', 'fields' => 'ids']));` });
+			return { memory: (await performance.measureUserAgentSpecificMemory()).bytes, posts: Number(posts.text), workers: c.workers() };
+		});
+		const errors = rounds.flatMap((r) => r.errors);
+		const written = rounds.reduce((n, r) => n + r.written, 0);
+		const recycled = end.workers.reduce((n, w) => n + w.recycled, 0);
+		const crashed = end.workers.reduce((n, w) => n + w.crashed, 0);
+		if (errors.length) console.error(`soak errors (${errors.length}):\n${errors.slice(0, 5).join('\n')}`);
+		return [
+			figure(`soak: ${served} requests with ${written} writes on 2 workers, errors`, errors.length + crashed, null, 'errors', '0',
+				errors.length + crashed === 0 && end.posts === written,
+				`non-200 responses, failed writes and crashed workers; ${end.posts} of ${written} acknowledged posts found at the end; ${recycled} PHP runtimes swapped (maxRequests 400)`),
+			figure('soak: page memory at the end vs after the first 500 requests', end.memory / 2 ** 20, memoryAt500 / 2 ** 20, 'MiB', '<= 1.10',
+				end.memory / memoryAt500 <= 1.1,
+				`performance.measureUserAgentSpecificMemory() (page, workers, shared memory); PHP heaps at the end: ${end.workers.map((w) => Math.round(w.phpHeapBytes / 2 ** 20)).join(', ')} MiB`),
+		];
+	} finally {
+		await context.close();
+	}
+}

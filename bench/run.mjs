@@ -21,6 +21,7 @@ import {
 	returningVisit,
 	scaling,
 	serviceWorkerOverhead,
+	soak,
 	withBrowser,
 	wordpressVsPeer,
 } from './browser.mjs';
@@ -72,6 +73,7 @@ rows.push(
 		...(await memoryAfterBoot(browser, origin)),
 		...(await persistence(browser, origin)),
 		...(await returningVisit(browser, origin)),
+		...(await soak(browser, origin, { quick })),
 	]))
 );
 const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`;

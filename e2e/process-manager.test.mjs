@@ -102,3 +102,69 @@ describe('a crashing PHP runtime', () => {
 		await context.close();
 	});
 });
+
+describe('old PHP runtimes are swapped for fresh ones (maxRequests)', () => {
+	// This script's OPcache hit count grows by one with each request a
+	// runtime serves it, and starts again in a fresh runtime.
+	const info = `<?php
+		$f = fopen('/tmp/lock', 'c');
+		echo json_encode([
+			'hits' => opcache_get_status(true)['scripts'][__FILE__]['hits'] ?? -1,
+			'locked' => flock($f, LOCK_EX),
+			'shared' => @file_get_contents('/wordpress/from-1.txt'),
+		]);`;
+
+	test('every request is served, each worker swaps its runtime, and files, locks and mounts carry over', async () => {
+		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=2&maxRequests=3');
+		await writeScript(page, 'info.php', info);
+		const outcome = await page.evaluate(async () => {
+			const c = await window.playground;
+			// Old enough for OPcache to cache it at once (it skips files younger than 2 s).
+			await c.run({ code: `<?php touch('/wordpress/info.php', time() - 60);` });
+			const statuses = [];
+			const hits = [[], []];
+			for (let i = 0; i < 10; i++) {
+				const on = i % 2;
+				if (i === 4) await c.run({ worker: 1, code: `<?php file_put_contents('/wordpress/from-1.txt', 'from 1');` });
+				const r = await c.request({ url: '/info.php', worker: on });
+				statuses.push(r.httpStatusCode);
+				const seen = JSON.parse(r.text);
+				hits[on].push(seen.hits);
+				if (!seen.locked) throw new Error(`flock failed on worker ${on} at request ${i}`);
+				if (i > 4 && seen.shared !== 'from 1') throw new Error(`worker ${on} does not see worker 1's file: ${r.text}`);
+			}
+			const fresh = hits.map((h) => h.filter((n, i) => i > 0 && n !== h[i - 1] + 1).length);
+			return { statuses, hits, fresh, workers: c.workers() };
+		});
+		assert.deepEqual(outcome.statuses, Array(10).fill(200));
+		for (const w of [0, 1]) {
+			const worker = outcome.workers[w];
+			assert.ok(worker.recycled >= 1, `worker ${w}: ${JSON.stringify(worker)}`);
+			assert.equal(worker.crashed, 0);
+			assert.equal(worker.restarts, 0);
+			assert.ok(outcome.fresh[w] >= 1, `worker ${w}'s OPcache hits never started again: ${outcome.hits[w]}`);
+		}
+		await context.close();
+	});
+
+	test('WordPress pages through the service worker while runtimes are swapped: all 200', async () => {
+		const { page, context } = await openPlayground(env.browser, env.origin, '?workers=2&maxRequests=2');
+		const outcome = await page.evaluate(async () => {
+			const c = await window.playground;
+			const pages = await Promise.all(
+				Array.from({ length: 12 }, (_, i) =>
+					fetch(c.absoluteUrl + (i % 3 ? '' : '?s=hello')).then(async (r) => ({ status: r.status, body: await r.text() }))
+				)
+			);
+			return {
+				statuses: pages.map((p) => p.status),
+				titled: pages.filter((p) => p.body.includes('My WordPress Website')).length,
+				recycled: c.workers().reduce((n, w) => n + w.recycled, 0),
+			};
+		});
+		assert.deepEqual(outcome.statuses, Array(12).fill(200));
+		assert.equal(outcome.titled, 12);
+		assert.ok(outcome.recycled >= 2, `${outcome.recycled} runtimes swapped`);
+		await context.close();
+	});
+});

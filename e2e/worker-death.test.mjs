@@ -213,6 +213,55 @@ describe('the allocator trap on a saved site', () => {
 	});
 });
 
+describe('helper workers die and come back', () => {
+	test('the storage worker dies mid-batch: its replacement stores the waiting change, and a reload finds it', async () => {
+		const slug = `storage-death-${Date.now()}`;
+		const { page, context, logs } = await openPlayground(env.browser, env.origin, `?site=blank&workers=2&site-slug=${slug}`);
+		const outcome = await page.evaluate(async () => {
+			const c = await window.playground;
+			const waited = await c.run({
+				worker: 0,
+				code: `<?php post_message_to_js(json_encode(['fault-injection' => ['helper' => 'storage']]));
+					file_put_contents('/wordpress/during.txt', 'stored by the replacement'); echo 'ok';`,
+			});
+			const after = await c.run({ worker: 1, code: "<?php file_put_contents('/wordpress/after.txt', 'stored after'); echo 'ok';" });
+			return { waited: waited.text, waitedErrors: waited.errors, after: after.text };
+		});
+		assert.equal(outcome.waited, 'ok', `${outcome.waitedErrors}\n${logs.join('\n')}`);
+		assert.equal(outcome.after, 'ok');
+		// The storage worker (index 3: after 2 PHP workers and the file server) trapped.
+		assert.ok(logs.some((l) => /worker 3: Uncaught RuntimeError: unreachable/.test(l)), `the storage worker did not die:\n${logs.join('\n')}`);
+		await page.reload();
+		const reopened = await page.evaluate(async () => {
+			const c = await window.playground;
+			const r = await c.run({ code: "<?php echo file_get_contents('/wordpress/during.txt'), ' / ', file_get_contents('/wordpress/after.txt');" });
+			return { restored: c.restored, notice: c.storageNotice ?? null, text: r.text };
+		});
+		assert.deepEqual(reopened, { restored: true, notice: null, text: 'stored by the replacement / stored after' });
+		await context.close();
+	});
+
+	test('the file server dies: its request gets 502 saying so, and static files are served again', async () => {
+		const { page, context, logs } = await openPlayground(env.browser, env.origin, QUERY);
+		const outcome = await page.evaluate(async () => {
+			const c = await window.playground;
+			await c.writeFile(c.documentRoot + '/style.css', 'body { color: teal }');
+			await c.run({ code: `<?php post_message_to_js(json_encode(['fault-injection' => ['helper' => 'files']]));` });
+			const lost = await fetch(c.absoluteUrl + 'style.css');
+			const lostText = await lost.text();
+			const next = await fetch(c.absoluteUrl + 'style.css');
+			return { lost: lost.status, lostText, next: next.status, nextText: await next.text(), workers: c.workers() };
+		});
+		assert.equal(outcome.lost, 502);
+		assert.match(outcome.lostText, /file server crashed/);
+		assert.equal(outcome.next, 200);
+		assert.equal(outcome.nextText, 'body { color: teal }');
+		assert.ok(logs.some((l) => /worker 2 died/.test(l)), logs.join('\n'));
+		assert.deepEqual(outcome.workers.map((w) => w.crashed), [0, 0], 'no PHP worker was harmed');
+		await context.close();
+	});
+});
+
 describe('the same trap without telling the host it held the allocator lock (what happened before)', () => {
 	test('the whole site hangs: the replacement never boots, the other worker times out and is never replaced', async () => {
 		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=2&requestTimeoutMs=2000');

@@ -241,6 +241,8 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
         request_timeout_ms: optional_u32(options, "requestTimeoutMs")?
             .map(f64::from)
             .unwrap_or(defaults.request_timeout_ms),
+        max_requests: optional_u32(options, "maxRequests")?.unwrap_or(defaults.max_requests),
+        ..defaults
     };
     let iframe = get(options, "iframe");
     let iframe = if iframe.is_undefined() || iframe.is_null() {
@@ -554,7 +556,7 @@ pub async fn start_playground(
             site_url: absolute_url.trim_end_matches('/').to_string(),
             document_root: DOCUMENT_ROOT.into(),
             fs_initial_bytes: options.fs_initial_bytes,
-            fs_max_bytes: options.memory_max_bytes,
+            fs_max_bytes: protocol::shared_memory::fs_max_bytes(options.memory_max_bytes, limits.min_pages * PAGE),
             php_build,
             php_version: options.php_version.into(),
             php_loader,

@@ -56,12 +56,16 @@ export interface PHPResponse {
 }
 export interface WorkerInfo {
     index: number;
-    state: 'booting' | 'idle' | 'busy' | 'stopping';
+    state: 'booting' | 'idle' | 'busy' | 'stopping' | 'gone' | 'failed';
     currentJob: number | null;
     completed: number;
     timedOut: number;
     crashed: number;
     restarts: number;
+    /** PHP runtimes this worker swapped for fresh ones (`maxRequests`). */
+    recycled: number;
+    /** Its PHP runtime's memory (php.wasm's heap) after its last job; 0 before one. */
+    phpHeapBytes: number;
 }
 export interface FilesystemStats {
     capacity: number; used: number; highWater: number; max: number; inodes: number; memoryBytes: number;
@@ -81,6 +85,9 @@ export interface StartOptions {
     maxQueue?: number;
     queueTimeoutMs?: number;
     requestTimeoutMs?: number;
+    /** Requests a PHP runtime serves before its worker swaps it for a fresh
+     *  one, between requests (default 400; 0: only when its heap passes 1 GiB). */
+    maxRequests?: number;
     memoryMaximumMb?: number;
     fsInitialMb?: number;
     /** php-wasm build; default: JSPI where the browser has it, else asyncify. */

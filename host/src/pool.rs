@@ -2,7 +2,7 @@
 //! jobs, enforcing the scheduler's limits with timers, and feeding what the
 //! workers report back into the scheduler.
 
-use crate::scheduler::{Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
+use crate::scheduler::{AfterJob, Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
 use crate::util::{error, set};
 use shared_fs::SafePointState;
 use futures_channel::oneshot;
@@ -119,6 +119,8 @@ struct Slot {
     ready: Option<ReadySender>,
     /// Bumped on each replacement so a dead worker's late messages are ignored.
     generation: u32,
+    /// Its PHP runtime's heap, as of its last job (`client.workers()`).
+    php_heap_bytes: u64,
     /// The worker reported its own death: it never calls into module code
     /// again, so it may be terminated whatever its safe-point word says (a
     /// trap inside module code may leave it INSIDE).
@@ -316,6 +318,18 @@ impl Pool {
         }
     }
 
+    /// A message with no attachment.
+    fn post(&self, worker: u32, message: &ToWorker) {
+        let message = Array::of1(&Uint8Array::from(&protocol::encode(message)[..]));
+        let posted = match &self.inner.slots.borrow()[worker as usize].worker {
+            Some(w) => w.post_message(&message),
+            None => Err(error(format!("worker {worker} is not running"))),
+        };
+        if let Err(e) = posted {
+            web_sys::console::error_2(&format!("could not send {message:?} to worker {worker}").into(), &e);
+        }
+    }
+
     fn post_job(&self, worker: u32, id: JobId, job: &Job, reply: &MessagePort) {
         let envelope = protocol::encode(&ToWorker::Job(JobEnvelope { id, job: job.clone() }));
         let message = Array::of2(&Uint8Array::from(&envelope[..]), reply);
@@ -337,7 +351,7 @@ impl Pool {
                 self.inner.slots.borrow_mut()[index as usize].safe_point = Some(safe_point);
                 self.boot_finished(index, Ok(()));
             }
-            WorkerEvent::JobDone { id } => {
+            WorkerEvent::JobDone { id, .. } => {
                 self.inner.file_jobs.borrow_mut().remove(&id);
             }
             WorkerEvent::NeedsPhp { id } => {
@@ -435,7 +449,7 @@ impl Pool {
                 } else if role == WorkerRole::Storage {
                     pool.stop_then_respawn(index);
                 } else {
-                    pool.replace(index, true);
+                    pool.replace(index, Some(&message));
                 }
             }
         });
@@ -478,7 +492,7 @@ impl Pool {
                 // Workers waiting for their changes to be stored wait for the replacement.
                 self.stop_then_respawn(index);
             } else if !stopping {
-                self.replace(index, true);
+                self.replace(index, Some(&message));
             }
         }
     }
@@ -556,15 +570,20 @@ impl Pool {
                 let next = self.inner.scheduler.borrow_mut().worker_ready(index, now());
                 self.run(next);
             }
-            WorkerEvent::JobDone { id } => {
+            WorkerEvent::JobDone { id, php_heap_bytes } => {
                 let mut slots = self.inner.slots.borrow_mut();
                 let mut page_done = false;
+                slots[index as usize].php_heap_bytes = php_heap_bytes;
                 if slots[index as usize].in_flight.as_ref().map(|f| f.id) == Some(id) {
                     page_done = slots[index as usize].in_flight.take().is_some_and(|f| f.http);
                 }
                 drop(slots);
-                let next = self.inner.scheduler.borrow_mut().complete(index, id, now());
-                self.run(next);
+                let after = self.inner.scheduler.borrow_mut().complete_or_recycle(index, id, now(), php_heap_bytes);
+                match after {
+                    AfterJob::Next(next) => self.run(next),
+                    // It reports `Ready` once its fresh runtime is up.
+                    AfterJob::Recycle => self.post(index, &ToWorker::Recycle),
+                }
                 if page_done {
                     self.start_deferred();
                 }
@@ -642,17 +661,24 @@ impl Pool {
             if let Some(f) = in_flight {
                 give_up(&f.give_up, f.http, 504, "The PHP request ran past the request timeout and was stopped.");
             }
-            self.replace(worker, false);
+            self.replace(worker, None);
         }
         self.schedule_expiry();
     }
 
-    /// Stops worker `index` at a safe point and starts a fresh one in its place.
-    fn replace(&self, index: u32, crashed: bool) {
-        let lost = self.inner.scheduler.borrow_mut().worker_lost(index, crashed);
+    /// Stops worker `index` at a safe point and starts a fresh one in its
+    /// place; `death`: its last words, if it crashed.
+    fn replace(&self, index: u32, death: Option<&str>) {
+        let lost = self.inner.scheduler.borrow_mut().worker_lost(index, death.is_some());
         let in_flight = self.inner.slots.borrow_mut()[index as usize].in_flight.take();
-        if let (Some(_), Some(f)) = (lost, in_flight) {
-            give_up(&f.give_up, f.http, 502, "The PHP worker running this request crashed.");
+        if let (Some(_), Some(f), Some(death)) = (lost, in_flight, death) {
+            if protocol::shared_memory::ran_out_of_heap(death) {
+                let why = "The site's shared memory is full, so this request could not finish (its worker is being \
+                           replaced). Delete files you do not need, or start the site with a larger memoryMaximumMb.";
+                give_up(&f.give_up, f.http, 507, why);
+            } else {
+                give_up(&f.give_up, f.http, 502, "The PHP worker running this request crashed.");
+            }
         }
         self.stop_then_respawn(index);
     }
@@ -711,7 +737,7 @@ impl Pool {
         }
     }
 
-    /// `[{index, state, currentJob, completed, timedOut, crashed, restarts}]` for `client.workers()`.
+    /// `[{index, state, currentJob, completed, timedOut, crashed, restarts, recycled, phpHeapBytes}]` for `client.workers()`.
     pub fn describe(&self) -> Array {
         let scheduler = self.inner.scheduler.borrow();
         (0..scheduler.worker_count())
@@ -733,6 +759,9 @@ impl Pool {
                 set(&info, "timedOut", counts.timed_out as f64);
                 set(&info, "crashed", counts.crashed as f64);
                 set(&info, "restarts", counts.restarts as f64);
+                set(&info, "recycled", counts.recycled as f64);
+                let heap = self.inner.slots.borrow().get(w as usize).map_or(0, |s| s.php_heap_bytes);
+                set(&info, "phpHeapBytes", heap as f64);
                 JsValue::from(info)
             })
             .collect()

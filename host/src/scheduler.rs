@@ -31,11 +31,25 @@ pub struct Limits {
     pub max_queue: usize,
     pub queue_timeout_ms: f64,
     pub request_timeout_ms: f64,
+    /// Jobs a PHP runtime serves before its worker swaps it for a fresh one
+    /// (php-wasm's runtimes grow old: see `recycle_due`); 0: never by count.
+    pub max_requests: u32,
+    /// A PHP runtime whose heap has grown past this many bytes is swapped
+    /// after its job, whatever else is going on.
+    pub php_heap_limit_bytes: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_queue: 256, queue_timeout_ms: 30_000.0, request_timeout_ms: 60_000.0 }
+        Limits {
+            max_queue: 256,
+            queue_timeout_ms: 30_000.0,
+            request_timeout_ms: 60_000.0,
+            // Playground's process manager uses the same count.
+            max_requests: 400,
+            // Half of php.wasm's 2 GiB heap maximum.
+            php_heap_limit_bytes: 1 << 30,
+        }
     }
 }
 
@@ -60,6 +74,17 @@ pub struct WorkerCounts {
     pub timed_out: u64,
     pub crashed: u64,
     pub restarts: u64,
+    /// PHP runtimes swapped for fresh ones (`recycle_due`).
+    pub recycled: u64,
+}
+
+/// What a worker does after its job: take the next one, or swap its PHP
+/// runtime first (send it `ToWorker::Recycle`; it stays booting until it
+/// reports ready again).
+#[derive(Debug, PartialEq, Eq)]
+pub enum AfterJob<J> {
+    Next(Option<Dispatch<J>>),
+    Recycle,
 }
 
 /// What `expire` found: jobs that waited too long (answer 503), and workers
@@ -83,6 +108,8 @@ pub struct Scheduler<J> {
     counts: Vec<WorkerCounts>,
     queue: VecDeque<Queued<J>>,
     next_id: JobId,
+    /// Jobs each worker's current PHP runtime has served.
+    served: Vec<u32>,
 }
 
 impl<J> Scheduler<J> {
@@ -93,6 +120,7 @@ impl<J> Scheduler<J> {
             counts: vec![WorkerCounts::default(); workers as usize],
             queue: VecDeque::new(),
             next_id: 1,
+            served: vec![0; workers as usize],
         }
     }
 
@@ -144,6 +172,7 @@ impl<J> Scheduler<J> {
         if self.states.get(worker as usize) != Some(&WorkerState::Booting) {
             return None;
         }
+        self.served[worker as usize] = 0;
         self.set_idle_and_pick(worker, now)
     }
 
@@ -156,7 +185,49 @@ impl<J> Scheduler<J> {
             _ => return None,
         }
         self.counts[worker as usize].completed += 1;
+        self.served[worker as usize] += 1;
         self.set_idle_and_pick(worker, now)
+    }
+
+    /// `complete`, for a worker whose PHP runtime's heap is now
+    /// `php_heap_bytes`: if its runtime is due to be swapped (`recycle_due`)
+    /// it takes no job and stays booting until `worker_ready`.
+    pub fn complete_or_recycle(&mut self, worker: u32, id: JobId, now: f64, php_heap_bytes: u64) -> AfterJob<J> {
+        match self.states.get(worker as usize) {
+            Some(WorkerState::Busy { job, .. }) if *job == id => {}
+            _ => return AfterJob::Next(None),
+        }
+        self.served[worker as usize] += 1;
+        if !self.recycle_due(worker, php_heap_bytes) {
+            self.served[worker as usize] -= 1; // `complete` counts it
+            return AfterJob::Next(self.complete(worker, id, now));
+        }
+        let counts = &mut self.counts[worker as usize];
+        counts.completed += 1;
+        counts.recycled += 1;
+        self.states[worker as usize] = WorkerState::Booting;
+        AfterJob::Recycle
+    }
+
+    /// Whether a worker's PHP runtime should be swapped now. php-wasm's
+    /// runtimes grow with use until one traps (issue 21: after about 1,600
+    /// WordPress requests), so each is replaced after `max_requests` jobs,
+    /// and at once when its heap passes `php_heap_limit_bytes`. A swap by
+    /// count waits while jobs queue or another worker is booting, so it
+    /// neither delays a waiting job nor takes the pool's warm runtimes away
+    /// all at once, but never beyond twice the count.
+    fn recycle_due(&self, worker: u32, php_heap_bytes: u64) -> bool {
+        if php_heap_bytes >= self.limits.php_heap_limit_bytes {
+            return true;
+        }
+        let max = self.limits.max_requests;
+        let served = self.served[worker as usize];
+        if max == 0 || served < max {
+            return false;
+        }
+        let others_booting =
+            self.states.iter().enumerate().any(|(w, s)| w as u32 != worker && *s == WorkerState::Booting);
+        served >= max.saturating_mul(2) || (self.queue.is_empty() && !others_booting)
     }
 
     /// Removes queued jobs that waited longer than the queue timeout, and
@@ -368,6 +439,95 @@ mod tests {
         // The other worker was never disturbed.
         assert!(s.complete(fast.worker, fast.id, 1500.0).is_none());
         assert_eq!(s.counts(fast.worker).unwrap().completed, 1);
+    }
+
+    fn serve(s: &mut Scheduler<&'static str>, worker: u32, heap: u64) -> AfterJob<&'static str> {
+        let d = s.submit(Target::Worker(worker), "page", 0.0).unwrap().unwrap();
+        s.complete_or_recycle(worker, d.id, 1.0, heap)
+    }
+
+    #[test]
+    fn a_runtime_is_recycled_after_max_requests_then_serves_again() {
+        let limits = Limits { max_requests: 3, ..Limits::default() };
+        let mut s = ready(1, limits);
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Next(None));
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Next(None));
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Recycle);
+        assert_eq!(s.state(0), Some(WorkerState::Booting));
+        // A job that comes while it swaps waits for it, then runs on the fresh runtime.
+        assert!(submit(&mut s, "waits", 2.0).is_none());
+        assert_eq!(s.worker_ready(0, 3.0).unwrap().job, "waits");
+        let counts = s.counts(0).unwrap();
+        assert_eq!((counts.completed, counts.recycled, counts.restarts), (3, 1, 0));
+    }
+
+    #[test]
+    fn the_count_starts_again_with_each_fresh_runtime() {
+        let limits = Limits { max_requests: 2, ..Limits::default() };
+        let mut s = ready(1, limits);
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Next(None));
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Recycle);
+        assert!(s.worker_ready(0, 2.0).is_none());
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Next(None));
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Recycle);
+    }
+
+    #[test]
+    fn a_heap_past_its_limit_recycles_at_once() {
+        let limits = Limits { max_requests: 0, php_heap_limit_bytes: 1000, ..Limits::default() };
+        let mut s = ready(2, limits);
+        assert_eq!(serve(&mut s, 0, 999), AfterJob::Next(None));
+        assert_eq!(serve(&mut s, 1, 1000), AfterJob::Recycle);
+        // Even while another worker swaps and jobs wait.
+        let busy = submit(&mut s, "busy", 2.0).unwrap();
+        assert!(submit(&mut s, "queued", 2.0).is_none());
+        assert_eq!(s.complete_or_recycle(busy.worker, busy.id, 3.0, 5000), AfterJob::Recycle);
+    }
+
+    #[test]
+    fn workers_do_not_recycle_together_nor_while_jobs_wait() {
+        let limits = Limits { max_requests: 2, ..Limits::default() };
+        let mut s = ready(2, limits);
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Next(None));
+        assert_eq!(serve(&mut s, 1, 0), AfterJob::Next(None));
+        assert_eq!(serve(&mut s, 0, 0), AfterJob::Recycle);
+        // Worker 1 reaches its count while worker 0 swaps: it goes on.
+        assert_eq!(serve(&mut s, 1, 0), AfterJob::Next(None));
+        assert!(s.worker_ready(0, 5.0).is_none());
+        // Now worker 0 is busy and a job waits: worker 1 serves it first.
+        let running = submit(&mut s, "on 0", 6.0).unwrap();
+        assert_eq!(running.worker, 0);
+        let on_1 = s.submit(Target::Worker(1), "on 1", 6.0).unwrap().unwrap();
+        assert!(submit(&mut s, "waiting", 6.0).is_none());
+        match s.complete_or_recycle(1, on_1.id, 7.0, 0) {
+            AfterJob::Next(Some(d)) => assert_eq!(d.job, "waiting"),
+            other => panic!("expected the waiting job, got {other:?}"),
+        }
+        // With nothing waiting and nobody booting it swaps.
+        let d = s.state(1).map(|st| match st {
+            WorkerState::Busy { job, .. } => job,
+            _ => panic!("worker 1 should be busy"),
+        });
+        assert_eq!(s.complete_or_recycle(1, d.unwrap(), 8.0, 0), AfterJob::Recycle);
+    }
+
+    #[test]
+    fn a_busy_pool_recycles_anyway_at_twice_the_count() {
+        let limits = Limits { max_requests: 2, ..Limits::default() };
+        let mut s = ready(1, limits);
+        let mut running = submit(&mut s, "page", 0.0).unwrap();
+        let mut served = 0;
+        loop {
+            // There is always a job waiting.
+            assert!(submit(&mut s, "page", 0.0).is_none());
+            served += 1;
+            match s.complete_or_recycle(0, running.id, 1.0, 0) {
+                AfterJob::Next(Some(next)) => running = next,
+                AfterJob::Recycle => break,
+                AfterJob::Next(None) => panic!("a job was waiting"),
+            }
+        }
+        assert_eq!(served, 4);
     }
 
     #[test]

@@ -46,6 +46,7 @@ const options = {
 	memoryMaximumMb: numberParam('memoryMaximumMb'),
 	maxQueue: numberParam('maxQueue'),
 	queueTimeoutMs: numberParam('queueTimeoutMs'),
+	maxRequests: numberParam('maxRequests'),
 	requestTimeoutMs: numberParam('requestTimeoutMs'),
 	phpBuild: params.get('phpBuild') ?? undefined,
 	storage: params.get('storage') ?? undefined,

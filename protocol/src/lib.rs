@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod heap_lock;
 pub mod scope;
+pub mod shared_memory;
 pub mod static_files;
 pub mod storage;
 pub mod trace;
@@ -259,8 +260,10 @@ pub enum WorkerEvent {
     /// one; `notice` says what was damaged if it opened an older state.
     /// `open_ms`: how long reading it into the shared filesystem took.
     StorageOpened { restored: bool, notice: Option<String>, open_ms: u32 },
-    /// The worker finished job `id` and is free again.
-    JobDone { id: u64 },
+    /// The worker finished job `id` and is free again; its PHP runtime's
+    /// heap is `php_heap_bytes` (0 without PHP), for the host to decide
+    /// whether it is due a fresh one (`ToWorker::Recycle`).
+    JobDone { id: u64, php_heap_bytes: u64 },
     /// The file server cannot answer job `id` (its path is a PHP script):
     /// its reply port travels back with this event for a PHP worker.
     NeedsPhp { id: u64 },
@@ -314,6 +317,10 @@ pub enum ToWorker {
     Boot(WorkerConfig),
     /// Attachment: the port the reply goes to.
     Job(JobEnvelope),
+    /// Swap the PHP runtime for a fresh one between jobs (php-wasm's
+    /// runtimes grow old), keeping the filesystem; then report `Ready`
+    /// again. No attachment.
+    Recycle,
 }
 
 /// Between the host page and the service worker, both ways.
@@ -429,7 +436,7 @@ mod tests {
     fn worker_events_round_trip() {
         for event in [
             WorkerEvent::Ready { index: 2, safe_point: 4096 },
-            WorkerEvent::JobDone { id: 9 },
+            WorkerEvent::JobDone { id: 9, php_heap_bytes: 1 << 31 },
             WorkerEvent::NeedsPhp { id: 10 },
             WorkerEvent::PhpMessage { data: "{\"ünïcode\": [1, 2]}".into() },
             WorkerEvent::StorageOpened { restored: true, notice: Some("batch 3 is cut short".into()), open_ms: 120 },
@@ -465,7 +472,7 @@ mod tests {
             image_fallback: Vec::new(),
         });
         let job = ToWorker::Job(JobEnvelope { id: 1, job: Job::Stats });
-        for message in [boot, job] {
+        for message in [boot, job, ToWorker::Recycle] {
             assert_eq!(decode::<ToWorker>(&encode(&message)).unwrap(), message);
         }
         let request = HttpRequest {

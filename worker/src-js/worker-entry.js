@@ -16,6 +16,10 @@ let OUTSIDE, INSIDE, KILLED;
 
 let php;
 let syscalls;
+// php.wasm's memory (the mount reads and writes PHP's buffers through it).
+const phpHeap = {};
+// Makes a fresh php-wasm runtime from the compiled module (boot, recycle).
+let startRuntime;
 let rust; // `bindings` with every call wrapped in the safe-point handshake
 // One job at a time: a php-wasm runtime serves one request at a time.
 let previousJob = Promise.resolve();
@@ -119,23 +123,23 @@ async function boot({ memory, memoryDescriptor, stackBytes, workerModule, phpMod
 	// The hooks run only once the filesystem is attached, through `rust`.
 	const calls = new Proxy({}, { get: (_, name) => rust[name] });
 	syscalls = createSyscallHooks(calls, memory);
-	const phpHeap = {};
 	// Only the chosen PHP version's loader is fetched (a bundle beside this file).
 	const phpLoader = await import(new URL(bindings.php_loader(), import.meta.url).href);
 	bindings.php_binary_loaded(phpLoader.phpBinaryId ?? '');
-	const runtimeId = await loadPHPRuntime(phpLoader, {
-		instantiateWasm(imports, receiveInstance) {
-			syscalls.wrapImports(imports);
-			WebAssembly.instantiate(phpModule, imports).then((instance) => {
-				phpHeap.memory = imports.env.memory ?? instance.exports.memory;
-				phpHeap.memalign = instance.exports.emscripten_builtin_memalign;
-				syscalls.setMemory(phpHeap.memory);
-				receiveInstance(instance, phpModule);
-			});
-			return {};
-		},
-	});
-	php = new PHP(runtimeId);
+	startRuntime = () =>
+		loadPHPRuntime(phpLoader, {
+			instantiateWasm(imports, receiveInstance) {
+				syscalls.wrapImports(imports);
+				WebAssembly.instantiate(phpModule, imports).then((instance) => {
+					phpHeap.memory = imports.env.memory ?? instance.exports.memory;
+					phpHeap.memalign = instance.exports.emscripten_builtin_memalign;
+					syscalls.setMemory(phpHeap.memory);
+					receiveInstance(instance, phpModule);
+				});
+				return {};
+			},
+		});
+	php = new PHP(await startRuntime());
 	// OPcache runs only under SAPIs it knows; php-wasm's own name ("wasm")
 	// is not one. PHP's built-in web server is what this runtime is to PHP
 	// code (unlike "cli", which WordPress and plugins take for a shell).
@@ -238,10 +242,20 @@ function isRuntimeDeath(error) {
 	return error instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(String(error?.message ?? ''));
 }
 
+/** Swaps this worker's PHP runtime for a fresh one between jobs, keeping
+ *  its files and mounts (php-wasm's hot swap); the host decided it is due
+ *  (host/src/scheduler.rs `recycle_due`) and waits for `Ready`. */
+async function recycleRuntime() {
+	await php.hotSwapPHPRuntime(await startRuntime());
+	syscalls.setFS(php[__private__dont__use].FS);
+	self.postMessage(rust.ready_event());
+}
+
 async function runJob(job, port) {
 	if (dead) return; // the host answers for a dead worker
 	try {
 		const plan = rust.start_job(job);
+		if (plan.recycle) return await recycleRuntime();
 		let reply = plan.reply;
 		let phpCrash;
 		if (plan.handBack) {
@@ -267,13 +281,14 @@ async function runJob(job, port) {
 		// Its changes are stored before anyone hears of them.
 		reply = rust.settle(reply);
 		syscalls?.requestEnded(); // none in the file server
-		port.postMessage(reply);
-		if (phpCrash) {
-			// php.wasm trapped (the module is intact: it wrote the reply).
-			die(phpCrash);
-		} else if (plan.id !== null) {
-			self.postMessage(rust.job_done_event(plan.id));
+		// The host hears that this worker is free before the client hears
+		// the reply, so the client's next request finds the pool as it is.
+		if (!phpCrash && plan.id !== null) {
+			self.postMessage(rust.job_done_event(plan.id, phpHeap.memory?.buffer.byteLength ?? 0));
 		}
+		port.postMessage(reply);
+		// php.wasm trapped (the module is intact: it wrote the reply).
+		if (phpCrash) die(phpCrash);
 	} catch (error) {
 		// Any exception from a call into the module ends this runtime.
 		die(error);
@@ -286,6 +301,8 @@ async function runJob(job, port) {
  *  `['panic' => 'write', 'step' => 3]` panics (traps) after that step of
  *  that shared-fs operation, holding its inode locks (shared-fs Op::steps);
  *  `['allocator' => true]` traps now inside the allocator, holding its lock;
+ *  `['helper' => 'storage' | 'files']` makes the storage worker trap in
+ *  its next save, or the file server in its next job;
  *  `['check' => true]` answers shared-fs's structural check ("ok" or the
  *  fault). When the worker then dies, `'staysInside' => true` leaves its
  *  safe-point word INSIDE (as a module whose own handshake could not leave
@@ -304,6 +321,7 @@ function injectFault(data) {
 	faultHidesAllocator = !!fault.hidesAllocator;
 	if (fault.panic) rust.fault_panic_at(fault.panic, fault.step);
 	if (fault.allocator) rust.fault_trap_in_allocator();
+	if (fault.helper) rust.fault_helper(fault.helper);
 	if (fault.check) return rust.fault_check_fs();
 	return 'armed';
 }

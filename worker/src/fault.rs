@@ -186,3 +186,46 @@ pub fn fault_trap_in_allocator() {
 pub fn fault_check_fs() -> Result<String, JsValue> {
     Ok(crate::fs()?.check().err().unwrap_or_else(|| "ok".into()))
 }
+
+/// A helper worker armed to die (test builds only): it traps the next time
+/// it reaches its fault point. In a static, so in the shared memory: a PHP
+/// worker arms it for another worker (`fault_helper`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum HelperFault {
+    /// The storage worker, after writing its next batch and before
+    /// flushing it or marking the changes saved.
+    StorageMidBatch = 1,
+    /// The file server, as its next job starts.
+    FileServer = 2,
+}
+
+#[cfg(feature = "fault-injection")]
+static HELPER_FAULT: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+/// Test builds only: arms `which` ("storage" or "files") to die at its
+/// fault point (`HelperFault`).
+#[cfg(feature = "fault-injection")]
+#[wasm_bindgen]
+pub fn fault_helper(which: &str) -> Result<(), JsValue> {
+    let fault = match which {
+        "storage" => HelperFault::StorageMidBatch,
+        "files" => HelperFault::FileServer,
+        other => return Err(JsValue::from_str(&format!("no helper fault {other:?}"))),
+    };
+    HELPER_FAULT.store(fault as u32, core::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}
+
+/// At `point`: traps if a test armed it (never in the default build).
+pub(crate) fn helper_fault_point(point: HelperFault) {
+    #[cfg(feature = "fault-injection")]
+    {
+        use core::sync::atomic::Ordering::SeqCst;
+        if HELPER_FAULT.compare_exchange(point as u32, 0, SeqCst, SeqCst).is_ok() {
+            #[cfg(target_arch = "wasm32")]
+            core::arch::wasm32::unreachable();
+        }
+    }
+    let _ = point;
+}

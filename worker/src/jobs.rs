@@ -183,12 +183,20 @@ pub fn shared_paths() -> Result<Vec<String>, JsValue> {
 pub fn start_job(envelope: &[u8]) -> JsValue {
     let JobEnvelope { id, job } = match protocol::decode::<ToWorker>(envelope) {
         Ok(ToWorker::Job(envelope)) => envelope,
+        Ok(ToWorker::Recycle) => {
+            let out = Object::new();
+            set(&out, "recycle", &JsValue::TRUE);
+            return out.into();
+        }
         Ok(ToWorker::Boot(_)) => {
             let message = "the worker is already booted".to_string();
             return plan(None, Some(JobResult::Failed { message, errno: None }), None);
         }
         Err(message) => return plan(None, Some(JobResult::Failed { message, errno: None }), None),
     };
+    if !crate::serves_php() {
+        crate::fault::helper_fault_point(crate::fault::HelperFault::FileServer);
+    }
     let outcome = match job {
         Job::Run(run) => Ok(Step::Php(PhpRun::Snippet, run_options(&run), run.cwd.clone())),
         Job::Http(request) => http_step(&request),
@@ -243,8 +251,8 @@ pub fn finish_job(response: JsValue) -> Vec<u8> {
 }
 
 #[wasm_bindgen]
-pub fn job_done_event(id: f64) -> Vec<u8> {
-    protocol::encode(&WorkerEvent::JobDone { id: id as u64 })
+pub fn job_done_event(id: f64, php_heap_bytes: f64) -> Vec<u8> {
+    protocol::encode(&WorkerEvent::JobDone { id: id as u64, php_heap_bytes: php_heap_bytes as u64 })
 }
 
 /// `post_message_to_js(data)` for the page's `onMessage` listeners.

@@ -61,7 +61,9 @@ thread_local! {
 pub fn configure(config: &[u8]) -> Result<(), JsValue> {
     let config: WorkerConfig = match protocol::decode(config).map_err(|e| JsValue::from_str(&e))? {
         protocol::ToWorker::Boot(config) => config,
-        protocol::ToWorker::Job(_) => return Err(JsValue::from_str("a job came before the worker booted")),
+        protocol::ToWorker::Job(_) | protocol::ToWorker::Recycle => {
+            return Err(JsValue::from_str("a job came before the worker booted"))
+        }
     };
     INDEX.with(|i| i.set(config.index));
     PHP_BUILD.with(|b| b.set(Some(config.php_build)));

@@ -93,7 +93,7 @@ impl Handle {
 }
 
 /// Where the log stands. In a static (shared memory), so a replacement
-/// keeper goes on where a dead one stopped.
+/// keeper goes on where a dead one stopped (`KeeperLog`).
 #[derive(Clone, Copy)]
 struct Log {
     active: usize,
@@ -103,7 +103,37 @@ struct Log {
     image_bytes: u64,
 }
 
-static LOG: std::sync::Mutex<Option<Log>> = std::sync::Mutex::new(None);
+/// `Log`'s cell. Not a mutex: a keeper that dies mid-save would hold it
+/// for ever, and its replacement could never save. Only the keeper touches
+/// it, and there is one keeper at a time, so it needs no lock. A keeper
+/// stores the log whole once a save is done, so a replacement finds the
+/// state after the last save that finished; its first save is a whole
+/// image (`save_into`), whatever the dead keeper left half-done.
+struct KeeperLog(std::cell::UnsafeCell<Option<Log>>);
+
+// SAFETY: accessed only through `KeeperLog::with`, whose callers are the
+// one keeper.
+unsafe impl Sync for KeeperLog {}
+
+impl KeeperLog {
+    /// # Safety
+    /// Only the worker that keeps the storage may call this, and only one
+    /// worker keeps it at a time: the host starts a replacement keeper only
+    /// once the previous one is terminated (host/src/pool.rs
+    /// `stop_then_respawn`), and a keeper never calls this re-entrantly.
+    unsafe fn with<R>(&self, f: impl FnOnce(&mut Option<Log>) -> R) -> R {
+        // SAFETY: exclusive by the caller's contract.
+        f(unsafe { &mut *self.0.get() })
+    }
+}
+
+static LOG: KeeperLog = KeeperLog(std::cell::UnsafeCell::new(None));
+
+thread_local! {
+    /// Whether this keeper knows the log's files as `LOG` says: it opened
+    /// or created them, or has written a whole image since it took over.
+    static LOG_IS_MINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 /// Why the last save failed, until one succeeds; waiting workers answer with it.
 static SAVE_ERROR: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
@@ -154,7 +184,10 @@ pub(crate) fn open(config: shared_fs::Config) -> Result<Option<(FileSystem, Opti
         // Whatever follows the last whole batch was never acknowledged.
         files[file].truncate(end)?;
         files[file].flush()?;
-        *lock(&LOG) = Some(Log { active: file, generation, next_index, end, image_bytes: image_end });
+        let log = Log { active: file, generation, next_index, end, image_bytes: image_end };
+        // SAFETY: `open` runs in the keeper.
+        unsafe { LOG.with(|l| *l = Some(log)) };
+        LOG_IS_MINE.with(|m| m.set(true));
         Ok(Some((fs, notice)))
     })
 }
@@ -174,15 +207,25 @@ fn save_first_image(fs: &FileSystem, log: &mut Option<Log>) -> Result<(), String
 
 /// Stores every change since the last batch (or compacts), then flushes.
 fn save_now(fs: &FileSystem) -> Result<(), String> {
-    let mut guard = lock(&LOG);
+    // SAFETY: only the keeper saves (`storage_step`, or `settle` in the
+    // keeper itself).
+    unsafe { LOG.with(|log| save_into(fs, log)) }
+}
+
+fn save_into(fs: &FileSystem, guard: &mut Option<Log>) -> Result<(), String> {
     let Some(mut log) = *guard else {
         // A new site: its first save is its image.
-        let result = save_first_image(fs, &mut *guard);
+        let result = save_first_image(fs, guard);
+        LOG_IS_MINE.with(|m| m.set(result.is_ok()));
         *lock(&SAVE_ERROR) = result.as_ref().err().cloned();
         return result;
     };
+    // A keeper that took over from a dead one writes a whole image first:
+    // the dead one may have left a batch or an image half-written after
+    // what `LOG` records, and its unrecorded changes are still unsaved.
+    let took_over = !LOG_IS_MINE.with(|m| m.get());
     let result = with_files(|files| {
-        let compact = log.end > COMPACT_MIN_BYTES && log.end > COMPACT_FACTOR * log.image_bytes;
+        let compact = took_over || (log.end > COMPACT_MIN_BYTES && log.end > COMPACT_FACTOR * log.image_bytes);
         if compact {
             let other = 1 - log.active;
             files[other].truncate(0)?;
@@ -190,9 +233,11 @@ fn save_now(fs: &FileSystem) -> Result<(), String> {
             files[other].flush()?;
             fs.mark_saved(saved.covers);
             log = Log { active: other, generation: log.generation + 1, next_index: 1, end: saved.end, image_bytes: saved.bytes };
+            LOG_IS_MINE.with(|m| m.set(true));
         } else {
             let file = &mut files[log.active];
             let saved = fs.save_changes(file, log.end, log.generation, log.next_index).map_err(|e| format!("saving: {}", e.name()))?;
+            crate::fault::helper_fault_point(crate::fault::HelperFault::StorageMidBatch);
             if saved.bytes > 0 {
                 file.flush()?;
                 log.end = saved.end;
