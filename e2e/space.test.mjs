@@ -79,3 +79,56 @@ describe('a full saved site', () => {
 		await context.close();
 	});
 });
+
+describe("a full browser storage quota", () => {
+	test('writes past the quota fail saying so, deleting makes room, and a reload finds exactly what was acknowledged', async () => {
+		const context = await env.browser.newContext();
+		const page = await context.newPage();
+		const logs = [];
+		page.on('console', (m) => logs.push(`[${m.type()}] ${m.text()}`));
+		// Chromium's own quota for this origin, made small (DevTools protocol).
+		const cdp = await context.newCDPSession(page);
+		await cdp.send('Storage.overrideQuotaForOrigin', { origin: env.origin, quotaSize: 40 * 2 ** 20 });
+		await page.goto(`${env.origin}/?workers=2&site=blank&site-slug=quota-full-${Date.now()}`);
+		const outcome = await page.evaluate(async () => {
+			const c = await window.playground;
+			const acknowledged = [];
+			let refused = null;
+			for (let i = 0; i < 80 && !refused; i++) {
+				await c
+					.run({ worker: i % 2, code: `<?php file_put_contents('/wordpress/fill-${i}', str_repeat('x', 1 << 20)); echo 'ok';` })
+					.then(
+						(r) => r.text === 'ok' && acknowledged.push(`fill-${i}`),
+						(e) => (refused = e.message)
+					);
+			}
+			const emptied = await c.run({ code: `<?php foreach (glob('/wordpress/fill-*') as $f) unlink($f); echo 'ok';` }).then(
+				(r) => r.text,
+				(e) => e.message
+			);
+			const kept = await c
+				.run({ worker: 1, code: `<?php for ($i = 0; $i < 5; $i++) file_put_contents("/wordpress/kept-$i.txt", str_repeat('k', 100000)); echo 'ok';` })
+				.then(
+					(r) => r.text,
+					(e) => e.message
+				);
+			return { acknowledged, refused, emptied, kept };
+		});
+		assert.ok(outcome.acknowledged.length >= 5, `only ${outcome.acknowledged.length} MiB were saved under a 40 MiB quota`);
+		assert.match(outcome.refused ?? 'never refused', /could not be saved: .*storage for this site is full/);
+		assert.equal(outcome.emptied, 'ok', logs.join('\n'));
+		assert.equal(outcome.kept, 'ok', logs.join('\n'));
+		await page.reload();
+		const reopened = await page.evaluate(async () => {
+			const c = await window.playground;
+			const r = await c.run({ code: `<?php echo json_encode(array_map('basename', array_merge(glob('/wordpress/fill-*'), glob('/wordpress/kept-*'))));` });
+			return { restored: c.restored, notice: c.storageNotice ?? null, files: JSON.parse(r.text) };
+		});
+		assert.deepEqual(reopened, {
+			restored: true,
+			notice: null,
+			files: ['kept-0.txt', 'kept-1.txt', 'kept-2.txt', 'kept-3.txt', 'kept-4.txt'],
+		});
+		await context.close();
+	});
+});

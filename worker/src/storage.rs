@@ -45,16 +45,42 @@ fn at(offset: u64) -> FileSystemReadWriteOptions {
     options
 }
 
+thread_local! {
+    /// Why the browser refused the last write (a full quota, say): shared-fs
+    /// reports only `EIO`, and a person should read the browser's reason.
+    static WRITE_REFUSED: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// `context` and the browser's reason for refusing a write, or the errno.
+fn save_error(context: &str, errno: shared_fs::Errno) -> String {
+    match WRITE_REFUSED.with(|w| w.borrow_mut().take()) {
+        Some(reason) => format!("{context}: {reason}"),
+        None => format!("{context}: {}", errno.name()),
+    }
+}
+
 impl Sink for Handle {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        let written = self.write_chunks(offset, bytes);
+        if let Err(reason) = &written {
+            WRITE_REFUSED.with(|w| *w.borrow_mut() = Some(reason.clone()));
+        }
+        written
+    }
+}
+
+impl Handle {
+    fn write_chunks(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
         // Through a private buffer: the shared memory's views are not
         // accepted everywhere, and the copy is cheap next to the write.
         for (i, chunk) in bytes.chunks(IO_CHUNK).enumerate() {
             let buffer = Uint8Array::new_with_length(chunk.len() as u32);
             buffer.copy_from(chunk);
             let written = self.0.write_with_js_u8_array_and_options(&buffer, &at(offset + (i * IO_CHUNK) as u64)).map_err(js_error)?;
-            if written as usize != chunk.len() {
-                return Err(format!("short write ({written} of {} bytes): storage is full?", chunk.len()));
+            // Chromium answers a write past the quota with a short (even
+            // negative) count rather than an error.
+            if written != chunk.len() as f64 {
+                return Err("the browser's storage for this site is full (it refused a write)".into());
             }
         }
         Ok(())
@@ -130,6 +156,13 @@ impl KeeperLog {
 static LOG: KeeperLog = KeeperLog(std::cell::UnsafeCell::new(None));
 
 thread_local! {
+    /// Where the log ended when a compaction last failed (`None`: it did not).
+    static COMPACTION_FAILED_AT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+    /// Turns since the last save failed (`storage_step`).
+    static TURNS_SINCE_FAILURE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+thread_local! {
     /// Whether this keeper knows the log's files as `LOG` says: it opened
     /// or created them, or has written a whole image since it took over.
     static LOG_IS_MINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -197,7 +230,7 @@ fn save_first_image(fs: &FileSystem, log: &mut Option<Log>) -> Result<(), String
     with_files(|files| {
         let generation = 1;
         files[0].truncate(0)?;
-        let saved = fs.save_image(&mut files[0], 0, generation).map_err(|e| format!("saving the site: {}", e.name()))?;
+        let saved = fs.save_image(&mut files[0], 0, generation).map_err(|e| save_error("saving the site", e))?;
         files[0].flush()?;
         fs.mark_saved(saved.covers);
         *log = Some(Log { active: 0, generation, next_index: 1, end: saved.end, image_bytes: saved.bytes });
@@ -207,9 +240,70 @@ fn save_first_image(fs: &FileSystem, log: &mut Option<Log>) -> Result<(), String
 
 /// Stores every change since the last batch (or compacts), then flushes.
 fn save_now(fs: &FileSystem) -> Result<(), String> {
+    let covers = fs.last_change();
     // SAFETY: only the keeper saves (`storage_step`, or `settle` in the
     // keeper itself).
-    unsafe { LOG.with(|log| save_into(fs, log)) }
+    let result = unsafe { LOG.with(|log| save_into(fs, log)) };
+    let mut error = lock(&SAVE_ERROR);
+    if let Err(why) = &result {
+        if error.as_ref() != Some(why) {
+            web_sys::console::error_1(&format!("saving the site failed: {why}").into());
+        }
+        // Its waiters hear it now; the changes stay unsaved and the next
+        // turn tries again.
+        fs.mark_save_failed(covers);
+    }
+    *error = result.as_ref().err().cloned();
+    result
+}
+
+/// Writes a whole image into the file the log is not in, which becomes the
+/// log (its previous state stays in the other until the next compaction).
+/// If that fails (it needs room for a whole image beside the log: a full
+/// quota, say), empties that file again to give its room back, and does
+/// not try again before the log has grown by `COMPACT_MIN_BYTES`.
+fn compact_or_give_room_back(fs: &FileSystem, files: &mut [Handle], log: &Log) -> Result<Log, String> {
+    let other = 1 - log.active;
+    let compacted = (|| {
+        files[other].truncate(0)?;
+        let saved = fs.save_image(&mut files[other], 0, log.generation + 1).map_err(|e| save_error("compacting", e))?;
+        files[other].flush()?;
+        fs.mark_saved(saved.covers);
+        Ok(Log { active: other, generation: log.generation + 1, next_index: 1, end: saved.end, image_bytes: saved.bytes })
+    })();
+    match &compacted {
+        Ok(_) => {
+            LOG_IS_MINE.with(|m| m.set(true));
+            COMPACTION_FAILED_AT.with(|f| f.set(None));
+        }
+        Err(_) => {
+            let _ = files[other].truncate(0);
+            COMPACTION_FAILED_AT.with(|f| f.set(Some(log.end)));
+        }
+    }
+    compacted
+}
+
+/// Appends the changes since the last save to the log as one batch.
+fn append(fs: &FileSystem, file: &mut Handle, log: &mut Log) -> Result<(), String> {
+    let saved = match fs.save_changes(file, log.end, log.generation, log.next_index) {
+        Ok(saved) => saved,
+        Err(e) => {
+            let why = save_error("saving", e);
+            // Cut off the half-written batch: it would only read as damage
+            // when the site is next opened, and it takes quota.
+            let _ = file.truncate(log.end).and_then(|()| file.flush());
+            return Err(why);
+        }
+    };
+    crate::fault::helper_fault_point(crate::fault::HelperFault::StorageMidBatch);
+    if saved.bytes > 0 {
+        file.flush()?;
+        log.end = saved.end;
+        log.next_index += 1;
+    }
+    fs.mark_saved(saved.covers);
+    Ok(())
 }
 
 fn save_into(fs: &FileSystem, guard: &mut Option<Log>) -> Result<(), String> {
@@ -217,54 +311,62 @@ fn save_into(fs: &FileSystem, guard: &mut Option<Log>) -> Result<(), String> {
         // A new site: its first save is its image.
         let result = save_first_image(fs, guard);
         LOG_IS_MINE.with(|m| m.set(result.is_ok()));
-        *lock(&SAVE_ERROR) = result.as_ref().err().cloned();
         return result;
     };
     // A keeper that took over from a dead one writes a whole image first:
     // the dead one may have left a batch or an image half-written after
     // what `LOG` records, and its unrecorded changes are still unsaved.
     let took_over = !LOG_IS_MINE.with(|m| m.get());
+    let grown = log.end > COMPACT_MIN_BYTES && log.end > COMPACT_FACTOR * log.image_bytes;
+    let retry_compaction = COMPACTION_FAILED_AT.with(|f| f.get().is_none_or(|at| log.end >= at + COMPACT_MIN_BYTES));
     let result = with_files(|files| {
-        let compact = took_over || (log.end > COMPACT_MIN_BYTES && log.end > COMPACT_FACTOR * log.image_bytes);
-        if compact {
-            let other = 1 - log.active;
-            files[other].truncate(0)?;
-            let saved = fs.save_image(&mut files[other], 0, log.generation + 1).map_err(|e| format!("compacting: {}", e.name()))?;
-            files[other].flush()?;
-            fs.mark_saved(saved.covers);
-            log = Log { active: other, generation: log.generation + 1, next_index: 1, end: saved.end, image_bytes: saved.bytes };
-            LOG_IS_MINE.with(|m| m.set(true));
-        } else {
-            let file = &mut files[log.active];
-            let saved = fs.save_changes(file, log.end, log.generation, log.next_index).map_err(|e| format!("saving: {}", e.name()))?;
-            crate::fault::helper_fault_point(crate::fault::HelperFault::StorageMidBatch);
-            if saved.bytes > 0 {
-                file.flush()?;
-                log.end = saved.end;
-                log.next_index += 1;
+        let compaction_due = took_over || (grown && retry_compaction);
+        if compaction_due {
+            match compact_or_give_room_back(fs, files, &log) {
+                Ok(compacted) => {
+                    log = compacted;
+                    return Ok(());
+                }
+                // Nothing to append to that this keeper can trust.
+                Err(why) if took_over => return Err(why),
+                Err(_) => {}
             }
-            fs.mark_saved(saved.covers);
         }
-        Ok(())
+        match append(fs, &mut files[log.active], &mut log) {
+            // The log may hold much that is gone (files deleted to make
+            // room): an image of what is there now may fit where the
+            // batch did not.
+            Err(why) if grown && !compaction_due => {
+                log = compact_or_give_room_back(fs, files, &log).map_err(|_| why)?;
+                Ok(())
+            }
+            appended => appended,
+        }
     });
     *guard = Some(log);
-    *lock(&SAVE_ERROR) = result.as_ref().err().cloned();
     result
 }
 
 /// How long one turn of the storage worker's loop waits for a worker to
 /// want its changes stored; between turns its event loop runs.
 const TURN: Duration = Duration::from_millis(500);
+/// Turns between tries to store changes after a save failed.
+const RETRY_TURNS: u32 = 10;
 
 /// The storage worker's loop body: waits up to `TURN` for a worker to
 /// want its changes stored, then stores whatever changed.
 #[wasm_bindgen]
 pub fn storage_step() -> Result<(), JsValue> {
     let fs = crate::fs()?;
-    if fs.wait_save_wanted(TURN) || fs.has_unsaved_changes() {
-        if let Err(e) = save_now(fs) {
-            web_sys::console::error_1(&format!("saving the site failed: {e}").into());
-        }
+    let wanted = fs.wait_save_wanted(TURN);
+    // After a failure (a full quota, say), changes nobody waits for are
+    // tried again every `RETRY_TURNS` turns, not every turn.
+    let failing = lock(&SAVE_ERROR).is_some();
+    let turns = TURNS_SINCE_FAILURE.with(|t| t.replace(t.get().saturating_add(1)));
+    if wanted || (fs.has_unsaved_changes() && (!failing || turns >= RETRY_TURNS)) {
+        TURNS_SINCE_FAILURE.with(|t| t.set(0));
+        // A failure is logged (once) and told to its waiters by `save_now`.
+        let _ = save_now(fs);
     }
     Ok(())
 }
@@ -279,8 +381,9 @@ pub fn settle(reply: Vec<u8>) -> Result<Vec<u8>, JsValue> {
     let outcome = if keeps_storage() {
         save_now(fs)
     } else {
-        fs.wait_saved(change, SAVE_TIMEOUT).map_err(|_| {
-            lock(&SAVE_ERROR).clone().unwrap_or_else(|| format!("storage did not confirm within {} s", SAVE_TIMEOUT.as_secs()))
+        fs.wait_saved(change, SAVE_TIMEOUT).map_err(|e| match (e, lock(&SAVE_ERROR).clone()) {
+            (shared_fs::Errno::EIO, Some(why)) => why,
+            _ => format!("storage did not confirm within {} s", SAVE_TIMEOUT.as_secs()),
         })
     };
     let Err(why) = outcome else { return Ok(reply) };

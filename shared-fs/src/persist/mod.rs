@@ -118,8 +118,13 @@ pub(crate) struct Tracker {
     saved: AtomicU64,
     /// Highest change number a worker waits for.
     wanted: AtomicU64,
+    /// The last save that failed covered the changes up to this: their
+    /// waiters are answered at once (`wait_saved`) instead of waiting out
+    /// their timeout for a save that keeps failing.
+    failed: AtomicU64,
     wake: Mutex<()>,
-    /// Wakes the saver (a change is wanted) and the waiters (saved moved).
+    /// Wakes the saver (a change is wanted) and the waiters (saved moved,
+    /// or a save failed).
     wake_cv: Condvar,
 }
 
@@ -179,16 +184,33 @@ impl FileSystem {
         let t = &self.tracker;
         let _cut = t.gate.write();
         t.enabled.store(true, Ordering::Release);
-        t.changed.lock().clear();
+        let changed = core::mem::take(&mut *t.changed.lock());
         let covers = t.last_change.load(Ordering::Acquire);
         let mut inodes = self.table.snapshot();
         inodes.sort_by_key(|i| i.ino);
         let mut batch = BatchWriter::new(sink, at);
-        for inode in &inodes {
-            self.store_inode(&mut batch, inode, None)?;
+        let written = inodes.iter().try_for_each(|inode| self.store_inode(&mut batch, inode, None));
+        let finished = written.and_then(|()| batch.finish(KIND_IMAGE, generation, 0));
+        self.keep_unless_stored(changed, finished).map(|(end, bytes)| Saved { end, bytes, covers })
+    }
+
+    /// A save that failed (the storage is full, say) stored nothing its
+    /// caller may count on: the changes it took go back, so the next save
+    /// stores them, and `saved` does not move past them. Called under the
+    /// gate, so nothing was marked meanwhile.
+    fn keep_unless_stored<T>(&self, taken: BTreeMap<Ino, Change>, outcome: Result<T>) -> Result<T> {
+        if outcome.is_err() {
+            let mut changed = self.tracker.changed.lock();
+            for (ino, change) in taken {
+                let kept = changed.entry(ino).or_default();
+                kept.blocks.extend(change.blocks);
+                kept.cut = match (kept.cut, change.cut) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+            }
         }
-        let (end, bytes) = batch.finish(KIND_IMAGE, generation, 0)?;
-        Ok(Saved { end, bytes, covers })
+        outcome
     }
 
     /// Writes the inodes changed since the last save as batch `index` of
@@ -203,14 +225,12 @@ impl FileSystem {
             return Ok(Saved { end: at, bytes: 0, covers });
         }
         let mut batch = BatchWriter::new(sink, at);
-        for (ino, change) in &changed {
-            match self.inode(*ino) {
-                Ok(inode) => self.store_inode(&mut batch, &inode, Some(change))?,
-                Err(_) => batch.gone(*ino)?,
-            }
-        }
-        let (end, bytes) = batch.finish(KIND_CHANGES, generation, index)?;
-        Ok(Saved { end, bytes, covers })
+        let written = changed.iter().try_for_each(|(ino, change)| match self.inode(*ino) {
+            Ok(inode) => self.store_inode(&mut batch, &inode, Some(change)),
+            Err(_) => batch.gone(*ino),
+        });
+        let finished = written.and_then(|()| batch.finish(KIND_CHANGES, generation, index));
+        self.keep_unless_stored(changed, finished).map(|(end, bytes)| Saved { end, bytes, covers })
     }
 
     /// One inode's record and its data (`change`: what changed since the
@@ -256,6 +276,23 @@ impl FileSystem {
         Ok(())
     }
 
+    /// The saver could not store the changes up to `covers` (the save
+    /// returned an error or a flush failed): their waiters give up at once
+    /// with `EIO`. The changes stay unsaved, so a later save may still
+    /// store them.
+    pub fn mark_save_failed(&self, covers: u64) {
+        let t = &self.tracker;
+        t.failed.fetch_max(covers, Ordering::AcqRel);
+        let _g = t.wake.lock();
+        t.wake_cv.notify_all();
+    }
+
+    /// The number of the last change made so far: what a save starting now
+    /// would cover.
+    pub fn last_change(&self) -> u64 {
+        self.tracker.last_change.load(Ordering::Acquire)
+    }
+
     /// Every change numbered up to `covers` is durable (the sink holding
     /// it was flushed). Wakes workers waiting for it.
     pub fn mark_saved(&self, covers: u64) {
@@ -273,6 +310,7 @@ impl FileSystem {
     }
 
     /// Asks the saver for change `n` and blocks until it is durable, or
+    /// `EIO` once a save that covered it failed (`mark_save_failed`), or
     /// `ETIMEDOUT` after `timeout` (the saver is gone or stuck).
     pub fn wait_saved(&self, n: u64, timeout: Duration) -> Result<()> {
         let t = &self.tracker;
@@ -282,6 +320,9 @@ impl FileSystem {
         let mut g = t.wake.lock();
         t.wake_cv.notify_all();
         while t.saved.load(Ordering::Acquire) < n {
+            if t.failed.load(Ordering::Acquire) >= n {
+                return Err(Errno::EIO);
+            }
             if waited >= timeout {
                 return Err(Errno::ETIMEDOUT);
             }
@@ -293,10 +334,13 @@ impl FileSystem {
     }
 
     /// The saver's wait: true as soon as a worker wants a change saved that
-    /// is not yet, false after `timeout`.
+    /// is not yet (and no failed save answered), false after `timeout`.
     pub fn wait_save_wanted(&self, timeout: Duration) -> bool {
         let t = &self.tracker;
-        let pending = || t.wanted.load(Ordering::Acquire) > t.saved.load(Ordering::Acquire);
+        // A want a failed save already answered is not pending: the saver
+        // would only fail again at once.
+        let answered = || t.saved.load(Ordering::Acquire).max(t.failed.load(Ordering::Acquire));
+        let pending = || t.wanted.load(Ordering::Acquire) > answered();
         let g = t.wake.lock();
         if pending() {
             return true;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::format::HEADER_LEN;
 use super::{Saved, StoredFile};
+use crate::errno::Errno;
 use crate::types::*;
 use crate::FileSystem;
 
@@ -619,4 +620,84 @@ fn random_writes_and_truncates_open_as_they_were_saved() {
             assert_eq!(&tree(&opened.fs), want, "seed {seed}, save {k}");
         }
     }
+}
+
+/// A sink that takes `room` bytes and then fails, as a full browser
+/// storage does.
+struct FullAfter {
+    log: Vec<u8>,
+    room: usize,
+}
+
+impl super::Sink for FullAfter {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        if offset as usize + bytes.len() > self.room {
+            return Err("quota exceeded".into());
+        }
+        self.log.write_at(offset, bytes)
+    }
+}
+
+#[test]
+fn a_batch_that_fails_to_write_keeps_its_changes_for_the_next_save() {
+    let fs = FileSystem::new(config()).unwrap();
+    sample(&fs);
+    let mut log = Vec::new();
+    fs.save_image(&mut log, 0, 1).unwrap();
+    let image_end = log.len();
+    let f = fs.create(FileSystem::ROOT, b"late.txt", 0o644, 0, 0).unwrap().ino;
+    fs.write(f, 0, &vec![7u8; 20_000]).unwrap();
+    let waiting = fs.unsaved_change().expect("an unsaved change");
+    // The storage is full: the batch fails and nothing may count as saved.
+    let mut full = FullAfter { log: log.clone(), room: image_end + 100 };
+    assert!(fs.save_changes(&mut full, image_end as u64, 1, 1).is_err());
+    assert_eq!(fs.unsaved_change(), Some(waiting));
+    assert!(fs.has_unsaved_changes());
+    // Room again: the next save stores the same changes.
+    let saved = fs.save_changes(&mut log, image_end as u64, 1, 1).unwrap();
+    assert!(saved.bytes > 20_000, "the retried batch holds the file: {} bytes", saved.bytes);
+    fs.mark_saved(saved.covers);
+    assert_eq!(fs.unsaved_change(), None);
+    assert_eq!(tree(&open(&log).fs), tree(&fs));
+}
+
+#[test]
+fn an_image_that_fails_to_write_keeps_the_changes_for_the_next_save() {
+    let fs = FileSystem::new(config()).unwrap();
+    sample(&fs);
+    let mut log = Vec::new();
+    fs.save_image(&mut log, 0, 1).unwrap();
+    let image_end = log.len();
+    let f = fs.create(FileSystem::ROOT, b"late.txt", 0o644, 0, 0).unwrap().ino;
+    fs.write(f, 0, b"after the image").unwrap();
+    // A compaction into the other file fails: the active log goes on, and
+    // the changes since its last batch must still be in the next one.
+    let mut other = FullAfter { log: Vec::new(), room: 100 };
+    assert!(fs.save_image(&mut other, 0, 2).is_err());
+    assert!(fs.unsaved_change().is_some());
+    let saved = fs.save_changes(&mut log, image_end as u64, 1, 1).unwrap();
+    assert!(saved.bytes > 0);
+    fs.mark_saved(saved.covers);
+    assert_eq!(tree(&open(&log).fs), tree(&fs));
+}
+
+#[test]
+fn a_failed_save_answers_its_waiters_at_once_and_later_changes_wait_for_the_next() {
+    let fs = Arc::new(FileSystem::new(config()).unwrap());
+    let mut log = Vec::new();
+    fs.save_image(&mut log, 0, 1).unwrap();
+    let f = fs.create(FileSystem::ROOT, b"a", 0o644, 0, 0).unwrap().ino;
+    fs.write(f, 0, b"x").unwrap();
+    let n = fs.unsaved_change().unwrap();
+    assert_eq!(fs.last_change(), n);
+    fs.mark_save_failed(n);
+    // A long timeout: the answer must not wait for it.
+    assert_eq!(fs.wait_saved(n, Duration::from_secs(3600)), Err(Errno::EIO));
+    // A change made after the failure waits for a save that covers it.
+    fs.write(f, 0, b"y").unwrap();
+    let later = fs.unsaved_change().unwrap();
+    assert!(later > n);
+    assert_eq!(fs.wait_saved(later, Duration::from_millis(20)), Err(Errno::ETIMEDOUT));
+    fs.mark_saved(later);
+    assert_eq!(fs.wait_saved(later, Duration::from_secs(3600)), Ok(()));
 }
