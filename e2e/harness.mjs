@@ -1,10 +1,31 @@
 // Shared e2e set-up: serves the built dist/ (the folder netlify publishes)
 // on a free loopback port and drives Debian's Chromium with playwright-core.
 import { chromium } from 'playwright-core';
-import { after, before } from 'node:test';
-import { dirname, join } from 'node:path';
+import { after, afterEach, before, beforeEach } from 'node:test';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../playground/serve.mjs';
+
+// Every test that imports this file (all of e2e/) gets a time limit that
+// names it. Node's --test-timeout (Makefile) only bounds a whole file, on
+// Node 20 and 22 alike, and reports the file's name, not the test's.
+export const TEST_TIMEOUT_MS = Number(process.env.E2E_TEST_TIMEOUT_MS || 300000);
+const watchdogs = new Map();
+beforeEach((t) => {
+	const name = `${basename(process.argv[1] ?? '?')}: "${t.fullName ?? t.name}"`;
+	const timer = setTimeout(() => {
+		// The test's own promise cannot be rejected from here: say which
+		// test hung and end the file (Playwright closes its browsers on exit).
+		process.stderr.write(`\ne2e TIMEOUT: test ${name} still running after ${TEST_TIMEOUT_MS} ms (E2E_TEST_TIMEOUT_MS)\n`);
+		process.exit(1);
+	}, TEST_TIMEOUT_MS);
+	timer.unref();
+	watchdogs.set(t, timer);
+});
+afterEach((t) => {
+	clearTimeout(watchdogs.get(t));
+	watchdogs.delete(t);
+});
 
 export const distDir = process.env.E2E_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'dist');
 

@@ -15,26 +15,59 @@ describe('static files with one PHP worker', () => {
 	after(() => context?.close());
 
 	test('are served while the only PHP worker is busy', async () => {
+		// No time windows: slow.php holds the only PHP worker until the test
+		// fetches release.txt as a static file (that read moves its atime
+		// past the one slow.php set: relatime), so the static files below are
+		// fetched while PHP is provably busy, whatever the machine's load.
 		const outcome = await page.evaluate(async () => {
 			const c = await window.playground;
-			await c.writeFile('/wordpress/slow.php', '<?php usleep(1500000); echo "slow done";');
+			const url = (path) => c.absoluteUrl + path;
+			const WAIT = 60000;
+			await c.writeFile('/wordpress/started.txt', 'no');
+			await c.writeFile(
+				'/wordpress/slow.php',
+				`<?php
+				$release = __DIR__ . '/release.txt';
+				file_put_contents($release, 'release');
+				$old = time() - 10;
+				touch($release, time(), $old);
+				file_put_contents(__DIR__ . '/started.txt', 'yes');
+				$until = time() + 120;
+				do { usleep(20000); clearstatcache(); } while (fileatime($release) === $old && time() < $until);
+				echo fileatime($release) === $old ? 'never released' : 'slow done';`
+			);
 			await c.writeFile('/wordpress/site.css', 'body { color: teal }');
-			const started = performance.now();
-			const slow = fetch(c.absoluteUrl + 'slow.php').then(async (r) => [await r.text(), performance.now() - started]);
-			await new Promise((r) => setTimeout(r, 200)); // the worker is inside slow.php now
-			const timed = async (path) => {
-				const r = await fetch(c.absoluteUrl + path);
-				return [r.status, (await r.text()).length, performance.now() - started];
+			let slowEnded = false;
+			const slow = fetch(url('slow.php')).then(async (r) => {
+				const text = await r.text();
+				slowEnded = true;
+				return text;
+			});
+			const deadline = Date.now() + WAIT;
+			for (;;) {
+				const r = await fetch(url('started.txt'), { signal: AbortSignal.timeout(WAIT) }).catch((e) => e);
+				if (r instanceof Response && (await r.text()) === 'yes') break;
+				if (Date.now() > deadline) {
+					throw new Error(`slow.php did not start, or started.txt was not served while it ran, within ${WAIT} ms (last: ${r instanceof Response ? `HTTP ${r.status}` : r})`);
+				}
+				await new Promise((r) => setTimeout(r, 50));
+			}
+			const served = async (path) => {
+				const r = await fetch(url(path), { signal: AbortSignal.timeout(WAIT) }).catch((e) => {
+					throw new Error(`${path} was not served within ${WAIT} ms while slow.php held the only PHP worker: ${e}`);
+				});
+				return [r.status, (await r.text()).length, slowEnded];
 			};
-			const own = await timed('site.css');
-			const build = await timed('wp-includes/css/dashicons.min.css');
+			const own = await served('site.css');
+			const build = await served('wp-includes/css/dashicons.min.css');
+			await served('release.txt');
 			return { own, build, slow: await slow };
 		});
-		assert.equal(outcome.slow[0], 'slow done');
-		for (const [status, length, at] of [outcome.own, outcome.build]) {
+		assert.equal(outcome.slow, 'slow done', 'reading release.txt as a static file should have ended slow.php');
+		for (const [status, length, slowEnded] of [outcome.own, outcome.build]) {
 			assert.equal(status, 200);
 			assert.ok(length > 0);
-			assert.ok(at < outcome.slow[1], `served at ${at} ms, before the PHP request ended at ${outcome.slow[1]} ms`);
+			assert.equal(slowEnded, false, 'served only after the PHP request ended');
 		}
 		assert.equal(outcome.own[1], 'body { color: teal }'.length);
 	});
