@@ -11,7 +11,10 @@ import { startServer } from '../playground/serve.mjs';
 // Node 20 and 22 alike, and reports the file's name, not the test's.
 export const TEST_TIMEOUT_MS = Number(process.env.E2E_TEST_TIMEOUT_MS || 300000);
 const watchdogs = new Map();
-beforeEach((t) => {
+// Only under `node --test` (which sets NODE_TEST_CONTEXT in each file's
+// process): the build and the bench import this file for its browser set-up.
+const underTestRunner = Boolean(process.env.NODE_TEST_CONTEXT);
+if (underTestRunner) beforeEach((t) => {
 	const name = `${basename(process.argv[1] ?? '?')}: "${t.fullName ?? t.name}"`;
 	const timer = setTimeout(() => {
 		// The test's own promise cannot be rejected from here: say which
@@ -22,7 +25,7 @@ beforeEach((t) => {
 	timer.unref();
 	watchdogs.set(t, timer);
 });
-afterEach((t) => {
+if (underTestRunner) afterEach((t) => {
 	clearTimeout(watchdogs.get(t));
 	watchdogs.delete(t);
 });
