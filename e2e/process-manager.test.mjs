@@ -20,7 +20,8 @@ async function writeScript(page, name, code) {
 describe('one worker, a queue of two', () => {
 	test('8 simultaneous slow requests: some 200, the rest 503 with Retry-After, none hangs', async () => {
 		const { page, context } = await openPlayground(env.browser, env.origin, '?site=blank&workers=1&maxQueue=2');
-		await writeScript(page, 'slow.php', '<?php usleep(300000); echo "done";');
+		// Long enough that all 8 arrive while the first runs, even on a loaded machine.
+		await writeScript(page, 'slow.php', '<?php usleep(2000000); echo "done";');
 		const results = await page.evaluate(async () => {
 			const client = await window.playground;
 			const started = performance.now();
