@@ -44,9 +44,10 @@ if ! command -v pjdfstest >/dev/null; then
 	cargo install pjdfstest --version 0.2.2
 fi
 
-# Debian: Chromium and its driver for browser tests; FUSE for the POSIX suite.
+# Debian: Chromium (Playwright drives it) and Firefox ESR (puppeteer-core
+# drives it over WebDriver BiDi) for browser tests; FUSE for the POSIX suite.
 missing=()
-for pkg in chromium chromium-driver fuse3 libfuse3-dev pkg-config; do
+for pkg in chromium chromium-driver firefox-esr fuse3 libfuse3-dev pkg-config; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
