@@ -22,10 +22,18 @@ pub fn coep_from_query(search: &str) -> &'static str {
     }
 }
 
-/// Headers to add to a document response that has no COEP of its own; none
-/// if the server already isolates it.
+/// Headers to add to a document response: none if the server's own COEP
+/// isolates it in this browser. A browser that asked for `require-corp`
+/// (it has no `credentialless`: Safari) ignores any other value, such as
+/// the `credentialless` our server and netlify.toml send, so that is
+/// replaced rather than kept.
 pub fn headers_to_inject(existing_coep: Option<&str>, coep: &'static str) -> Vec<(&'static str, String)> {
-    if existing_coep.is_some_and(|v| !v.trim().is_empty()) {
+    let existing = existing_coep.map(str::trim).filter(|v| !v.is_empty());
+    let isolates = match existing {
+        None => false,
+        Some(value) => coep != "require-corp" || value.eq_ignore_ascii_case("require-corp"),
+    };
+    if isolates {
         return Vec::new();
     }
     let mut headers = vec![
@@ -60,5 +68,17 @@ mod tests {
         let safari = headers_to_inject(Some(""), "require-corp");
         assert!(safari.contains(&("cross-origin-embedder-policy", "require-corp".to_string())));
         assert!(!safari.iter().any(|(n, _)| *n == "document-isolation-policy"));
+    }
+
+    #[test]
+    fn a_browser_without_credentialless_gets_require_corp_whatever_the_server_sent() {
+        for server in ["credentialless", "unsafe-none", " credentialless "] {
+            let added = headers_to_inject(Some(server), "require-corp");
+            assert!(added.contains(&("cross-origin-embedder-policy", "require-corp".to_string())), "{server}");
+            assert!(added.contains(&("cross-origin-opener-policy", "same-origin".to_string())), "{server}");
+        }
+        assert!(headers_to_inject(Some("require-corp"), "require-corp").is_empty());
+        // A browser that has credentialless keeps what the server sent.
+        assert!(headers_to_inject(Some("require-corp"), "credentialless").is_empty());
     }
 }
