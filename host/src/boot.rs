@@ -442,12 +442,10 @@ async fn compile_worker_module(url: String, download: js_sys::Promise) -> Result
     Ok((module.unchecked_into(), limits))
 }
 
-/// Boots a playground; `assetBase` is where the runtime's files live (the
-/// embedding entry, `src-js/index.js`, fills it in).
-#[wasm_bindgen(js_name = startPlaygroundWithAssets)]
-pub async fn start_playground(
-    #[wasm_bindgen(unchecked_param_type = "StartOptions & { assetBase: string }")] options: JsValue,
-) -> Result<Client, JsValue> {
+/// Boots a playground (`blueprint.rs` runs the Blueprint around it);
+/// `options.assetBase` is where the runtime's files live (the embedding
+/// entry, `src-js/index.js`, fills it in).
+pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     let on_progress = get(&options, "onProgress").dyn_into::<js_sys::Function>().ok();
     let on_site_stopped = get(&options, "onSiteStopped").dyn_into::<js_sys::Function>().ok();
     let mut options = parse_options(&options)?;

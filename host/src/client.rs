@@ -90,6 +90,8 @@ export interface StartOptions {
     maxRequests?: number;
     memoryMaximumMb?: number;
     fsInitialMb?: number;
+    /** PHP's outgoing HTTP through the browser's fetch (default true). */
+    networking?: boolean | 'yes' | 'no';
     /** php-wasm build; default: JSPI where the browser has it, else asyncify. */
     phpBuild?: 'jspi' | 'asyncify';
     /** Save the site in this browser (OPFS; the default) or not ('temp'). */

@@ -523,6 +523,10 @@ mod backing {
     }
 
     /// A wasm memory cannot shrink; the pages stay with the module.
+    ///
+    /// # Safety
+    /// As the native one: `base` and `bytes` are a chunk `obtain` returned,
+    /// and nothing uses it afterwards.
     pub(super) unsafe fn give_back(_base: NonNull<u8>, _bytes: usize) {}
 }
 
@@ -541,6 +545,11 @@ mod backing {
         NonNull::new(unsafe { alloc_zeroed(layout) })
     }
 
+    /// Returns a chunk to the system allocator.
+    ///
+    /// # Safety
+    /// `base` and `bytes` are exactly a chunk `obtain` returned and not yet
+    /// given back, and nothing reads or writes it afterwards.
     pub(super) unsafe fn give_back(base: NonNull<u8>, bytes: usize) {
         if let Ok(layout) = Layout::from_size_align(bytes, BLOCK_SIZE) {
             dealloc(base.as_ptr(), layout);

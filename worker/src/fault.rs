@@ -88,6 +88,9 @@ mod heap {
     /// std's allocator under an owner-tagged lock (see the module docs).
     pub struct Tagged;
 
+    // SAFETY: every method forwards to std's `System` with the caller's
+    // own arguments, so `GlobalAlloc`'s contract passes through unchanged;
+    // the lock around it only orders callers and counts bytes.
     unsafe impl GlobalAlloc for Tagged {
         #[inline]
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

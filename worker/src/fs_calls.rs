@@ -89,11 +89,6 @@ fn ino(v: f64) -> u64 {
 }
 
 #[wasm_bindgen]
-pub fn fs_root() -> Res<()> {
-    attr(fs()?.getattr(FileSystem::ROOT))
-}
-
-#[wasm_bindgen]
 pub fn fs_lookup(parent: f64, name: &str) -> Res<()> {
     attr(fs()?.lookup(ino(parent), name.as_bytes()))
 }

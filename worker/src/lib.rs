@@ -219,11 +219,6 @@ fn lock_clock() -> std::time::Duration {
 
 pub(crate) use files::mkdir_all;
 
-#[wasm_bindgen]
-pub fn document_root_path() -> String {
-    document_root().to_string()
-}
-
 /// The site's base URL, for WordPress's WP_HOME and WP_SITEURL.
 #[wasm_bindgen]
 pub fn site_url() -> String {
