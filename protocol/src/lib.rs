@@ -207,12 +207,18 @@ pub enum PhpBuild {
 
 impl PhpBuild {
     /// JSPI where the browser has it (`WebAssembly.Suspending` and
-    /// `WebAssembly.promising`), unless `forced` names a build.
-    pub fn choose(browser_has_jspi: bool, forced: Option<PhpBuild>) -> PhpBuild {
+    /// `WebAssembly.promising`), unless `forced` names a build. Decided on
+    /// the page before any worker starts: JSPI forced where the browser
+    /// lacks it is refused here, not left to fail inside a worker.
+    pub fn choose(browser_has_jspi: bool, forced: Option<PhpBuild>) -> Result<PhpBuild, String> {
         match forced {
-            Some(build) => build,
-            None if browser_has_jspi => PhpBuild::Jspi,
-            None => PhpBuild::Asyncify,
+            Some(PhpBuild::Jspi) if !browser_has_jspi => Err(String::from(
+                "phpBuild=jspi cannot run here: this browser lacks JSPI (WebAssembly.Suspending and \
+                 WebAssembly.promising). Use phpBuild=asyncify, or leave phpBuild out to have the build chosen.",
+            )),
+            Some(build) => Ok(build),
+            None if browser_has_jspi => Ok(PhpBuild::Jspi),
+            None => Ok(PhpBuild::Asyncify),
         }
     }
 
@@ -423,13 +429,22 @@ mod tests {
 
     #[test]
     fn jspi_is_chosen_where_the_browser_has_it_unless_forced() {
-        assert_eq!(PhpBuild::choose(true, None), PhpBuild::Jspi);
-        assert_eq!(PhpBuild::choose(false, None), PhpBuild::Asyncify);
-        assert_eq!(PhpBuild::choose(true, Some(PhpBuild::Asyncify)), PhpBuild::Asyncify);
+        assert_eq!(PhpBuild::choose(true, None), Ok(PhpBuild::Jspi));
+        assert_eq!(PhpBuild::choose(false, None), Ok(PhpBuild::Asyncify));
+        assert_eq!(PhpBuild::choose(true, Some(PhpBuild::Asyncify)), Ok(PhpBuild::Asyncify));
+        assert_eq!(PhpBuild::choose(false, Some(PhpBuild::Asyncify)), Ok(PhpBuild::Asyncify));
+        assert_eq!(PhpBuild::choose(true, Some(PhpBuild::Jspi)), Ok(PhpBuild::Jspi));
         for build in [PhpBuild::Jspi, PhpBuild::Asyncify] {
             assert_eq!(PhpBuild::from_name(build.name()), Some(build));
         }
         assert_eq!(PhpBuild::from_name("emterpreter"), None);
+    }
+
+    #[test]
+    fn forced_jspi_without_jspi_is_refused_naming_the_fallback() {
+        let message = PhpBuild::choose(false, Some(PhpBuild::Jspi)).unwrap_err();
+        assert!(message.contains("lacks JSPI"), "{message}");
+        assert!(message.contains("phpBuild=asyncify"), "{message}");
     }
 
     #[test]
