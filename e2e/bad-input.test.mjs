@@ -196,3 +196,39 @@ test('a saved site with a file name that is not UTF-8 reopens with every other f
 		await context.close();
 	}
 });
+
+test('a 200 MiB request body gets 413 and a PHP response past memory gets 507; the site goes on', async () => {
+	const { page, context, logs } = await openPlayground(env.browser, env.origin, '?workers=1&storage=temp&site=blank');
+	try {
+		const outcome = await page.evaluate(async () => {
+			const c = await window.playground;
+			await c.writeFile('/wordpress/len.php', '<?php echo strlen(file_get_contents("php://input"));');
+			await c.writeFile('/wordpress/big.php', '<?php ini_set("memory_limit", "-1"); $s = str_repeat("x", 1 << 20); for ($i = 0; $i < 300; $i++) echo $s;');
+			await c.writeFile('/wordpress/kept.txt', 'kept');
+			const answer = async (path, init) => {
+				const r = await fetch(c.absoluteUrl + path, init);
+				return { status: r.status, text: (await r.text()).slice(0, 300) };
+			};
+			return {
+				// Blobs: Playwright copies a bytes body into its own protocol
+				// messages, and fails on one this large.
+				post: await answer('len.php', { method: 'POST', body: new Blob([new Uint8Array(200 << 20)]) }),
+				small: await answer('len.php', { method: 'POST', body: new Blob([new Uint8Array(1 << 20)]) }),
+				echo: await answer('big.php'),
+				after: await answer('kept.txt'),
+			};
+		});
+		assert.equal(outcome.post.status, 413, JSON.stringify(outcome.post));
+		assert.match(outcome.post.text, /200 MiB.*at most 64 MiB/);
+		assert.deepEqual(outcome.small, { status: 200, text: String(1 << 20) });
+		// What PHP echoes past the memory: the worker is replaced, with why.
+		assert.equal(outcome.echo.status, 507, JSON.stringify(outcome.echo));
+		assert.match(outcome.echo.text, /memory is full/);
+		assert.deepEqual(outcome.after, { status: 200, text: 'kept' });
+	} catch (e) {
+		e.message += `\n${logs.slice(-20).join('\n')}`;
+		throw e;
+	} finally {
+		await context.close();
+	}
+});

@@ -156,9 +156,20 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
         headers.push(("host".into(), url.host()));
     }
     protocol::trace::stamp(&mut headers, "sw", arrived);
+    // Refused before it is read when its length is announced, else once read.
+    let announced = request.headers().get("content-length")?.and_then(|n| n.trim().parse::<u64>().ok());
+    if let Some(message) = announced.and_then(protocol::request_body_too_large) {
+        return error_response(413, &message);
+    }
     let body = match request.method().as_str() {
         "GET" | "HEAD" => Vec::new(),
-        _ => Uint8Array::new(&JsFuture::from(request.array_buffer()?).await?).to_vec(),
+        _ => {
+            let bytes = Uint8Array::new(&JsFuture::from(request.array_buffer()?).await?);
+            if let Some(message) = protocol::request_body_too_large(bytes.length() as u64) {
+                return error_response(413, &message);
+            }
+            bytes.to_vec()
+        }
     };
     let request_id = NEXT_REQUEST_ID.with(|n| n.replace(n.get() + 1));
     let scoped = ScopedRequest {
