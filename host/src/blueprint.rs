@@ -66,11 +66,45 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Where the site's iframe opens: `landing` (a path such as `/wp-admin/`)
-/// under the site's URL, which ends with `/`.
+/// A Blueprint's `landingPage`, checked before the boot: a path inside the
+/// site (`/wp-admin/`, `?p=1`). Another origin (`https://…`, `//host`, any
+/// scheme) or a `..` segment (also as `%2e%2e`, or behind a `\`, which
+/// browsers read as `/`) would take the site's iframe out of the site.
+pub fn landing_path(landing: &str) -> Result<&str, String> {
+    let refuse = |why: &str| {
+        Err(format!("the Blueprint's landingPage \"{landing}\" {why}: it must be a path inside the site, such as \"/wp-admin/\""))
+    };
+    let path = landing.split(['?', '#']).next().unwrap_or("");
+    let scheme = path.split_once(':').map(|(scheme, _)| scheme).filter(|scheme| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    });
+    if scheme.is_some() || path.starts_with("//") || path.starts_with("\\") || path.starts_with("/\\") {
+        return refuse("is a URL of its own");
+    }
+    let decoded = percent_decode(path).replace('\\', "/");
+    if decoded.split('/').any(|segment| segment == "..") {
+        return refuse("climbs out of the site with ..");
+    }
+    Ok(landing)
+}
+
+/// Where the site's iframe opens: `landing` (a path such as `/wp-admin/`,
+/// checked by `landing_path`) under the site's URL, which ends with `/`.
 pub fn landing_url(absolute_url: &str, landing: Option<&str>) -> String {
     let path = landing.unwrap_or("/").trim_start_matches('/');
     format!("{absolute_url}{path}")
+}
+
+/// Why a fetched Blueprint was refused: what came instead of JSON, shown by
+/// its start (an HTML page where a Blueprint was expected, say).
+pub fn not_json(text: &str) -> String {
+    let start: String = text.trim_start().chars().take(40).filter(|c| !c.is_control()).collect();
+    if start.is_empty() {
+        return "it is empty, not JSON".to_string();
+    }
+    let more = if text.trim_start().chars().count() > 40 { "…" } else { "" };
+    format!("it is not JSON (nor base64-encoded JSON); it starts with \"{start}{more}\"")
 }
 
 /// The error of a failed step: its number, its name and the engine's
@@ -169,6 +203,9 @@ mod wasm {
                 }
             }
             landing = optional_string(declaration, "landingPage")?;
+            if let Some(landing) = &landing {
+                landing_path(landing).map_err(error)?;
+            }
             let compile: Function = get(&engine, "compile").dyn_into().map_err(|_| error("no Blueprint engine was loaded"))?;
             let compiling: Promise = compile.call1(&JsValue::NULL, declaration)?.dyn_into()?;
             compiled = JsFuture::from(compiling).await.map_err(|e| error(message_of(&e)))?;
@@ -215,8 +252,8 @@ mod wasm {
                 return Err(fail(format!("HTTP {}", response.status())));
             }
             let text = JsFuture::from(response.text()?).await?.as_string().unwrap_or_default();
-            let json = blueprint_json(&text).map_err(fail)?;
-            return js_sys::JSON::parse(&json).map(Some).map_err(|e| fail(message_of(&e)));
+            let json = blueprint_json(&text).map_err(|_| fail(not_json(&text)))?;
+            return js_sys::JSON::parse(&json).map(Some).map_err(|e| fail(format!("it is not JSON ({})", message_of(&e))));
         }
         let blueprint = get(options, "blueprint");
         if blueprint.is_undefined() || blueprint.is_null() {
@@ -265,6 +302,28 @@ mod tests {
         assert_eq!(landing_url(site, None), site);
         assert_eq!(landing_url(site, Some("/wp-admin/")), "http://127.0.0.1:8080/scope:ab/wp-admin/");
         assert_eq!(landing_url(site, Some("?p=1")), "http://127.0.0.1:8080/scope:ab/?p=1");
+    }
+
+    #[test]
+    fn a_landing_page_stays_inside_the_site() {
+        for ok in ["/wp-admin/", "wp-admin/index.php", "?p=1", "/", "/a:b/", "/x/?redirect=../../y", "/x..y/..z/"] {
+            assert_eq!(landing_path(ok), Ok(ok), "{ok}");
+        }
+        for url in ["https://example.com/", "HTTP://example.com", "//example.com/x", "javascript:alert(1)", "\\\\example.com", "/\\example.com"] {
+            let message = landing_path(url).unwrap_err();
+            assert!(message.contains("is a URL of its own") && message.contains(url), "{message}");
+        }
+        for climb in ["../../index.html", "/wp-admin/../../x", "/%2e%2e/x", "/wp-admin/%2E%2E/%2e./x", "..\\x", "/a/..%2f..%2fb", "/.."] {
+            let message = landing_path(climb).unwrap_err();
+            assert!(message.contains("climbs out of the site") && message.contains(climb), "{message}");
+        }
+    }
+
+    #[test]
+    fn what_is_not_json_is_shown_by_its_start() {
+        assert_eq!(not_json("  <!DOCTYPE html><html>"), "it is not JSON (nor base64-encoded JSON); it starts with \"<!DOCTYPE html><html>\"");
+        assert!(not_json(&"x".repeat(100)).ends_with("xxx…\""));
+        assert_eq!(not_json(" \n"), "it is empty, not JSON");
     }
 
     #[test]

@@ -452,7 +452,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     let window = web_sys::window().ok_or_else(|| error("startPlayground must run on a page"))?;
     // Downloads and compilation start now and overlap everything up to the
     // first worker's boot.
-    let php_build = PhpBuild::choose(browser_has_jspi(), options.php_build);
+    let php_build = PhpBuild::choose(browser_has_jspi(), options.php_build).map_err(error)?;
     let (php_binary, php_loader) = crate::versions::php_files(options.php_version, php_build);
     let php_module = compile(&window, format!("{}worker/{php_binary}", options.asset_base));
     let worker_module_url = format!("{}worker/worker_bg.wasm", options.asset_base);

@@ -7,6 +7,7 @@
 //! - `client`: the API an embedding page (and `window.playground`) uses;
 //! - `saved_sites`: which saved site a page opens, one tab per site, and
 //!   listing, renaming and deleting them;
+//! - `options`: the messages for an option given wrong;
 //! - `blueprint`, `versions`: Blueprints around Playground's engine, and the
 //!   PHP/WordPress versions one may ask for.
 //!
@@ -15,6 +16,7 @@
 
 pub mod blueprint;
 pub mod isolation;
+pub mod options;
 pub mod scheduler;
 pub mod versions;
 pub mod wasm_imports;

@@ -145,7 +145,7 @@ impl<J> Scheduler<J> {
     pub fn submit(&mut self, target: Target, job: J, now: f64) -> Result<Option<Dispatch<J>>, Rejected<J>> {
         if let Target::Worker(w) = target {
             if w >= self.worker_count() {
-                let message = format!("there is no worker {w}; workers are 0..{}", self.worker_count());
+                let message = no_such_worker(w, self.worker_count());
                 return Err(Rejected::NoSuchWorker(job, message));
             }
         }
@@ -300,6 +300,19 @@ impl<J> Scheduler<J> {
     }
 }
 
+/// Names the workers there are, for a person: "there is no worker 1: this
+/// site has 1 worker (0)".
+pub fn no_such_worker(asked: u32, count: u32) -> String {
+    let which = match count {
+        0 => "none yet".to_string(),
+        1 => "0".to_string(),
+        2 => "0 and 1".to_string(),
+        n => format!("0 to {}", n - 1),
+    };
+    let plural = if count == 1 { "" } else { "s" };
+    format!("there is no worker {asked}: this site has {count} worker{plural} ({which})")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,9 +393,13 @@ mod tests {
     fn unknown_worker_is_a_clear_error() {
         let mut s = ready(2, Limits::default());
         match s.submit(Target::Worker(5), "x", 0.0) {
-            Err(Rejected::NoSuchWorker("x", message)) => assert!(message.contains("no worker 5"), "{message}"),
+            Err(Rejected::NoSuchWorker("x", message)) => {
+                assert_eq!(message, "there is no worker 5: this site has 2 workers (0 and 1)")
+            }
             other => panic!("unexpected {other:?}"),
         }
+        assert_eq!(no_such_worker(1, 1), "there is no worker 1: this site has 1 worker (0)");
+        assert_eq!(no_such_worker(9, 4), "there is no worker 9: this site has 4 workers (0 to 3)");
     }
 
     #[test]

@@ -38,14 +38,19 @@ pub fn next_message(port: &MessagePort) -> (Promise, js_sys::Function) {
 }
 
 pub fn optional_u32(options: &JsValue, key: &str) -> Result<Option<u32>, JsValue> {
+    use crate::options::{whole_number, Given};
     let value = get(options, key);
     if value.is_undefined() || value.is_null() {
         return Ok(None);
     }
-    match value.as_f64() {
-        Some(n) if n >= 0.0 && n.fract() == 0.0 && n <= u32::MAX as f64 => Ok(Some(n as u32)),
-        _ => Err(error(format!("option `{key}` must be a non-negative integer, got {value:?}"))),
-    }
+    let text = value.as_string();
+    let kind = value.js_typeof().as_string().unwrap_or_default();
+    let given = match (value.as_f64(), &text) {
+        (Some(n), _) => Given::Number(n),
+        (None, Some(text)) => Given::Text(text),
+        (None, None) => Given::Other(&kind),
+    };
+    whole_number(key, given).map(Some).map_err(error)
 }
 
 pub fn optional_string(options: &JsValue, key: &str) -> Result<Option<String>, JsValue> {

@@ -7,7 +7,8 @@ import { serveEmbedder } from './embed-api.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const numberParam = (name) => (params.has(name) ? Number(params.get(name)) : undefined);
+// As written: the runtime says what is wrong with a value that is no number.
+const numberParam = (name) => params.get(name) ?? undefined;
 const iframe = $('site');
 const address = $('address');
 const started = performance.now();

@@ -22,6 +22,23 @@ pub mod trace;
 /// the service worker may serve it from the site's static assets instead.
 pub const STATIC_MISS_HEADER: &str = "x-site-static-miss";
 
+/// The largest request body the service worker passes on. A body is copied
+/// whole through the service worker, the page and the worker: 60 MiB took
+/// 26 s here and 200 MiB crashed the page, losing every request in flight.
+pub const MAX_REQUEST_BODY_BYTES: u64 = 64 << 20;
+
+/// The 413 message for a body of `bytes`, or `None` when it fits.
+pub fn request_body_too_large(bytes: u64) -> Option<String> {
+    let mib = |b: u64| b.div_ceil(1 << 20);
+    (bytes > MAX_REQUEST_BODY_BYTES).then(|| {
+        alloc::format!(
+            "The request body is {} MiB; this site accepts at most {} MiB (the whole body passes through the browser page's memory).",
+            mib(bytes),
+            mib(MAX_REQUEST_BODY_BYTES)
+        )
+    })
+}
+
 /// `client.defineConstant`'s constants, a JSON object on the shared
 /// filesystem; every PHP worker defines them before each run (worker jobs.rs).
 pub const CONSTANTS_PATH: &str = "/internal/shared/consts.json";
@@ -207,12 +224,18 @@ pub enum PhpBuild {
 
 impl PhpBuild {
     /// JSPI where the browser has it (`WebAssembly.Suspending` and
-    /// `WebAssembly.promising`), unless `forced` names a build.
-    pub fn choose(browser_has_jspi: bool, forced: Option<PhpBuild>) -> PhpBuild {
+    /// `WebAssembly.promising`), unless `forced` names a build. Decided on
+    /// the page before any worker starts: JSPI forced where the browser
+    /// lacks it is refused here, not left to fail inside a worker.
+    pub fn choose(browser_has_jspi: bool, forced: Option<PhpBuild>) -> Result<PhpBuild, String> {
         match forced {
-            Some(build) => build,
-            None if browser_has_jspi => PhpBuild::Jspi,
-            None => PhpBuild::Asyncify,
+            Some(PhpBuild::Jspi) if !browser_has_jspi => Err(String::from(
+                "phpBuild=jspi cannot run here: this browser lacks JSPI (WebAssembly.Suspending and \
+                 WebAssembly.promising). Use phpBuild=asyncify, or leave phpBuild out to have the build chosen.",
+            )),
+            Some(build) => Ok(build),
+            None if browser_has_jspi => Ok(PhpBuild::Jspi),
+            None => Ok(PhpBuild::Asyncify),
         }
     }
 
@@ -423,13 +446,30 @@ mod tests {
 
     #[test]
     fn jspi_is_chosen_where_the_browser_has_it_unless_forced() {
-        assert_eq!(PhpBuild::choose(true, None), PhpBuild::Jspi);
-        assert_eq!(PhpBuild::choose(false, None), PhpBuild::Asyncify);
-        assert_eq!(PhpBuild::choose(true, Some(PhpBuild::Asyncify)), PhpBuild::Asyncify);
+        assert_eq!(PhpBuild::choose(true, None), Ok(PhpBuild::Jspi));
+        assert_eq!(PhpBuild::choose(false, None), Ok(PhpBuild::Asyncify));
+        assert_eq!(PhpBuild::choose(true, Some(PhpBuild::Asyncify)), Ok(PhpBuild::Asyncify));
+        assert_eq!(PhpBuild::choose(false, Some(PhpBuild::Asyncify)), Ok(PhpBuild::Asyncify));
+        assert_eq!(PhpBuild::choose(true, Some(PhpBuild::Jspi)), Ok(PhpBuild::Jspi));
         for build in [PhpBuild::Jspi, PhpBuild::Asyncify] {
             assert_eq!(PhpBuild::from_name(build.name()), Some(build));
         }
         assert_eq!(PhpBuild::from_name("emterpreter"), None);
+    }
+
+    #[test]
+    fn a_request_body_past_the_limit_is_named_with_both_sizes() {
+        assert_eq!(request_body_too_large(MAX_REQUEST_BODY_BYTES), None);
+        assert_eq!(request_body_too_large(0), None);
+        let message = request_body_too_large(200 << 20).unwrap();
+        assert!(message.starts_with("The request body is 200 MiB; this site accepts at most 64 MiB"), "{message}");
+    }
+
+    #[test]
+    fn forced_jspi_without_jspi_is_refused_naming_the_fallback() {
+        let message = PhpBuild::choose(false, Some(PhpBuild::Jspi)).unwrap_err();
+        assert!(message.contains("lacks JSPI"), "{message}");
+        assert!(message.contains("phpBuild=asyncify"), "{message}");
     }
 
     #[test]

@@ -12,6 +12,47 @@ pub fn is_static_asset(path: &str) -> bool {
     }
 }
 
+/// The part of a request's path (`/wp-includes/x.js?ver=1`) that the
+/// service worker may append to the URL of WordPress's static root when the
+/// site's filesystem lacks the file, still percent-encoded, without its
+/// leading `/`; `None` when it could name a file outside that root: a `.` or
+/// `..` segment once decoded (`%2e%2e`, `..%2f`, any case: the server decodes
+/// what the browser's URL parser left alone), a `\` (some servers take it
+/// for `/`) or a NUL.
+pub fn fallback_path(path_and_query: &str) -> Option<&str> {
+    let path = path_and_query.split(['?', '#']).next().unwrap_or("").trim_start_matches('/');
+    let bytes = path.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let (mut segment_start, mut dots, mut other) = (true, 0u32, false);
+    let mut i = 0;
+    while i <= bytes.len() {
+        let byte = match bytes.get(i) {
+            None => b'/',
+            Some(b'%') => match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+                (Some(h), Some(l)) => {
+                    i += 2;
+                    h * 16 + l
+                }
+                _ => b'%',
+            },
+            Some(&b) => b,
+        };
+        i += 1;
+        match byte {
+            b'\\' | 0 => return None,
+            b'/' => {
+                if !segment_start && !other && dots <= 2 {
+                    return None; // `.` or `..`
+                }
+                (segment_start, dots, other) = (true, 0, false);
+            }
+            b'.' => (segment_start, dots) = (false, dots + 1),
+            _ => (segment_start, other) = (false, true),
+        }
+    }
+    Some(path)
+}
+
 /// The Content-Type a static file is served with, from its extension.
 pub fn content_type(path: &str) -> &'static str {
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or_default();
@@ -61,5 +102,34 @@ mod tests {
         assert!(!is_static_asset("/file.unknownext"));
         assert_eq!(content_type("/x.CSS"), "text/css; charset=utf-8");
         assert_eq!(content_type("/x"), "application/octet-stream");
+    }
+
+    #[test]
+    fn the_fallback_never_leaves_the_static_root() {
+        assert_eq!(fallback_path("/wp-includes/js/a.min.js?ver=6.5"), Some("wp-includes/js/a.min.js"));
+        assert_eq!(fallback_path("/wp-includes/css/dist/a%20b.css"), Some("wp-includes/css/dist/a%20b.css"));
+        assert_eq!(fallback_path("/wp-includes/.hidden/..x/x../.../a.js"), Some("wp-includes/.hidden/..x/x../.../a.js"));
+        assert_eq!(fallback_path("/a//b.js"), Some("a//b.js"));
+        for escape in [
+            "/wp-includes/../../index.html",
+            "/wp-includes/%2e%2e/%2e%2e/index.html",
+            "/wp-includes/%2E%2E/index.html",
+            "/wp-includes/.%2e/index.html",
+            "/wp-includes/%2e./index.html",
+            "/wp-includes/..%2f..%2findex.html",
+            "/wp-includes/..%2F..%2Findex.html",
+            "/wp-includes/%2e%2e%2f%2e%2e%2findex.html",
+            "/wp-includes/%2E%2E%2Findex.html",
+            "/wp-includes/..%5c..%5cindex.html",
+            "/wp-includes/..\\index.html",
+            "/wp-includes/a%00.js",
+            "/..",
+            "/wp-includes/./a.js",
+            "/wp-includes/%2e/a.js",
+        ] {
+            assert_eq!(fallback_path(escape), None, "{escape}");
+        }
+        // The query is not part of the path.
+        assert_eq!(fallback_path("/a.js?x=../../b"), Some("a.js"));
     }
 }

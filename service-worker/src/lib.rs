@@ -156,9 +156,20 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
         headers.push(("host".into(), url.host()));
     }
     protocol::trace::stamp(&mut headers, "sw", arrived);
+    // Refused before it is read when its length is announced, else once read.
+    let announced = request.headers().get("content-length")?.and_then(|n| n.trim().parse::<u64>().ok());
+    if let Some(message) = announced.and_then(protocol::request_body_too_large) {
+        return error_response(413, &message);
+    }
     let body = match request.method().as_str() {
         "GET" | "HEAD" => Vec::new(),
-        _ => Uint8Array::new(&JsFuture::from(request.array_buffer()?).await?).to_vec(),
+        _ => {
+            let bytes = Uint8Array::new(&JsFuture::from(request.array_buffer()?).await?);
+            if let Some(message) = protocol::request_body_too_large(bytes.length() as u64) {
+                return error_response(413, &message);
+            }
+            bytes.to_vec()
+        }
     };
     let request_id = NEXT_REQUEST_ID.with(|n| n.replace(n.get() + 1));
     let scoped = ScopedRequest {
@@ -218,8 +229,8 @@ fn is_static_miss(response: &HttpResponse) -> bool {
 /// A static file the site's filesystem lacks, from the scope's assets.
 async fn static_asset(scope: &str, rest: &str, miss: HttpResponse) -> Result<Response, JsValue> {
     let assets = OWNERS.with(|o| o.borrow().get(scope).and_then(|owner| owner.assets_url.clone()));
-    let path = rest.split(['?', '#']).next().unwrap_or(rest).trim_start_matches('/');
-    if let Some(base) = assets {
+    // A path that could climb out of the static root gets the site's 404.
+    if let (Some(base), Some(path)) = (assets, protocol::static_files::fallback_path(rest)) {
         let fetched: Response = JsFuture::from(global().fetch_with_str(&format!("{base}{path}"))).await?.unchecked_into();
         if fetched.ok() {
             return Ok(fetched);
