@@ -160,9 +160,6 @@ thread_local! {
     static COMPACTION_FAILED_AT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
     /// Turns since the last save failed (`storage_step`).
     static TURNS_SINCE_FAILURE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-}
-
-thread_local! {
     /// Whether this keeper knows the log's files as `LOG` says: it opened
     /// or created them, or has written a whole image since it took over.
     static LOG_IS_MINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };

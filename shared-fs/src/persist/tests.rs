@@ -638,15 +638,21 @@ impl super::Sink for FullAfter {
     }
 }
 
-#[test]
-fn a_batch_that_fails_to_write_keeps_its_changes_for_the_next_save() {
+/// The sample saved as an image, then `late.txt` written with `bytes`.
+fn saved_then_changed(bytes: &[u8]) -> (FileSystem, Vec<u8>) {
     let fs = FileSystem::new(config()).unwrap();
     sample(&fs);
     let mut log = Vec::new();
     fs.save_image(&mut log, 0, 1).unwrap();
-    let image_end = log.len();
     let f = fs.create(FileSystem::ROOT, b"late.txt", 0o644, 0, 0).unwrap().ino;
-    fs.write(f, 0, &vec![7u8; 20_000]).unwrap();
+    fs.write(f, 0, bytes).unwrap();
+    (fs, log)
+}
+
+#[test]
+fn a_batch_that_fails_to_write_keeps_its_changes_for_the_next_save() {
+    let (fs, mut log) = saved_then_changed(&vec![7u8; 20_000]);
+    let image_end = log.len();
     let waiting = fs.unsaved_change().expect("an unsaved change");
     // The storage is full: the batch fails and nothing may count as saved.
     let mut full = FullAfter { log: log.clone(), room: image_end + 100 };
@@ -663,13 +669,8 @@ fn a_batch_that_fails_to_write_keeps_its_changes_for_the_next_save() {
 
 #[test]
 fn an_image_that_fails_to_write_keeps_the_changes_for_the_next_save() {
-    let fs = FileSystem::new(config()).unwrap();
-    sample(&fs);
-    let mut log = Vec::new();
-    fs.save_image(&mut log, 0, 1).unwrap();
+    let (fs, mut log) = saved_then_changed(b"after the image");
     let image_end = log.len();
-    let f = fs.create(FileSystem::ROOT, b"late.txt", 0o644, 0, 0).unwrap().ino;
-    fs.write(f, 0, b"after the image").unwrap();
     // A compaction into the other file fails: the active log goes on, and
     // the changes since its last batch must still be in the next one.
     let mut other = FullAfter { log: Vec::new(), room: 100 };
