@@ -297,18 +297,17 @@ describe('Blueprints', () => {
 		}
 	});
 
-	// The engine's runSql cuts SQL into statements with WP_MySQL_Lexer, which
-	// the SQLite integration in wordpress-builds 0.9.19 (2.1.11) lacks: our
-	// stand-in (worker/src/mysql-statement-lexer.php) must keep quoted
-	// semicolons, escaped quotes and comments inside their statements.
+	// The engine's runSql cuts SQL into statements with the SQLite
+	// integration's WP_MySQL_Lexer: quoted semicolons, escaped quotes and
+	// every kind of comment stay inside their statements.
 	test('runSql: statements, quoted semicolons, escapes and comments', async () => {
 		const sql = [
 			'-- a comment; not a statement',
 			"UPDATE wp_options SET option_value = 'From SQL; with a semicolon' WHERE option_name = 'blogdescription';",
 			'/* a block comment; also not one */',
 			"UPDATE wp_options SET option_value = 'It''s \\'quoted\\'' WHERE option_name = 'blogname';",
-			// (2.1.11's translator itself rejects "#" comments; the engine
-			// drops a last statement without a semicolon.)
+			'# a hash comment; not one either',
+			// (The engine drops a last statement without a semicolon.)
 			'-- a line comment; then the last statement',
 			"UPDATE wp_options SET option_value = 'tail' WHERE option_name = 'admin_email';",
 		].join('\n');

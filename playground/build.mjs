@@ -159,7 +159,7 @@ function placeTree(from, to) {
 	}
 }
 
-// Every WordPress build with the SQLite integration (the archives the first
+// Every WordPress build and the SQLite integration (the archives the first
 // worker unpacks), and each build's static files, which its archive leaves
 // out. Names: host/src/versions.rs `WpBuild`.
 function copyWordPress() {
@@ -170,10 +170,9 @@ function copyWordPress() {
 		const key = zip.slice(0, -'.zip'.length);
 		placeTree(join(builds, 'public', key), join(out, key));
 	}
-	placeFile(
-		join(builds, 'src', 'sqlite-database-integration', 'sqlite-database-integration.zip'),
-		join(out, 'sqlite-database-integration.zip')
-	);
+	// Not the builds' own SQLite integration (2.1.11) but the pinned one
+	// (scripts/fetch-sqlite-integration.mjs, run by setup).
+	placeFile(join(root, 'node_modules', '.sqlite-integration', 'sqlite-database-integration.zip'), join(out, 'sqlite-database-integration.zip'));
 }
 
 async function main() {

@@ -47,7 +47,7 @@ fi
 # Debian: Chromium (Playwright drives it) and Firefox ESR (puppeteer-core
 # drives it over WebDriver BiDi) for browser tests; FUSE for the POSIX suite.
 missing=()
-for pkg in chromium chromium-driver firefox-esr fuse3 libfuse3-dev pkg-config; do
+for pkg in chromium chromium-driver firefox-esr fuse3 libfuse3-dev pkg-config unzip; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -70,4 +70,6 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 	say "npm ci"
 	npm ci --no-audit --no-fund --loglevel=error
 fi
+# The SQLite integration new sites get, pinned in package.json.
+node scripts/fetch-sqlite-integration.mjs
 say "ready"

@@ -47,7 +47,8 @@ fn site_option(value: &JsValue) -> Result<Site, JsValue> {
     }
 }
 
-/// Installed beside WordPress (from @wp-playground/wordpress-builds).
+/// Installed beside WordPress: the SQLite integration package.json pins
+/// (scripts/fetch-sqlite-integration.mjs), not the WordPress builds' own.
 const SQLITE_ARCHIVE: &str = "wordpress/sqlite-database-integration.zip";
 
 async fn response_bytes(url: &str, download: js_sys::Promise) -> Result<Uint8Array, JsValue> {
@@ -83,25 +84,66 @@ fn assets_url(asset_base: &str, installed: Option<&str>) -> Option<String> {
 
 /// The installed WordPress's `$wp_version`, after installing a wordpress.org
 /// zip (it comes without a database); `None` for a site that is not WordPress.
-async fn settle_wordpress(pool: &Pool, from_zip: bool) -> Result<Option<String>, JsValue> {
+/// What a WordPress site needs before its first page, once: installing it
+/// (a zip from a URL), or its database's first connection, which the SQLite
+/// integration uses to convert a database an older one made (a reopened
+/// site just upgraded, a build's zip). A new site's image had both done at
+/// build time.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum FirstUse {
+    Install,
+    Connect,
+    Nothing,
+}
+
+async fn run_php(pool: &Pool, code: &str, what: &str) -> Result<(), JsValue> {
     use crate::client::{submit, Reply};
     use crate::scheduler::Target;
     use protocol::{Job, JobResult, RunRequest, RunSource};
-    if from_zip {
-        let install = Job::Run(RunRequest {
-            source: RunSource::Code(crate::versions::INSTALL_WORDPRESS_PHP.into()),
-            env: Vec::new(),
-            body: Vec::new(),
-            cwd: DOCUMENT_ROOT.into(),
-        });
-        let output = match submit(pool, Target::Any, install).await? {
-            Reply(JobResult::Run(output)) => output,
-            _ => return Err(error("installing WordPress gave no PHP output")),
-        };
-        let text = String::from_utf8_lossy(&output.bytes);
-        if !text.ends_with("installed") || output.exit_code != 0 {
-            return Err(error(format!("cannot install WordPress from its zip: {text} {}", output.errors)));
+    let job = Job::Run(RunRequest { source: RunSource::Code(code.into()), env: Vec::new(), body: Vec::new(), cwd: DOCUMENT_ROOT.into() });
+    let output = match submit(pool, Target::Any, job).await? {
+        Reply(JobResult::Run(output)) => output,
+        _ => return Err(error(format!("{what} gave no PHP output"))),
+    };
+    let text = String::from_utf8_lossy(&output.bytes);
+    if !text.ends_with("done") || output.exit_code != 0 {
+        return Err(error(format!("{what} failed: {text} {}", output.errors)));
+    }
+    Ok(())
+}
+
+/// A reopened site whose SQLite integration is older than the one new sites
+/// get is upgraded to it (`Job::UpgradeSqliteIntegration`); its database is
+/// converted by the first connection. Returns whether it was upgraded. A
+/// download that fails leaves the site as it was, with a warning.
+async fn upgrade_sqlite_integration(pool: &Pool, download: js_sys::Promise, url: &str) -> Result<bool, JsValue> {
+    use crate::client::{submit, Reply};
+    use crate::scheduler::Target;
+    use protocol::{Job, JobResult};
+    let zip = match response_bytes(url, download).await {
+        Ok(bytes) => bytes.to_vec(),
+        Err(why) => {
+            web_sys::console::warn_2(&"the SQLite integration was not checked for an upgrade:".into(), &why);
+            return Ok(false);
         }
+    };
+    Ok(match submit(pool, Target::Any, Job::UpgradeSqliteIntegration { zip }).await? {
+        Reply(JobResult::Upgraded { from, to }) => {
+            web_sys::console::info_1(&format!("This site's SQLite integration was upgraded from {from} to {to}.").into());
+            true
+        }
+        _ => false,
+    })
+}
+
+async fn settle_wordpress(pool: &Pool, first_use: FirstUse) -> Result<Option<String>, JsValue> {
+    use crate::client::{submit, Reply};
+    use crate::scheduler::Target;
+    use protocol::{Job, JobResult};
+    match first_use {
+        FirstUse::Install => run_php(pool, crate::versions::INSTALL_WORDPRESS_PHP, "installing WordPress from its zip").await?,
+        FirstUse::Connect => run_php(pool, crate::versions::CONNECT_WORDPRESS_PHP, "WordPress's first database connection").await?,
+        FirstUse::Nothing => {}
     }
     let path = format!("{DOCUMENT_ROOT}/wp-includes/version.php");
     Ok(match submit(pool, Target::Any, Job::ReadFile { path }).await {
@@ -457,6 +499,9 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     let php_module = compile(&window, format!("{}worker/{php_binary}", options.asset_base));
     let worker_module_url = format!("{}worker/worker_bg.wasm", options.asset_base);
     let worker_module_download = window.fetch_with_str(&worker_module_url);
+    // A saved site that reopens may need it (`upgrade_sqlite_integration`).
+    let sqlite_url = format!("{}{SQLITE_ARCHIVE}", options.asset_base);
+    let sqlite_download = options.saved.then(|| window.fetch_with_str(&sqlite_url));
     // A new site's image is of no use to a saved site that reopens; but
     // whether it reopens is known only once its storage is open.
     let image = crate::versions::site_image(&options.wordpress, options.php_version, php_build)
@@ -514,6 +559,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     // known before its registration settles.
     let absolute_url = protocol::scope::url(&window.location().origin()?, &scope);
     let (site_kind, archives) = site_download.await?;
+    let from_zips = site_kind == SiteKind::WordPress;
     // A damaged image: the formatting worker installs the zips instead.
     let image_fallback = match site_kind {
         SiteKind::Image => site_archive_urls(&options.site, &options.wordpress, &options.asset_base),
@@ -599,8 +645,15 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         return Err(failed);
     }
     let restored = pool.storage_opened().is_some_and(|o| o.restored);
-    let from_zip = matches!((&options.site, &options.wordpress), (Site::WordPress, WordPress::Url(_))) && !restored;
-    let wp_version = match settle_wordpress(&pool, from_zip).await {
+    let settled = async {
+        let upgraded = match sqlite_download.filter(|_| restored) {
+            Some(download) => upgrade_sqlite_integration(&pool, download, &sqlite_url).await?,
+            None => false,
+        };
+        let first_use = first_use(&options.site, &options.wordpress, from_zips, restored, upgraded);
+        settle_wordpress(&pool, first_use).await
+    };
+    let wp_version = match settled.await {
         Ok(version) => version,
         Err(failed) => {
             pool.terminate_all();
@@ -618,6 +671,18 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     }
     Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode, php_build, service_worker_port)
         .with_versions(options.php_version, wp_version))
+}
+
+/// `from_zips`: the site was to be installed from the WordPress zips (not
+/// from an image).
+fn first_use(site: &Site, wordpress: &WordPress, from_zips: bool, restored: bool, upgraded: bool) -> FirstUse {
+    match (site, wordpress) {
+        _ if restored && upgraded => FirstUse::Connect,
+        _ if restored => FirstUse::Nothing,
+        (Site::WordPress, WordPress::Url(_)) => FirstUse::Install,
+        (Site::WordPress, WordPress::Build(_)) if from_zips => FirstUse::Connect,
+        _ => FirstUse::Nothing,
+    }
 }
 
 /// Does this browser have JavaScript Promise Integration?

@@ -367,8 +367,8 @@ impl From<Reply> for JsValue {
                 set(&out, "heapPeak", s.heap_peak as f64);
                 out.into()
             }
-            // run() and request() convert their own replies.
-            JobResult::Run(_) | JobResult::Http(_) | JobResult::Failed { .. } => JsValue::UNDEFINED,
+            // run() and request() convert their own replies; the boot reads Upgraded.
+            JobResult::Run(_) | JobResult::Http(_) | JobResult::Failed { .. } | JobResult::Upgraded { .. } => JsValue::UNDEFINED,
         }
     }
 }

@@ -147,7 +147,7 @@ pub fn wordpress(requested: Option<&str>) -> Result<WordPress, String> {
 
 /// Installs a WordPress unpacked from a wordpress.org zip, which comes
 /// without a database, as the builds come installed: the same title, user
-/// and password. Prints `installed` last when WordPress is.
+/// and password. Prints `done` last when WordPress is.
 pub const INSTALL_WORDPRESS_PHP: &str = r#"<?php
 define('WP_INSTALLING', true);
 // Pluggable: no mail to send from here.
@@ -157,7 +157,17 @@ require_once ABSPATH . 'wp-admin/includes/upgrade.php';
 if (!is_blog_installed()) {
     wp_install('My WordPress Website', 'admin', 'admin@localhost.com', true, '', 'password');
 }
-echo is_blog_installed() ? 'installed' : 'not installed';
+echo is_blog_installed() ? 'done' : 'not installed';
+"#;
+
+/// WordPress's first database connection, after which the SQLite
+/// integration has converted a database an older one made.
+pub const CONNECT_WORDPRESS_PHP: &str = r#"<?php
+require_once getcwd() . '/wp-load.php';
+global $wpdb;
+echo $wpdb->get_var("SELECT option_value FROM $wpdb->options WHERE option_name = 'siteurl'") === null
+    ? 'no site URL: ' . $wpdb->last_error
+    : 'done';
 "#;
 
 /// `$wp_version` as `wp-includes/version.php` sets it.

@@ -95,6 +95,9 @@ pub enum Job {
     /// The site as a new site's image: a zip of the document root and of
     /// the compiled scripts beside it, names from `/` (`SiteKind::Image`).
     ExportImage,
+    /// A reopened site's SQLite integration brought up to this zip's (the
+    /// one new sites get) when it is older (`JobResult::Upgraded`, else `Done`).
+    UpgradeSqliteIntegration { zip: Vec<u8> },
 }
 
 /// What `client.run` runs: php-wasm's `run` options that cross to the worker.
@@ -152,6 +155,8 @@ pub enum JobResult {
     Bool(bool),
     Stats(FsStats),
     Done,
+    /// `Job::UpgradeSqliteIntegration` replaced version `from` with `to`.
+    Upgraded { from: String, to: String },
     /// The job could not be done; `errno` names the filesystem error if any.
     Failed { message: String, errno: Option<String> },
 }
@@ -405,6 +410,7 @@ mod tests {
             Job::IsDir { path: "/a".into() },
             Job::Copy { from: "/a".into(), to: "/b".into() },
             Job::ExportImage,
+            Job::UpgradeSqliteIntegration { zip: b"PK".to_vec() },
         ];
         for job in jobs {
             let envelope = ToWorker::Job(JobEnvelope { id: 2, job });

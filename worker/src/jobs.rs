@@ -213,6 +213,7 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Job::IsDir { path } => with_fs(|fs| is_dir(fs, &path)).map(|b| Step::Reply(JobResult::Bool(b))),
         Job::Copy { from, to } => with_fs(|fs| copy(fs, &from, &to)).map(|_| Step::Reply(JobResult::Done)),
         Job::ExportImage => with_fs(export_image).map(|zip| Step::Reply(JobResult::File(zip))),
+        Job::UpgradeSqliteIntegration { zip } => with_fs(|fs| upgrade_sqlite_integration(fs, &zip)).map(Step::Reply),
     };
     match outcome.unwrap_or_else(Step::Reply) {
         Step::Reply(result) => plan(Some(id), Some(result), None),
@@ -439,6 +440,18 @@ fn http_response(response: &JsValue) -> HttpResponse {
     }
     let body = get(response, "bytes").dyn_into::<Uint8Array>().map(|b| b.to_vec()).unwrap_or_default();
     HttpResponse { status, headers, body }
+}
+
+fn upgrade_sqlite_integration(fs: &FileSystem, zip: &Vec<u8>) -> Result<JobResult, JobResult> {
+    match crate::site::upgrade_sqlite_integration(fs, zip, document_root()) {
+        Ok(Some((from, to))) => {
+            // New files under old names: no compiled script may outlive them.
+            crate::compiled_cache::clear(fs);
+            Ok(JobResult::Upgraded { from, to })
+        }
+        Ok(None) => Ok(JobResult::Done),
+        Err(message) => Err(JobResult::Failed { message: format!("cannot upgrade the SQLite integration: {message}"), errno: None }),
+    }
 }
 
 pub(crate) fn write_file(path: &str, data: &[u8]) -> Result<(), JobResult> {

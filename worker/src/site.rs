@@ -83,16 +83,7 @@ if (\interface_exists(\WpOrg\Requests\Transport::class)) {
 // A fresh site would otherwise stop the first login to confirm the admin email.
 \add_filter('admin_email_check_interval', '__return_zero');
 
-// Blueprints' runSql needs WP_MySQL_Lexer, which SQLite integrations before 2.2 lack.
-\add_action('run_sql_step', static function () {
-	if (!\class_exists('WP_MySQL_Lexer')) {
-		require_once __DIR__ . '/php-pool/mysql-statement-lexer.php';
-	}
-});
 "#;
-
-/// A stand-in for the SQLite integration's WP_MySQL_Lexer (see the file).
-const MYSQL_STATEMENT_LEXER: &str = include_str!("mysql-statement-lexer.php");
 
 /// Where the SQLite integration goes, relative to the document root.
 const SQLITE_PLUGIN_DIR: &str = "wp-content/mu-plugins/sqlite-database-integration";
@@ -130,13 +121,95 @@ pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBy
             let mu_plugin = format!("{document_root}/wp-content/mu-plugins/0-playground.php");
             files::write_file(fs, &mu_plugin, PLAYGROUND_MU_PLUGIN.as_bytes(), None)
                 .map_err(|e| format!("{mu_plugin}: {}", e.name()))?;
-            let lexer = format!("{document_root}/wp-content/mu-plugins/php-pool/mysql-statement-lexer.php");
-            files::mkdir_all(fs, &format!("{document_root}/wp-content/mu-plugins/php-pool"))
-                .and_then(|()| files::write_file(fs, &lexer, MYSQL_STATEMENT_LEXER.as_bytes(), None))
-                .map_err(|e| format!("{lexer}: {}", e.name()))?;
-            Ok(files + 3)
+            Ok(files + 2)
         }
     }
+}
+
+/// A reopened site's SQLite integration, brought up to `zip`'s (the one new
+/// sites get) when it is older: saved sites keep their data and get the
+/// newer driver, which converts their database on its first connection
+/// (`SQLITE_DRIVER_VERSION` in it). The new copy is unpacked beside the old
+/// one and swapped in by renames, so a site cut off at any point reopens
+/// with one whole copy and is upgraded again. Returns the versions (from,
+/// to) when it upgraded; `None` for a site without our SQLite integration
+/// or with one as new.
+pub fn upgrade_sqlite_integration(
+    fs: &FileSystem,
+    zip: &dyn archive::ZipBytes,
+    document_root: &str,
+) -> Result<Option<(String, String)>, String> {
+    let plugin_dir = format!("{document_root}/{SQLITE_PLUGIN_DIR}");
+    let (staged, replaced) = (format!("{plugin_dir}.new"), format!("{plugin_dir}.old"));
+    finish_swap(fs, &plugin_dir, &staged, &replaced)?;
+    let Some(installed) = files::read_file(fs, &format!("{plugin_dir}/load.php")).ok().and_then(|t| plugin_version(&t)) else {
+        return Ok(None);
+    };
+    let prefix = top_folder(zip).map_err(|e| e.to_string())?;
+    let shipped = archive::entries(zip)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|e| e.name == format!("{prefix}load.php"))
+        .ok_or("the SQLite integration zip has no load.php")?
+        .contents(zip)
+        .map_err(|e| e.to_string())?;
+    let shipped = plugin_version(&shipped).ok_or("the SQLite integration zip's load.php names no version")?;
+    if version_key(&installed) >= version_key(&shipped) {
+        return Ok(None);
+    }
+    archive::unpack(fs, zip, &staged, &prefix).map_err(|e| e.to_string())?;
+    move_path(fs, &plugin_dir, &replaced)?;
+    move_path(fs, &staged, &plugin_dir)?;
+    install_db_dropin(fs, document_root, &plugin_dir)?;
+    remove_path(fs, &replaced)?;
+    Ok(Some((installed, shipped)))
+}
+
+/// After an upgrade cut short: the staged copy is whole once the old one was
+/// moved aside (it is moved only then), so it takes the old one's place;
+/// otherwise what was staged is dropped.
+fn finish_swap(fs: &FileSystem, plugin_dir: &str, staged: &str, replaced: &str) -> Result<(), String> {
+    let exists = |path: &str| fs.resolve(FileSystem::ROOT, path.as_bytes(), false).is_ok();
+    if !exists(plugin_dir) && exists(replaced) {
+        if exists(staged) {
+            move_path(fs, staged, plugin_dir)?;
+        } else {
+            move_path(fs, replaced, plugin_dir)?;
+        }
+    }
+    for leftover in [staged, replaced] {
+        if exists(leftover) {
+            remove_path(fs, leftover)?;
+        }
+    }
+    Ok(())
+}
+
+fn move_path(fs: &FileSystem, from: &str, to: &str) -> Result<(), String> {
+    let fail = |e: shared_fs::Errno| format!("cannot move {from} to {to}: {}", e.name());
+    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, from.as_bytes()).map_err(fail)?;
+    let (new_dir, new_name) = fs.resolve_parent(FileSystem::ROOT, to.as_bytes()).map_err(fail)?;
+    fs.rename(dir, &name, new_dir, &new_name).map_err(fail)
+}
+
+fn remove_path(fs: &FileSystem, path: &str) -> Result<(), String> {
+    let fail = |e: shared_fs::Errno| format!("cannot remove {path}: {}", e.name());
+    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fail)?;
+    crate::jobs::remove_tree(fs, dir, &name).map_err(fail)
+}
+
+/// The `Version:` of a WordPress plugin's header.
+fn plugin_version(main_file: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(main_file.get(..main_file.len().min(8192))?).ok()?;
+    text.lines()
+        .filter_map(|line| line.trim_start_matches([' ', '\t', '*', '#', '/']).strip_prefix("Version:"))
+        .map(|v| v.trim().to_string())
+        .find(|v| !v.is_empty())
+}
+
+/// `2.1.11` < `3.0.2` < `3.0.10`: numbers compared as numbers.
+fn version_key(version: &str) -> Vec<u64> {
+    version.split(['.', '-']).map(|part| part.parse().unwrap_or(0)).collect()
 }
 
 /// The folder every entry of a plugin zip sits in (`name-main/`), if any.
@@ -163,6 +236,18 @@ fn write_config_if_missing(fs: &FileSystem, document_root: &str) -> Result<usize
     Ok(1)
 }
 
+/// Put first in `db.php`: the SQLite integration 3 defaults to WAL, whose
+/// index lives in memory each worker maps for itself (php.wasm's mmap is a
+/// private copy), so workers would not see each other's commits. The
+/// rollback journal is coordinated by file locks, which the shared
+/// filesystem gives every worker.
+const JOURNAL_MODE: &str = "<?php
+// php-pool: every PHP worker opens this database; see worker/src/site.rs.
+if (!defined('SQLITE_JOURNAL_MODE')) {
+	define('SQLITE_JOURNAL_MODE', 'DELETE');
+}
+?>";
+
 /// WordPress loads `wp-content/db.php` instead of MySQL: the plugin ships it
 /// as `db.copy` with its own location left as placeholders.
 fn install_db_dropin(fs: &FileSystem, document_root: &str, plugin_dir: &str) -> Result<(), String> {
@@ -171,6 +256,7 @@ fn install_db_dropin(fs: &FileSystem, document_root: &str, plugin_dir: &str) -> 
     let dropin = String::from_utf8_lossy(&template)
         .replace("{SQLITE_IMPLEMENTATION_FOLDER_PATH}", plugin_dir)
         .replace("{SQLITE_PLUGIN}", "sqlite-database-integration/load.php");
+    let dropin = format!("{JOURNAL_MODE}{dropin}");
     let path = format!("{document_root}/wp-content/db.php");
     files::write_file(fs, &path, dropin.as_bytes(), None).map_err(|e| format!("{path}: {}", e.name()))
 }
@@ -217,9 +303,85 @@ mod tests {
         assert_eq!(text(&fs, "/wordpress/wp-config.php").as_deref(), Some("<?php // sample"));
         assert!(text(&fs, "/wordpress/wordpress/index.php").is_none());
         let dropin = text(&fs, "/wordpress/wp-content/db.php").unwrap();
+        assert!(dropin.starts_with(JOURNAL_MODE), "{dropin}");
         assert!(dropin.contains("/wordpress/wp-content/mu-plugins/sqlite-database-integration sqlite-database-integration/load.php"), "{dropin}");
         assert!(text(&fs, "/wordpress/wp-content/mu-plugins/0-playground.php").is_some());
-        assert!(text(&fs, "/wordpress/wp-content/mu-plugins/php-pool/mysql-statement-lexer.php").unwrap().contains("class WP_MySQL_Lexer"));
+    }
+
+    /// A SQLite integration zip of `version`, its files in `name-main/`.
+    fn sqlite_plugin_of(version: &str, marker: &str) -> Vec<u8> {
+        let header = format!("<?php\n/**\n * Plugin Name: SQLite Database Integration\n * Version: {version}\n */\n");
+        zip(&[
+            ("sqlite-main/db.copy", "<?php // dropin {SQLITE_IMPLEMENTATION_FOLDER_PATH}"),
+            ("sqlite-main/load.php", &header),
+            (&format!("sqlite-main/{marker}.php"), "<?php"),
+        ])
+    }
+
+    fn wordpress_with_sqlite(version: &str) -> FileSystem {
+        let fs = new_fs();
+        let wordpress = zip(&[("index.php", "<?php"), ("wp-config.php", "<?php")]);
+        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin_of(version, "old-only")], "/wordpress").unwrap();
+        fs
+    }
+
+    const PLUGIN: &str = "/wordpress/wp-content/mu-plugins/sqlite-database-integration";
+
+    #[test]
+    fn an_older_sqlite_integration_is_replaced_whole_and_a_current_one_kept() {
+        let fs = wordpress_with_sqlite("2.1.11");
+        crate::mkdir_all(&fs, "/wordpress/wp-content/database").unwrap();
+        files::write_file(&fs, "/wordpress/wp-content/database/.ht.sqlite", b"data", None).unwrap();
+        let upgraded = upgrade_sqlite_integration(&fs, &sqlite_plugin_of("3.0.2", "new-only"), "/wordpress").unwrap();
+        assert_eq!(upgraded, Some(("2.1.11".into(), "3.0.2".into())));
+        assert!(text(&fs, &format!("{PLUGIN}/new-only.php")).is_some());
+        assert!(text(&fs, &format!("{PLUGIN}/old-only.php")).is_none(), "the old copy's files are gone");
+        assert!(text(&fs, &format!("{PLUGIN}.new/load.php")).is_none() && text(&fs, &format!("{PLUGIN}.old/load.php")).is_none());
+        assert_eq!(text(&fs, "/wordpress/wp-content/db.php").as_deref(), Some(&*format!("{JOURNAL_MODE}<?php // dropin {PLUGIN}")));
+        assert_eq!(text(&fs, "/wordpress/wp-content/database/.ht.sqlite").as_deref(), Some("data"));
+        // Once current, or newer than what is shipped: nothing to do.
+        assert_eq!(upgrade_sqlite_integration(&fs, &sqlite_plugin_of("3.0.2", "again"), "/wordpress").unwrap(), None);
+        assert_eq!(upgrade_sqlite_integration(&fs, &sqlite_plugin_of("2.9.99", "older"), "/wordpress").unwrap(), None);
+        assert!(text(&fs, &format!("{PLUGIN}/again.php")).is_none() && text(&fs, &format!("{PLUGIN}/older.php")).is_none());
+    }
+
+    #[test]
+    fn a_site_without_the_sqlite_integration_is_left_alone() {
+        let fs = new_fs();
+        install(&fs, &SiteKind::Archive, &[&zip(&[("index.php", "<?php")])], "/wordpress").unwrap();
+        assert_eq!(upgrade_sqlite_integration(&fs, &sqlite_plugin_of("3.0.2", "new-only"), "/wordpress").unwrap(), None);
+        assert!(text(&fs, &format!("{PLUGIN}/load.php")).is_none());
+    }
+
+    #[test]
+    fn an_upgrade_cut_short_reopens_with_one_whole_copy() {
+        let shipped = sqlite_plugin_of("3.0.2", "new-only");
+        // Cut after the old copy was moved aside: the staged copy is whole.
+        let fs = wordpress_with_sqlite("2.1.11");
+        archive::unpack(&fs, &shipped, &format!("{PLUGIN}.new"), "sqlite-main/").unwrap();
+        move_path(&fs, PLUGIN, &format!("{PLUGIN}.old")).unwrap();
+        assert_eq!(upgrade_sqlite_integration(&fs, &shipped, "/wordpress").unwrap(), None, "already the new copy");
+        assert!(text(&fs, &format!("{PLUGIN}/new-only.php")).is_some());
+        assert!(text(&fs, &format!("{PLUGIN}.old/load.php")).is_none());
+        // Cut while staging: the staged part is dropped and the upgrade redone.
+        let fs = wordpress_with_sqlite("2.1.11");
+        crate::mkdir_all(&fs, &format!("{PLUGIN}.new")).unwrap();
+        files::write_file(&fs, &format!("{PLUGIN}.new/load.php"), b"<?php // half", None).unwrap();
+        assert_eq!(upgrade_sqlite_integration(&fs, &shipped, "/wordpress").unwrap(), Some(("2.1.11".into(), "3.0.2".into())));
+        assert!(text(&fs, &format!("{PLUGIN}/new-only.php")).is_some());
+        // Cut after the old copy was moved aside with nothing staged (it
+        // cannot happen, but the old copy is not lost).
+        let fs = wordpress_with_sqlite("2.1.11");
+        move_path(&fs, PLUGIN, &format!("{PLUGIN}.old")).unwrap();
+        assert_eq!(upgrade_sqlite_integration(&fs, &shipped, "/wordpress").unwrap(), Some(("2.1.11".into(), "3.0.2".into())));
+    }
+
+    #[test]
+    fn plugin_versions_are_read_from_the_header_and_compared_as_numbers() {
+        assert_eq!(plugin_version(b"<?php\n/**\n * Plugin Name: X\n * Version: 2.1.11\n */").as_deref(), Some("2.1.11"));
+        assert_eq!(plugin_version(b"<?php // no header"), None);
+        assert!(version_key("3.0.10") > version_key("3.0.2"));
+        assert!(version_key("2.1.11") < version_key("3.0.2"));
     }
 
     #[test]
