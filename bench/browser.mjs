@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startServer } from '../playground/serve.mjs';
 import { CHROMIUM_ARGS, distDir, startBrowser } from '../e2e/harness.mjs';
+import { bootSiteWithSqliteIntegration, NEW_SQLITE_ZIP, OLD_SQLITE_ZIP, sqliteIntegrationFiles } from '../e2e/fixtures/sqlite-integration.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // Playground's engine, the peer of the WordPress figures: built by
@@ -514,6 +515,48 @@ export async function burstAfterReady(browser, origin) {
 	return [
 		figure(`WordPress 16 concurrent front pages from navigation: ours ${n} workers vs peer`, ours, peer, 'ms', '<= 0.5', ours / peer <= 0.5,
 			`navigation start to the last of 16 front pages requested together once the client is ready (ours: through the service worker, beside the site iframe's own first page); ${PEER}; median of 2 interleaved rounds`),
+	];
+}
+
+/** The SQLite integration new sites get (3.0.2) against the one they got
+ *  before (2.1.11), on the same site (WordPress 6.5's build zip, 1 worker,
+ *  a temporary site) made the same way, alternating. After the boot's
+ *  first connection (which converts 2.1.11's database for 3.0.2, as the
+ *  boot does for a site from a zip), the first front page and the p50. */
+export async function sqliteDriver(browser, origin, { quick }) {
+	const drivers = { old: sqliteIntegrationFiles(OLD_SQLITE_ZIP), new: sqliteIntegrationFiles(NEW_SQLITE_ZIP) };
+	const runs = { old: [], new: [] };
+	for (let round = 0; round < (quick ? 2 : 4); round++) {
+		for (const driver of round % 2 ? ['new', 'old'] : ['old', 'new']) {
+			const { page, context } = await open(browser, origin, '?workers=1&storage=temp');
+			await page.evaluate(() => window.playground);
+			await page.evaluate(bootSiteWithSqliteIntegration, { files: drivers[driver], options: { workers: 1, storage: 'temp' } });
+			runs[driver].push(
+				await page.evaluate(async () => {
+					const client = window.siteWithDriver;
+					const connected = await client.run({ code: `<?php require '/wordpress/wp-load.php'; echo $wpdb->get_var("SELECT COUNT(*) FROM $wpdb->posts") > 0 ? 'ok' : $wpdb->last_error;` });
+					if (connected.text !== 'ok') throw new Error(`no database: ${connected.text} ${connected.errors}`);
+					const get = async (url) => {
+						const r = await client.request({ url });
+						return { status: r.httpStatusCode, bodyLength: r.bytes.byteLength };
+					};
+					const start = performance.now();
+					const first = await get(client.absoluteUrl);
+					if (first.status !== 200 || first.bodyLength < 10000) throw new Error(`first front page: HTTP ${first.status}, ${first.bodyLength} bytes`);
+					const firstPage = performance.now() - start;
+					return { firstPage, p50: await window.bench.p50(get, client.absoluteUrl, { warmup: 5, runs: 30 }) };
+				})
+			);
+			await context.close();
+		}
+	}
+	const med = (driver, key) => median(runs[driver].map((r) => r[key]));
+	const how = `WordPress 6.5's build zip, 1 worker, client.request (no service worker); median of ${runs.new.length} interleaved rounds`;
+	return [
+		figure('WordPress front page p50: SQLite integration 3.0.2 vs 2.1.11', med('new', 'p50'), med('old', 'p50'), 'ms', '<= 1.05',
+			med('new', 'p50') / med('old', 'p50') <= 1.05, `p50 of 30 sequential front pages after 5 warm-up; ${how}`),
+		figure('WordPress first front page after the first connection: SQLite integration 3.0.2 vs 2.1.11', med('new', 'firstPage'), med('old', 'firstPage'), 'ms', 'report',
+			true, `the first front page after the boot's first database connection, both drivers' scripts compiled on it (a new site's image brings 3.0.2's compiled); ${how}`),
 	];
 }
 

@@ -22,6 +22,7 @@ import {
 	scaling,
 	serviceWorkerOverhead,
 	soak,
+	sqliteDriver,
 	withBrowser,
 	wordpressVsPeer,
 } from './browser.mjs';
@@ -69,6 +70,7 @@ rows.push(
 		...(await serviceWorkerOverhead(browser, origin)),
 		...(await wordpressVsPeer(browser, origin, { quick })),
 		...(await burstAfterReady(browser, origin)),
+		...(await sqliteDriver(browser, origin, { quick })),
 		...(await editorScaling(browser, origin, { quick })),
 		...(await memoryAfterBoot(browser, origin)),
 		...(await persistence(browser, origin)),

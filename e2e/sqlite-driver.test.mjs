@@ -3,11 +3,8 @@
 // new driver (its own metadata tables included) lose nothing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { distDir, openPlayground, useBrowserAndServer } from './harness.mjs';
+import { openPlayground, useBrowserAndServer } from './harness.mjs';
+import { bootSiteWithSqliteIntegration, OLD_SQLITE_ZIP, sqliteIntegrationFiles } from './fixtures/sqlite-integration.mjs';
 
 const env = useBrowserAndServer();
 
@@ -19,30 +16,6 @@ const wp = (page, code, worker) =>
 		},
 		[code, worker]
 	);
-
-/** The SQLite integration the WordPress builds ship (2.1.11), as the
- *  files a site made before the upgrade holds: {path under the plugin
- *  folder: base64}. */
-function oldSqliteIntegration() {
-	const zip = join(distDir, '..', 'node_modules', '@wp-playground', 'wordpress-builds', 'src', 'sqlite-database-integration', 'sqlite-database-integration.zip');
-	const scratch = mkdtempSync(join(tmpdir(), 'old-sqlite-'));
-	try {
-		execFileSync('unzip', ['-q', zip, '-d', scratch]);
-		const [top] = readdirSync(scratch);
-		const files = {};
-		const walk = (dir) => {
-			for (const name of readdirSync(dir)) {
-				const path = join(dir, name);
-				if (statSync(path).isDirectory()) walk(path);
-				else files[relative(join(scratch, top), path)] = readFileSync(path).toString('base64');
-			}
-		};
-		walk(join(scratch, top));
-		return files;
-	} finally {
-		rmSync(scratch, { recursive: true, force: true });
-	}
-}
 
 // PRAGMA is SQLite's, not MySQL's: asked of SQLite itself.
 const INTEGRITY = `(new PDO('sqlite:/wordpress/wp-content/database/.ht.sqlite'))->query('PRAGMA integrity_check')->fetchColumn()`;
@@ -59,28 +32,19 @@ test('a saved site made with SQLite integration 2.1.11 is upgraded in place and 
 		// 2.1.11 integration in mu-plugins and its db.php drop-in.
 		const maker = await context.newPage();
 		watch(maker);
-		await maker.goto(`${env.origin}/?site=blank&workers=1&storage=temp`);
+		await maker.goto(`${env.origin}/?workers=1&storage=temp`);
 		await maker.evaluate(() => window.playground);
-		const made = await maker.evaluate(async (files) => {
-			const { startPlayground } = await import('./host/index.js');
-			const wordpress = new Uint8Array(await (await fetch('./wordpress/wp-6.5.zip')).arrayBuffer());
-			const client = await startPlayground({ site: wordpress, workers: 1, siteSlug: 'made-with-2-1-11' });
-			const dir = '/wordpress/wp-content/mu-plugins/sqlite-database-integration';
-			for (const [path, base64] of Object.entries(files)) {
-				const full = `${dir}/${path}`;
-				await client.mkdirTree(full.slice(0, full.lastIndexOf('/')));
-				await client.writeFile(full, Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
-			}
-			const dropin = (await client.readFileAsText(`${dir}/db.copy`))
-				.replace('{SQLITE_IMPLEMENTATION_FOLDER_PATH}', dir)
-				.replace('{SQLITE_PLUGIN}', 'sqlite-database-integration/load.php');
-			await client.writeFile('/wordpress/wp-content/db.php', dropin);
-			const run = async (code) => (await client.run({ code })).text;
-			return run(`<?php require '/wordpress/wp-load.php';
-				$id = wp_insert_post(['post_title' => 'Written by 2.1.11', 'post_status' => 'publish']);
-				$db = new PDO('sqlite:/wordpress/wp-content/database/.ht.sqlite');
-				echo $id > 0 ? 'post' : 'no post', '|', implode(',', $db->query("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('_mysql_data_types_cache', '_wp_sqlite_global_variables') ORDER BY name")->fetchAll(PDO::FETCH_COLUMN));`);
-		}, oldSqliteIntegration());
+		await maker.evaluate(bootSiteWithSqliteIntegration, {
+			files: sqliteIntegrationFiles(OLD_SQLITE_ZIP),
+			options: { workers: 1, siteSlug: 'made-with-2-1-11' },
+		});
+		const made = await maker.evaluate(
+			async (code) => (await window.siteWithDriver.run({ code })).text,
+			`<?php require '/wordpress/wp-load.php';
+			$id = wp_insert_post(['post_title' => 'Written by 2.1.11', 'post_status' => 'publish']);
+			${OLD_DRIVER_TABLES}
+			echo $id > 0 ? 'post' : 'no post', '|', implode(',', $tables);`
+		);
 		assert.equal(made, 'post|_mysql_data_types_cache', 'made by the old driver, which keeps no global-variables table');
 		await maker.close();
 
