@@ -68,12 +68,16 @@ test('a new default site starts with its compiled scripts, and its first page co
 	await context.close();
 });
 
+// Its database's first connection, made by the boot (host/src/boot.rs
+// `FirstUse::Connect`), compiles WordPress's loading scripts; the front
+// page compiles the rest.
 test('another WordPress installs from its zip and compiles on first use', async () => {
 	const { context, page, started } = await bootQuiet({ workers: 1, wp: '6.4' });
-	assert.deepEqual(await compiled(page, started), [0, 0]);
+	const [atBoot, oldAtBoot] = await compiled(page, started);
+	assert.ok(atBoot > 100 && oldAtBoot === 0, `${atBoot} compiled by the boot, ${oldAtBoot} earlier`);
 	assert.equal((await frontPage(page)).status, 200);
 	const [entries, old] = await compiled(page, started);
-	assert.ok(entries > 300 && old === 0, `${entries} compiled now, ${old} earlier`);
+	assert.ok(entries > atBoot && old === 0, `${entries} compiled now (${atBoot} by the boot), ${old} earlier`);
 	await context.close();
 });
 
@@ -89,7 +93,8 @@ test('an image that cannot be fetched falls back to the zips', async () => {
 	const { context, page, started } = await bootQuiet({ workers: 1 }, { route });
 	// (The blank page's own boot asked for none: a blank site has no image.)
 	assert.equal(asked, 1, 'the image was asked for');
-	assert.deepEqual(await compiled(page, started), [0, 0], 'installed from the zips');
+	const [entries, old] = await compiled(page, started);
+	assert.ok(entries > 0 && old === 0, `installed from the zips: ${entries} compiled by this boot, ${old} from a build`);
 	assert.equal((await frontPage(page)).status, 200);
 	await context.close();
 });

@@ -161,8 +161,14 @@ echo is_blog_installed() ? 'done' : 'not installed';
 "#;
 
 /// WordPress's first database connection, after which the SQLite
-/// integration has converted a database an older one made.
+/// integration has converted a database an older one made. Without cron:
+/// its request could not reach the site yet (the service worker takes the
+/// site's scope after the boot), and its lock would hold cron off for a
+/// minute.
 pub const CONNECT_WORDPRESS_PHP: &str = r#"<?php
+if (!defined('DISABLE_WP_CRON')) {
+    define('DISABLE_WP_CRON', true);
+}
 require_once getcwd() . '/wp-load.php';
 global $wpdb;
 echo $wpdb->get_var("SELECT option_value FROM $wpdb->options WHERE option_name = 'siteurl'") === null
