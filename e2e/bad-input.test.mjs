@@ -216,6 +216,11 @@ test('a 200 MiB request body gets 413 and a PHP response past memory gets 507; t
 				small: await answer('len.php', { method: 'POST', body: new Blob([new Uint8Array(1 << 20)]) }),
 				echo: await answer('big.php'),
 				after: await answer('kept.txt'),
+				// The client refuses what the service worker would, before copying it.
+				viaClient: await c.request({ url: 'len.php', method: 'POST', body: new Uint8Array((64 << 20) + 1) }).then(
+					(r) => `answered ${r.httpStatusCode}`,
+					(e) => String(e.message ?? e)
+				),
 			};
 		});
 		assert.equal(outcome.post.status, 413, JSON.stringify(outcome.post));
@@ -225,6 +230,7 @@ test('a 200 MiB request body gets 413 and a PHP response past memory gets 507; t
 		assert.equal(outcome.echo.status, 507, JSON.stringify(outcome.echo));
 		assert.match(outcome.echo.text, /memory is full/);
 		assert.deepEqual(outcome.after, { status: 200, text: 'kept' });
+		assert.match(outcome.viaClient, /65 MiB.*at most 64 MiB/);
 	} catch (e) {
 		e.message += `\n${logs.slice(-20).join('\n')}`;
 		throw e;

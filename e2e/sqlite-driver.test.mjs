@@ -48,6 +48,23 @@ test('a saved site made with SQLite integration 2.1.11 is upgraded in place and 
 		assert.equal(made, 'post|_mysql_data_types_cache', 'made by the old driver, which keeps no global-variables table');
 		await maker.close();
 
+		// Reopened with a damaged integration zip: no upgrade, a clear error
+		// in the console, and the site as it was.
+		const damaged = async (route) => route.fulfill({ status: 200, contentType: 'application/zip', body: 'PK not a zip' });
+		await context.route(/\/wordpress\/sqlite-database-integration\.zip$/, damaged);
+		const kept = await context.newPage();
+		watch(kept);
+		await kept.goto(`${env.origin}/?site-slug=made-with-2-1-11&workers=1`);
+		assert.equal(await kept.evaluate(async () => (await window.playground).restored), true);
+		assert.ok(logs.some((l) => l.includes('the SQLite integration could not be upgraded')), logs.join('\n'));
+		assert.equal(
+			await wp(kept, `${OLD_DRIVER_TABLES} echo defined('SQLITE_DRIVER_VERSION') ? SQLITE_DRIVER_VERSION : 'old', '|', implode(',', $tables), '|', $wpdb->get_var("SELECT post_title FROM $wpdb->posts WHERE post_title = 'Written by 2.1.11'");`),
+			'old|_mysql_data_types_cache|Written by 2.1.11'
+		);
+		await kept.close();
+		await context.unroute(/\/wordpress\/sqlite-database-integration\.zip$/, damaged);
+		logs.length = 0;
+
 		// Reopened: upgraded, converted at boot, data kept, and writable.
 		const reopened = await context.newPage();
 		watch(reopened);

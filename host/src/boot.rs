@@ -82,8 +82,6 @@ fn assets_url(asset_base: &str, installed: Option<&str>) -> Option<String> {
     Some(format!("{asset_base}{}", build.assets()))
 }
 
-/// The installed WordPress's `$wp_version`, after installing a wordpress.org
-/// zip (it comes without a database); `None` for a site that is not WordPress.
 /// What a WordPress site needs before its first page, once: installing it
 /// (a zip from a URL), or its database's first connection, which the SQLite
 /// integration uses to convert a database an older one made (a reopened
@@ -96,6 +94,7 @@ enum FirstUse {
     Nothing,
 }
 
+/// Runs `code` on a free worker; it prints `done` last when it did its job.
 async fn run_php(pool: &Pool, code: &str, what: &str) -> Result<(), JsValue> {
     use crate::client::{submit, Reply};
     use crate::scheduler::Target;
@@ -115,8 +114,9 @@ async fn run_php(pool: &Pool, code: &str, what: &str) -> Result<(), JsValue> {
 /// A reopened site whose SQLite integration is older than the one new sites
 /// get is upgraded to it (`Job::UpgradeSqliteIntegration`); its database is
 /// converted by the first connection. Returns whether it was upgraded. A
-/// download that fails leaves the site as it was, with a warning.
-async fn upgrade_sqlite_integration(pool: &Pool, download: js_sys::Promise, url: &str) -> Result<bool, JsValue> {
+/// download or an upgrade that fails leaves the site as it was, with a
+/// warning.
+async fn upgrade_sqlite_integration(pool: &Pool, download: js_sys::Promise, url: &str) -> bool {
     use crate::client::{submit, Reply};
     use crate::scheduler::Target;
     use protocol::{Job, JobResult};
@@ -124,25 +124,40 @@ async fn upgrade_sqlite_integration(pool: &Pool, download: js_sys::Promise, url:
         Ok(bytes) => bytes.to_vec(),
         Err(why) => {
             web_sys::console::warn_2(&"the SQLite integration was not checked for an upgrade:".into(), &why);
-            return Ok(false);
+            return false;
         }
     };
-    Ok(match submit(pool, Target::Any, Job::UpgradeSqliteIntegration { zip }).await? {
-        Reply(JobResult::Upgraded { from, to }) => {
+    match submit(pool, Target::Any, Job::UpgradeSqliteIntegration { zip }).await {
+        Ok(Reply(JobResult::Upgraded { from, to })) => {
             web_sys::console::info_1(&format!("This site's SQLite integration was upgraded from {from} to {to}.").into());
             true
         }
-        _ => false,
-    })
+        // Its old copy is whole (the new one is swapped in last): the site
+        // opens as it was.
+        Err(why) => {
+            web_sys::console::error_2(&"the SQLite integration could not be upgraded:".into(), &why);
+            false
+        }
+        Ok(_) => false,
+    }
 }
 
+/// Does the site's `first_use`, then reads the installed WordPress's
+/// `$wp_version` (`None` for a site that is not WordPress). A site that
+/// cannot be installed does not boot; one whose first connection fails
+/// boots with a warning, its files still there to export, and WordPress
+/// says what is wrong on its pages.
 async fn settle_wordpress(pool: &Pool, first_use: FirstUse) -> Result<Option<String>, JsValue> {
     use crate::client::{submit, Reply};
     use crate::scheduler::Target;
     use protocol::{Job, JobResult};
     match first_use {
         FirstUse::Install => run_php(pool, crate::versions::INSTALL_WORDPRESS_PHP, "installing WordPress from its zip").await?,
-        FirstUse::Connect => run_php(pool, crate::versions::CONNECT_WORDPRESS_PHP, "WordPress's first database connection").await?,
+        FirstUse::Connect => {
+            if let Err(why) = run_php(pool, crate::versions::CONNECT_WORDPRESS_PHP, "WordPress's first database connection").await {
+                web_sys::console::error_1(&why);
+            }
+        }
         FirstUse::Nothing => {}
     }
     let path = format!("{DOCUMENT_ROOT}/wp-includes/version.php");
@@ -647,7 +662,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     let restored = pool.storage_opened().is_some_and(|o| o.restored);
     let settled = async {
         let upgraded = match sqlite_download.filter(|_| restored) {
-            Some(download) => upgrade_sqlite_integration(&pool, download, &sqlite_url).await?,
+            Some(download) => upgrade_sqlite_integration(&pool, download, &sqlite_url).await,
             None => false,
         };
         let first_use = first_use(&options.site, &options.wordpress, from_zips, restored, upgraded);

@@ -308,13 +308,19 @@ fn string_pairs(value: &JsValue) -> Vec<(String, String)> {
         .collect()
 }
 
+/// A request's or run's body; one larger than the service worker would
+/// pass on is refused with the same reason, before it is copied.
 fn body_bytes(body: &JsValue) -> Result<Vec<u8>, JsValue> {
+    let fits = |bytes: usize| protocol::request_body_too_large(bytes as u64).map_or(Ok(()), |why| Err(error(why)));
     if body.is_undefined() || body.is_null() {
         Ok(Vec::new())
     } else if let Some(text) = body.as_string() {
+        fits(text.len())?;
         Ok(text.into_bytes())
     } else if body.is_instance_of::<Uint8Array>() {
-        Ok(Uint8Array::new(body).to_vec())
+        let bytes = Uint8Array::new(body);
+        fits(bytes.length() as usize)?;
+        Ok(bytes.to_vec())
     } else {
         Err(error("body must be a string or a Uint8Array (form objects are not supported)"))
     }
