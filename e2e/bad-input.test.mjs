@@ -217,7 +217,7 @@ test('a 200 MiB request body gets 413 and a PHP response past memory gets 507; t
 				echo: await answer('big.php'),
 				after: await answer('kept.txt'),
 				// The client refuses what the service worker would, before copying it.
-				viaClient: await c.request({ url: 'len.php', method: 'POST', body: new Uint8Array((64 << 20) + 1) }).then(
+				viaClient: await c.request({ url: '/len.php', method: 'POST', body: new Uint8Array((64 << 20) + 1) }).then(
 					(r) => `answered ${r.httpStatusCode}`,
 					(e) => String(e.message ?? e)
 				),

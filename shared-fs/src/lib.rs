@@ -133,7 +133,7 @@ pub use sync::{
 pub use sync::{clear_current_owner, current_owner, set_current_owner};
 pub use names::{NAME_MAX, PATH_MAX};
 pub use path::MAX_SYMLINK_HOPS;
-pub use persist::{crc32, Opened, Saved, Sink, Source, StoredFile};
+pub use persist::{crc32, open_log, Log, LogFile, LogWriter, Opened, Saved, Sink, Source, StoredFile};
 pub use types::*;
 
 /// Size of a data block: the unit of file addressing, of `statfs` and of

@@ -2,11 +2,9 @@
 //!
 //! One worker keeps the storage: the storage worker when the memory is
 //! shared, else the single PHP worker. It holds sync access handles on the
-//! site's two log files (`protocol::storage::LOG_FILES`): the active one is
-//! an image followed by change batches (shared-fs `persist`); compaction
-//! writes a fresh image into the other one, which keeps the previous state
-//! until the next compaction, so a damaged newest image still leaves one
-//! whole state to open.
+//! site's two log files (`protocol::storage::LOG_FILES`); how the log is
+//! written and compacted is shared-fs's (`persist/log.rs`, `LogWriter`):
+//! this holds the browser's files, where the log stands, and the waiting.
 //!
 //! The promise: a request whose response reached the page is stored. A PHP
 //! worker that changed files asks the keeper to save and waits before it
@@ -17,21 +15,23 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use js_sys::Uint8Array;
-use shared_fs::{FileSystem, Opened, Sink, Source, StoredFile};
+use shared_fs::{FileSystem, Log, LogFile, LogWriter, Sink, Source};
 use wasm_bindgen::prelude::*;
 use web_sys::{FileSystemReadWriteOptions, FileSystemSyncAccessHandle};
 
 /// Bytes copied between the shared memory and a handle at a time.
 const IO_CHUNK: usize = 1 << 20;
-/// Compact when the change batches outgrow the image by this factor...
-const COMPACT_FACTOR: u64 = 2;
-/// ...and the log is at least this long.
-const COMPACT_MIN_BYTES: u64 = 8 << 20;
 /// How long a worker waits for its changes to be stored before it answers
 /// with an error instead.
 const SAVE_TIMEOUT: Duration = Duration::from_secs(15);
 
-struct Handle(FileSystemSyncAccessHandle);
+/// One of the log's files: an OPFS sync access handle, and why the browser
+/// refused its last write (shared-fs reports only `EIO`, and a person
+/// should read the browser's reason).
+struct Handle {
+    handle: FileSystemSyncAccessHandle,
+    refusal: Option<String>,
+}
 
 fn js_error(e: JsValue) -> String {
     e.as_string()
@@ -45,25 +45,11 @@ fn at(offset: u64) -> FileSystemReadWriteOptions {
     options
 }
 
-thread_local! {
-    /// Why the browser refused the last write (a full quota, say): shared-fs
-    /// reports only `EIO`, and a person should read the browser's reason.
-    static WRITE_REFUSED: RefCell<Option<String>> = const { RefCell::new(None) };
-}
-
-/// `context` and the browser's reason for refusing a write, or the errno.
-fn save_error(context: &str, errno: shared_fs::Errno) -> String {
-    match WRITE_REFUSED.with(|w| w.borrow_mut().take()) {
-        Some(reason) => format!("{context}: {reason}"),
-        None => format!("{context}: {}", errno.name()),
-    }
-}
-
 impl Sink for Handle {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
         let written = self.write_chunks(offset, bytes);
         if let Err(reason) = &written {
-            WRITE_REFUSED.with(|w| *w.borrow_mut() = Some(reason.clone()));
+            self.refusal = Some(reason.clone());
         }
         written
     }
@@ -76,7 +62,7 @@ impl Handle {
         for (i, chunk) in bytes.chunks(IO_CHUNK).enumerate() {
             let buffer = Uint8Array::new_with_length(chunk.len() as u32);
             buffer.copy_from(chunk);
-            let written = self.0.write_with_js_u8_array_and_options(&buffer, &at(offset + (i * IO_CHUNK) as u64)).map_err(js_error)?;
+            let written = self.handle.write_with_js_u8_array_and_options(&buffer, &at(offset + (i * IO_CHUNK) as u64)).map_err(js_error)?;
             // Chromium answers a write past the quota with a short (even
             // negative) count rather than an error.
             if written != chunk.len() as f64 {
@@ -89,7 +75,7 @@ impl Handle {
 
 impl Source for Handle {
     fn len(&self) -> u64 {
-        self.0.get_size().unwrap_or(0.0) as u64
+        self.handle.get_size().unwrap_or(0.0) as u64
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize, String> {
@@ -97,7 +83,7 @@ impl Source for Handle {
         while done < buf.len() {
             let n = (buf.len() - done).min(IO_CHUNK);
             let buffer = Uint8Array::new_with_length(n as u32);
-            let got = self.0.read_with_js_u8_array_and_options(&buffer, &at(offset + done as u64)).map_err(js_error)? as usize;
+            let got = self.handle.read_with_js_u8_array_and_options(&buffer, &at(offset + done as u64)).map_err(js_error)? as usize;
             buffer.subarray(0, got as u32).copy_to(&mut buf[done..done + got]);
             done += got;
             if got < n {
@@ -108,33 +94,28 @@ impl Source for Handle {
     }
 }
 
-impl Handle {
-    fn flush(&self) -> Result<(), String> {
-        self.0.flush().map_err(js_error)
+impl LogFile for Handle {
+    fn flush(&mut self) -> Result<(), String> {
+        self.handle.flush().map_err(js_error)
     }
 
-    fn truncate(&self, len: u64) -> Result<(), String> {
-        self.0.truncate_with_f64(len as f64).map_err(js_error)
+    fn truncate(&mut self, len: u64) -> Result<(), String> {
+        self.handle.truncate_with_f64(len as f64).map_err(js_error)
+    }
+
+    fn take_refusal(&mut self) -> Option<String> {
+        self.refusal.take()
     }
 }
 
-/// Where the log stands. In a static (shared memory), so a replacement
-/// keeper goes on where a dead one stopped (`KeeperLog`).
-#[derive(Clone, Copy)]
-struct Log {
-    active: usize,
-    generation: u64,
-    next_index: u32,
-    end: u64,
-    image_bytes: u64,
-}
-
-/// `Log`'s cell. Not a mutex: a keeper that dies mid-save would hold it
-/// for ever, and its replacement could never save. Only the keeper touches
-/// it, and there is one keeper at a time, so it needs no lock. A keeper
-/// stores the log whole once a save is done, so a replacement finds the
-/// state after the last save that finished; its first save is a whole
-/// image (`save_into`), whatever the dead keeper left half-done.
+/// `Log`'s cell, in a static (shared memory), so a replacement keeper goes
+/// on where a dead one stopped. Not a mutex: a keeper that dies mid-save
+/// would hold it for ever, and its replacement could never save. Only the
+/// keeper touches it, and there is one keeper at a time, so it needs no
+/// lock. A keeper stores the log whole once a save is done, so a
+/// replacement finds the state after the last save that finished; its
+/// first save is a whole image (`LogWriter`), whatever the dead keeper left
+/// half-done.
 struct KeeperLog(std::cell::UnsafeCell<Option<Log>>);
 
 // SAFETY: accessed only through `KeeperLog::with`, whose callers are the
@@ -155,21 +136,21 @@ impl KeeperLog {
 
 static LOG: KeeperLog = KeeperLog(std::cell::UnsafeCell::new(None));
 
-thread_local! {
-    /// Where the log ended when a compaction last failed (`None`: it did not).
-    static COMPACTION_FAILED_AT: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
-    /// Turns since the last save failed (`storage_step`).
-    static TURNS_SINCE_FAILURE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
-    /// Whether this keeper knows the log's files as `LOG` says: it opened
-    /// or created them, or has written a whole image since it took over.
-    static LOG_IS_MINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
 /// Why the last save failed, until one succeeds; waiting workers answer with it.
 static SAVE_ERROR: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
 thread_local! {
     /// The keeper's handles (JS objects: they belong to this worker alone).
-    static FILES: RefCell<Option<Vec<Handle>>> = const { RefCell::new(None) };
+    static FILES: RefCell<Option<[Handle; 2]>> = const { RefCell::new(None) };
+    /// The keeper's own rules and memory (a replacement starts afresh).
+    static WRITER: RefCell<LogWriter> = RefCell::new(keeper_writer(LogWriter::default()));
+    /// Turns since the last save failed (`storage_step`).
+    static TURNS_SINCE_FAILURE: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+fn keeper_writer(mut writer: LogWriter) -> LogWriter {
+    writer.after_batch = || crate::fault::helper_fault_point(crate::fault::HelperFault::StorageMidBatch);
+    writer
 }
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -179,10 +160,10 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Takes the keeper's handles (an array of `FileSystemSyncAccessHandle`,
 /// one per `protocol::storage::LOG_FILES` entry).
 pub(crate) fn keep(handles: &js_sys::Array) -> Result<(), String> {
-    let handles: Vec<Handle> = handles.iter().map(|h| Handle(h.unchecked_into())).collect();
-    if handles.len() != protocol::storage::LOG_FILES.len() {
-        return Err(format!("expected {} storage files, got {}", protocol::storage::LOG_FILES.len(), handles.len()));
-    }
+    let handles: Vec<Handle> = handles.iter().map(|h| Handle { handle: h.unchecked_into(), refusal: None }).collect();
+    let handles: [Handle; 2] = handles
+        .try_into()
+        .map_err(|h: Vec<Handle>| format!("expected {} storage files, got {}", protocol::storage::LOG_FILES.len(), h.len()))?;
     FILES.with(|f| *f.borrow_mut() = Some(handles));
     Ok(())
 }
@@ -191,9 +172,9 @@ pub(crate) fn keeps_storage() -> bool {
     FILES.with(|f| f.borrow().is_some())
 }
 
-fn with_files<R>(f: impl FnOnce(&mut [Handle]) -> Result<R, String>) -> Result<R, String> {
+fn with_files<R>(f: impl FnOnce(&mut [&mut dyn LogFile; 2]) -> Result<R, String>) -> Result<R, String> {
     FILES.with(|files| match files.borrow_mut().as_mut() {
-        Some(files) => f(files),
+        Some([a, b]) => f(&mut [a as &mut dyn LogFile, b as &mut dyn LogFile]),
         None => Err("this worker does not keep the storage".into()),
     })
 }
@@ -203,35 +184,13 @@ fn with_files<R>(f: impl FnOnce(&mut [Handle]) -> Result<R, String>) -> Result<R
 /// stored and no state of it is whole (the site refuses to open).
 pub(crate) fn open(config: shared_fs::Config) -> Result<Option<(FileSystem, Option<String>)>, String> {
     with_files(|files| {
-        let names = protocol::storage::LOG_FILES;
-        let mut stored: Vec<StoredFile<'_>> =
-            files.iter_mut().zip(names).map(|(h, name)| StoredFile { name, source: h as &mut dyn Source }).collect();
-        let Some(Opened { fs, file, generation, next_index, end, image_end, notice }) = FileSystem::open_saved(config, &mut stored)? else {
+        let Some((fs, log, notice)) = shared_fs::open_log(config, files, protocol::storage::LOG_FILES)? else {
             return Ok(None);
         };
-        // Every structural invariant, before anyone uses it.
-        fs.check().map_err(|e| format!("the stored filesystem is inconsistent: {e}"))?;
-        // Whatever follows the last whole batch was never acknowledged.
-        files[file].truncate(end)?;
-        files[file].flush()?;
-        let log = Log { active: file, generation, next_index, end, image_bytes: image_end };
         // SAFETY: `open` runs in the keeper.
         unsafe { LOG.with(|l| *l = Some(log)) };
-        LOG_IS_MINE.with(|m| m.set(true));
+        WRITER.with(|w| *w.borrow_mut() = keeper_writer(LogWriter::default().opened()));
         Ok(Some((fs, notice)))
-    })
-}
-
-/// Writes the first image of a new site (or of one whose files held nothing).
-fn save_first_image(fs: &FileSystem, log: &mut Option<Log>) -> Result<(), String> {
-    with_files(|files| {
-        let generation = 1;
-        files[0].truncate(0)?;
-        let saved = fs.save_image(&mut files[0], 0, generation).map_err(|e| save_error("saving the site", e))?;
-        files[0].flush()?;
-        fs.mark_saved(saved.covers);
-        *log = Some(Log { active: 0, generation, next_index: 1, end: saved.end, image_bytes: saved.bytes });
-        Ok(())
     })
 }
 
@@ -240,7 +199,7 @@ fn save_now(fs: &FileSystem) -> Result<(), String> {
     let covers = fs.last_change();
     // SAFETY: only the keeper saves (`storage_step`, or `settle` in the
     // keeper itself).
-    let result = unsafe { LOG.with(|log| save_into(fs, log)) };
+    let result = unsafe { LOG.with(|log| with_files(|files| WRITER.with(|w| w.borrow_mut().save(fs, files, log)))) };
     let mut error = lock(&SAVE_ERROR);
     if let Err(why) = &result {
         if error.as_ref() != Some(why) {
@@ -251,96 +210,6 @@ fn save_now(fs: &FileSystem) -> Result<(), String> {
         fs.mark_save_failed(covers);
     }
     *error = result.as_ref().err().cloned();
-    result
-}
-
-/// Writes a whole image into the file the log is not in, which becomes the
-/// log (its previous state stays in the other until the next compaction).
-/// If that fails (it needs room for a whole image beside the log: a full
-/// quota, say), empties that file again to give its room back, and does
-/// not try again before the log has grown by `COMPACT_MIN_BYTES`.
-fn compact_or_give_room_back(fs: &FileSystem, files: &mut [Handle], log: &Log) -> Result<Log, String> {
-    let other = 1 - log.active;
-    let compacted = (|| {
-        files[other].truncate(0)?;
-        let saved = fs.save_image(&mut files[other], 0, log.generation + 1).map_err(|e| save_error("compacting", e))?;
-        files[other].flush()?;
-        fs.mark_saved(saved.covers);
-        Ok(Log { active: other, generation: log.generation + 1, next_index: 1, end: saved.end, image_bytes: saved.bytes })
-    })();
-    match &compacted {
-        Ok(_) => {
-            LOG_IS_MINE.with(|m| m.set(true));
-            COMPACTION_FAILED_AT.with(|f| f.set(None));
-        }
-        Err(_) => {
-            let _ = files[other].truncate(0);
-            COMPACTION_FAILED_AT.with(|f| f.set(Some(log.end)));
-        }
-    }
-    compacted
-}
-
-/// Appends the changes since the last save to the log as one batch.
-fn append(fs: &FileSystem, file: &mut Handle, log: &mut Log) -> Result<(), String> {
-    let saved = match fs.save_changes(file, log.end, log.generation, log.next_index) {
-        Ok(saved) => saved,
-        Err(e) => {
-            let why = save_error("saving", e);
-            // Cut off the half-written batch: it would only read as damage
-            // when the site is next opened, and it takes quota.
-            let _ = file.truncate(log.end).and_then(|()| file.flush());
-            return Err(why);
-        }
-    };
-    crate::fault::helper_fault_point(crate::fault::HelperFault::StorageMidBatch);
-    if saved.bytes > 0 {
-        file.flush()?;
-        log.end = saved.end;
-        log.next_index += 1;
-    }
-    fs.mark_saved(saved.covers);
-    Ok(())
-}
-
-fn save_into(fs: &FileSystem, guard: &mut Option<Log>) -> Result<(), String> {
-    let Some(mut log) = *guard else {
-        // A new site: its first save is its image.
-        let result = save_first_image(fs, guard);
-        LOG_IS_MINE.with(|m| m.set(result.is_ok()));
-        return result;
-    };
-    // A keeper that took over from a dead one writes a whole image first:
-    // the dead one may have left a batch or an image half-written after
-    // what `LOG` records, and its unrecorded changes are still unsaved.
-    let took_over = !LOG_IS_MINE.with(|m| m.get());
-    let grown = log.end > COMPACT_MIN_BYTES && log.end > COMPACT_FACTOR * log.image_bytes;
-    let retry_compaction = COMPACTION_FAILED_AT.with(|f| f.get().is_none_or(|at| log.end >= at + COMPACT_MIN_BYTES));
-    let result = with_files(|files| {
-        let compaction_due = took_over || (grown && retry_compaction);
-        if compaction_due {
-            match compact_or_give_room_back(fs, files, &log) {
-                Ok(compacted) => {
-                    log = compacted;
-                    return Ok(());
-                }
-                // Nothing to append to that this keeper can trust.
-                Err(why) if took_over => return Err(why),
-                Err(_) => {}
-            }
-        }
-        match append(fs, &mut files[log.active], &mut log) {
-            // The log may hold much that is gone (files deleted to make
-            // room): an image of what is there now may fit where the
-            // batch did not.
-            Err(why) if grown && !compaction_due => {
-                log = compact_or_give_room_back(fs, files, &log).map_err(|_| why)?;
-                Ok(())
-            }
-            appended => appended,
-        }
-    });
-    *guard = Some(log);
     result
 }
 

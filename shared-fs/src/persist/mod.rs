@@ -27,6 +27,7 @@
 //! its own last change is covered and the sink was flushed.
 
 pub(crate) mod format;
+mod log;
 mod restore;
 
 use std::cell::Cell;
@@ -43,6 +44,7 @@ use crate::types::Ino;
 use format::{Header, StoredBody, StoredInode, HEADER_LEN, KIND_CHANGES, KIND_IMAGE};
 
 pub use format::crc32;
+pub use log::{open_log, Log, LogFile, LogWriter};
 pub use restore::{Opened, StoredFile};
 
 /// Where batches are written: a file with positioned writes.

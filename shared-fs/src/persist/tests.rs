@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::format::HEADER_LEN;
-use super::{Saved, StoredFile};
+use super::{Saved, Sink as _, StoredFile};
 use crate::errno::Errno;
 use crate::types::*;
 use crate::FileSystem;
@@ -701,4 +701,256 @@ fn a_failed_save_answers_its_waiters_at_once_and_later_changes_wait_for_the_next
     assert_eq!(fs.wait_saved(later, Duration::from_millis(20)), Err(Errno::ETIMEDOUT));
     fs.mark_saved(later);
     assert_eq!(fs.wait_saved(later, Duration::from_secs(3600)), Ok(()));
+}
+
+/// One of the log's files in memory: takes `room` bytes at most (a full
+/// quota), and records what was done to it so a crash after any prefix of
+/// it can be replayed (`replay`).
+#[derive(Clone, Default)]
+struct MemFile {
+    bytes: Vec<u8>,
+    room: Option<u64>,
+    refusal: Option<String>,
+    ops: Vec<FileOp>,
+}
+
+#[derive(Clone, Debug)]
+enum FileOp {
+    Write(u64, Vec<u8>),
+    Truncate(u64),
+}
+
+impl MemFile {
+    /// The file as it was, with the first `n` operations done after it and
+    /// the next one, if a write, done for only `partial` of its bytes.
+    fn replay(before: &[u8], ops: &[FileOp], n: usize, partial: usize) -> Vec<u8> {
+        let mut bytes = before.to_vec();
+        for (i, op) in ops.iter().take(n + 1).enumerate() {
+            match op {
+                FileOp::Truncate(len) if i < n => bytes.truncate(*len as usize),
+                FileOp::Write(at, data) => {
+                    let data = if i < n { &data[..] } else { &data[..partial.min(data.len())] };
+                    let _ = bytes.write_at(*at, data);
+                }
+                FileOp::Truncate(_) => {}
+            }
+        }
+        bytes
+    }
+}
+
+impl super::Sink for MemFile {
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
+        if self.room.is_some_and(|room| offset + bytes.len() as u64 > room) {
+            self.refusal = Some("the storage is full".into());
+            return Err("full".into());
+        }
+        self.ops.push(FileOp::Write(offset, bytes.to_vec()));
+        self.bytes.write_at(offset, bytes)
+    }
+}
+
+impl super::Source for MemFile {
+    fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize, String> {
+        (&self.bytes[..]).read_at(offset, buf)
+    }
+}
+
+impl super::LogFile for MemFile {
+    fn flush(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+    fn truncate(&mut self, len: u64) -> Result<(), String> {
+        self.ops.push(FileOp::Truncate(len));
+        self.bytes.truncate(len as usize);
+        Ok(())
+    }
+    fn take_refusal(&mut self) -> Option<String> {
+        self.refusal.take()
+    }
+}
+
+/// A writer that compacts early (the defaults need megabytes of log).
+fn small_writer() -> super::LogWriter {
+    let mut writer = super::LogWriter::default();
+    writer.compact_min_bytes = 64 << 10;
+    writer
+}
+
+fn save_log(writer: &mut super::LogWriter, fs: &FileSystem, files: &mut [MemFile; 2], log: &mut Option<super::Log>) -> Result<(), String> {
+    let [a, b] = files;
+    writer.save(fs, &mut [a as &mut dyn super::LogFile, b as &mut dyn super::LogFile], log)
+}
+
+fn open_files(files: &[MemFile; 2]) -> Option<(FileSystem, super::Log, Option<String>)> {
+    let [mut a, mut b] = files.clone();
+    super::open_log(config(), &mut [&mut a as &mut dyn super::LogFile, &mut b as &mut dyn super::LogFile], ["a", "b"]).unwrap()
+}
+
+fn write_file(fs: &FileSystem, name: &str, bytes: &[u8]) {
+    let f = fs.create(FileSystem::ROOT, name.as_bytes(), 0o644, 0, 0).unwrap().ino;
+    fs.write(f, 0, bytes).unwrap();
+}
+
+#[test]
+fn the_log_takes_an_image_then_batches_then_compacts_into_the_other_file() {
+    let fs = FileSystem::new(config()).unwrap();
+    fs.track_changes();
+    sample(&fs);
+    let (mut writer, mut files, mut log) = (small_writer(), [MemFile::default(), MemFile::default()], None);
+    save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+    let first = log.unwrap();
+    assert_eq!((first.active, first.generation, first.next_index), (0, 1, 1), "a new site's first save is its image in the first file");
+    assert!(files[1].bytes.is_empty());
+    let mut compactions = 0;
+    for i in 0..40 {
+        write_file(&fs, &format!("f{i}"), &vec![i as u8; 9000]);
+        let before = log.unwrap();
+        save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+        let after = log.unwrap();
+        if after.active != before.active {
+            compactions += 1;
+            assert_eq!((after.generation, after.next_index), (before.generation + 1, 1));
+            assert!(before.end > 64 << 10 && before.end > 2 * before.image_bytes, "compacted only once grown: {before:?}");
+        } else {
+            assert_eq!(after.next_index, before.next_index + 1, "one batch per save");
+        }
+        assert_eq!(fs.unsaved_change(), None, "save {i} covered every change");
+        let (opened, reopened_log, notice) = open_files(&files).unwrap();
+        assert_eq!(tree(&opened), tree(&fs), "save {i}");
+        assert_eq!((reopened_log, notice), (after, None));
+    }
+    assert!(compactions >= 2, "{compactions} compactions");
+}
+
+#[test]
+fn every_prefix_of_a_compaction_cut_by_a_crash_opens_a_whole_state() {
+    let fs = FileSystem::new(config()).unwrap();
+    fs.track_changes();
+    sample(&fs);
+    let (mut writer, mut files, mut log) = (small_writer(), [MemFile::default(), MemFile::default()], None);
+    save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+    // Batches until the next save compacts, each saved whole.
+    let mut i = 0;
+    while !(log.unwrap().end > 64 << 10 && log.unwrap().end > 2 * log.unwrap().image_bytes) {
+        write_file(&fs, &format!("f{i}"), &vec![i as u8; 7000]);
+        save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+        i += 1;
+    }
+    let saved = tree(&fs);
+    // A change the compaction stores, then the compaction itself.
+    write_file(&fs, "during", b"in the compaction's image only");
+    let (active, other) = (log.unwrap().active, 1 - log.unwrap().active);
+    let other_before = files[other].bytes.clone();
+    files[other].ops.clear();
+    save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+    assert_eq!(log.unwrap().active, other, "the save compacted");
+    let compacted = tree(&fs);
+    let ops = files[other].ops.clone();
+    assert!(ops.len() >= 3, "{ops:?}");
+    // A crash after each operation, and in the middle of each write.
+    let mut opened_new = 0;
+    for n in 0..=ops.len() {
+        let cut_points: Vec<usize> = match ops.get(n) {
+            Some(FileOp::Write(_, data)) => vec![0, 1, data.len() / 2, data.len().saturating_sub(1)],
+            _ => vec![0],
+        };
+        for partial in cut_points {
+            let mut crashed = files.clone();
+            crashed[other].bytes = MemFile::replay(&other_before, &ops, n, partial);
+            let (opened, _, _) = open_files(&crashed).unwrap_or_else(|| panic!("nothing opened after {n} operations"));
+            let got = tree(&opened);
+            if got == compacted {
+                opened_new += 1;
+            } else {
+                assert_eq!(got, saved, "after {n} operations (+{partial} bytes): neither the saved state nor the compacted one");
+            }
+            assert_eq!(crashed[active].bytes, files[active].bytes, "the log being compacted is never written");
+        }
+    }
+    assert!(opened_new >= 1, "the whole compaction opens as the new state");
+}
+
+#[test]
+fn a_keeper_that_takes_over_writes_a_whole_image_first() {
+    let fs = FileSystem::new(config()).unwrap();
+    fs.track_changes();
+    sample(&fs);
+    let (mut first_keeper, mut files, mut log) = (small_writer(), [MemFile::default(), MemFile::default()], None);
+    save_log(&mut first_keeper, &fs, &mut files, &mut log).unwrap();
+    write_file(&fs, "one", b"1");
+    save_log(&mut first_keeper, &fs, &mut files, &mut log).unwrap();
+    // The first keeper dies having written a batch it never recorded.
+    write_file(&fs, "two", b"2");
+    let recorded = log.unwrap();
+    let _ = fs.save_changes(&mut files[recorded.active], recorded.end, recorded.generation, recorded.next_index).unwrap();
+    write_file(&fs, "three", b"3");
+    let mut replacement = small_writer();
+    save_log(&mut replacement, &fs, &mut files, &mut log).unwrap();
+    let after = log.unwrap();
+    assert_eq!((after.active, after.generation, after.next_index), (1 - recorded.active, recorded.generation + 1, 1), "a whole image into the other file");
+    let (opened, _, notice) = open_files(&files).unwrap();
+    assert_eq!(tree(&opened), tree(&fs));
+    assert_eq!(notice, None);
+    // From then on it appends as its own.
+    write_file(&fs, "four", b"4");
+    save_log(&mut replacement, &fs, &mut files, &mut log).unwrap();
+    assert_eq!(log.unwrap().next_index, 2);
+}
+
+#[test]
+fn a_full_storage_fails_the_save_in_its_words_and_loses_nothing() {
+    let fs = FileSystem::new(config()).unwrap();
+    fs.track_changes();
+    sample(&fs);
+    let (mut writer, mut files, mut log) = (small_writer(), [MemFile::default(), MemFile::default()], None);
+    save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+    let before = log.unwrap();
+    // A batch past the room: refused, the half-written tail cut off.
+    files[before.active].room = Some(before.end + 1000);
+    write_file(&fs, "big", &vec![3u8; 20_000]);
+    let why = save_log(&mut writer, &fs, &mut files, &mut log).unwrap_err();
+    assert_eq!(why, "saving: the storage is full");
+    assert_eq!(log.unwrap(), before);
+    assert_eq!(files[before.active].bytes.len() as u64, before.end);
+    assert!(fs.has_unsaved_changes());
+    // Room again: the same changes are stored.
+    files[before.active].room = None;
+    save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+    assert_eq!(tree(&open_files(&files).unwrap().0), tree(&fs));
+}
+
+#[test]
+fn a_compaction_that_does_not_fit_gives_its_room_back_and_waits_for_the_log_to_grow() {
+    let fs = FileSystem::new(config()).unwrap();
+    fs.track_changes();
+    sample(&fs);
+    let (mut writer, mut files, mut log) = (small_writer(), [MemFile::default(), MemFile::default()], None);
+    save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+    // The other file has room for no image.
+    files[1].room = Some(1000);
+    let (mut failed_at, mut retried) = (None, 0);
+    for i in 0..60 {
+        write_file(&fs, &format!("f{i}"), &vec![i as u8; 5000]);
+        let before = log.unwrap();
+        save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+        assert_eq!(log.unwrap().active, 0, "the log stays in the first file");
+        assert!(files[1].bytes.is_empty(), "a failed compaction leaves the other file empty (save {i})");
+        let tried = files[1].ops.iter().any(|op| matches!(op, FileOp::Truncate(0)));
+        files[1].ops.clear();
+        match failed_at {
+            Some(at) if before.end < at + (64 << 10) => assert!(!tried, "save {i}: compaction retried {} bytes after it failed", before.end - at),
+            Some(_) if tried => retried += 1,
+            _ => {}
+        }
+        if tried {
+            failed_at = Some(before.end);
+        }
+    }
+    assert!(retried >= 1, "tried again once the log grew");
+    assert!(failed_at.is_some(), "a compaction was tried");
+    assert_eq!(tree(&open_files(&files).unwrap().0), tree(&fs));
 }
