@@ -136,9 +136,6 @@ impl KeeperLog {
 
 static LOG: KeeperLog = KeeperLog(std::cell::UnsafeCell::new(None));
 
-/// Why the last save failed, until one succeeds; waiting workers answer with it.
-static SAVE_ERROR: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
 thread_local! {
     /// The keeper's handles (JS objects: they belong to this worker alone).
     static FILES: RefCell<Option<[Handle; 2]>> = const { RefCell::new(None) };
@@ -151,10 +148,6 @@ thread_local! {
 fn keeper_writer(mut writer: LogWriter) -> LogWriter {
     writer.after_batch = || crate::fault::helper_fault_point(crate::fault::HelperFault::StorageMidBatch);
     writer
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Takes the keeper's handles (an array of `FileSystemSyncAccessHandle`,
@@ -200,16 +193,15 @@ fn save_now(fs: &FileSystem) -> Result<(), String> {
     // SAFETY: only the keeper saves (`storage_step`, or `settle` in the
     // keeper itself).
     let result = unsafe { LOG.with(|log| with_files(|files| WRITER.with(|w| w.borrow_mut().save(fs, files, log)))) };
-    let mut error = lock(&SAVE_ERROR);
     if let Err(why) = &result {
-        if error.as_ref() != Some(why) {
+        if fs.save_failure().as_ref() != Some(why) {
             web_sys::console::error_1(&format!("saving the site failed: {why}").into());
         }
-        // Its waiters hear it now; the changes stay unsaved and the next
-        // turn tries again.
-        fs.mark_save_failed(covers);
+        // Its waiters hear it now (the reason is kept in the filesystem's
+        // tracker, under a lock a dead keeper does not keep); the changes
+        // stay unsaved and the next turn tries again.
+        fs.mark_save_failed(covers, why);
     }
-    *error = result.as_ref().err().cloned();
     result
 }
 
@@ -227,7 +219,7 @@ pub fn storage_step() -> Result<(), JsValue> {
     let wanted = fs.wait_save_wanted(TURN);
     // After a failure (a full quota, say), changes nobody waits for are
     // tried again every `RETRY_TURNS` turns, not every turn.
-    let failing = lock(&SAVE_ERROR).is_some();
+    let failing = fs.save_failure().is_some();
     let turns = TURNS_SINCE_FAILURE.with(|t| t.replace(t.get().saturating_add(1)));
     if wanted || (fs.has_unsaved_changes() && (!failing || turns >= RETRY_TURNS)) {
         TURNS_SINCE_FAILURE.with(|t| t.set(0));
@@ -247,7 +239,7 @@ pub fn settle(reply: Vec<u8>) -> Result<Vec<u8>, JsValue> {
     let outcome = if keeps_storage() {
         save_now(fs)
     } else {
-        fs.wait_saved(change, SAVE_TIMEOUT).map_err(|e| match (e, lock(&SAVE_ERROR).clone()) {
+        fs.wait_saved(change, SAVE_TIMEOUT).map_err(|e| match (e, fs.save_failure()) {
             (shared_fs::Errno::EIO, Some(why)) => why,
             _ => format!("storage did not confirm within {} s", SAVE_TIMEOUT.as_secs()),
         })

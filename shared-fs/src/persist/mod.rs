@@ -124,6 +124,9 @@ pub(crate) struct Tracker {
     /// waiters are answered at once (`wait_saved`) instead of waiting out
     /// their timeout for a save that keeps failing.
     failed: AtomicU64,
+    /// Why the last save failed, until one succeeds: waiters answer with it.
+    /// A shared-fs lock, so a saver that dies holding it does not keep it.
+    failure: Mutex<Option<String>>,
     wake: Mutex<()>,
     /// Wakes the saver (a change is wanted) and the waiters (saved moved,
     /// or a save failed).
@@ -279,14 +282,20 @@ impl FileSystem {
     }
 
     /// The saver could not store the changes up to `covers` (the save
-    /// returned an error or a flush failed): their waiters give up at once
-    /// with `EIO`. The changes stay unsaved, so a later save may still
-    /// store them.
-    pub fn mark_save_failed(&self, covers: u64) {
+    /// returned an error or a flush failed), for the reason `why`: their
+    /// waiters give up at once with `EIO` (`save_failure` says why). The
+    /// changes stay unsaved, so a later save may still store them.
+    pub fn mark_save_failed(&self, covers: u64, why: &str) {
         let t = &self.tracker;
+        *t.failure.lock() = Some(why.to_string());
         t.failed.fetch_max(covers, Ordering::AcqRel);
         let _g = t.wake.lock();
         t.wake_cv.notify_all();
+    }
+
+    /// Why the last save failed, if no save succeeded since.
+    pub fn save_failure(&self) -> Option<String> {
+        self.tracker.failure.lock().clone()
     }
 
     /// The number of the last change made so far: what a save starting now
@@ -299,6 +308,7 @@ impl FileSystem {
     /// it was flushed). Wakes workers waiting for it.
     pub fn mark_saved(&self, covers: u64) {
         let t = &self.tracker;
+        *t.failure.lock() = None;
         t.saved.fetch_max(covers, Ordering::AcqRel);
         let _g = t.wake.lock();
         t.wake_cv.notify_all();

@@ -691,9 +691,10 @@ fn a_failed_save_answers_its_waiters_at_once_and_later_changes_wait_for_the_next
     fs.write(f, 0, b"x").unwrap();
     let n = fs.unsaved_change().unwrap();
     assert_eq!(fs.last_change(), n);
-    fs.mark_save_failed(n);
+    fs.mark_save_failed(n, "the storage is full");
     // A long timeout: the answer must not wait for it.
     assert_eq!(fs.wait_saved(n, Duration::from_secs(3600)), Err(Errno::EIO));
+    assert_eq!(fs.save_failure().as_deref(), Some("the storage is full"));
     // A change made after the failure waits for a save that covers it.
     fs.write(f, 0, b"y").unwrap();
     let later = fs.unsaved_change().unwrap();
@@ -701,6 +702,7 @@ fn a_failed_save_answers_its_waiters_at_once_and_later_changes_wait_for_the_next
     assert_eq!(fs.wait_saved(later, Duration::from_millis(20)), Err(Errno::ETIMEDOUT));
     fs.mark_saved(later);
     assert_eq!(fs.wait_saved(later, Duration::from_secs(3600)), Ok(()));
+    assert_eq!(fs.save_failure(), None, "a save that succeeds ends the failure");
 }
 
 /// One of the log's files in memory: takes `room` bytes at most (a full
