@@ -20,22 +20,7 @@ pub fn blueprint_json(source: &str) -> Result<String, String> {
 
 /// `%XX` sequences decoded; anything else (a lone `%`) kept.
 fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&protocol::percent::decode_lenient(text)).into_owned()
 }
 
 /// Standard or URL-safe base64, padding optional, whitespace ignored.

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 pub mod heap_lock;
+pub mod percent;
 pub mod scope;
 pub mod shared_memory;
 pub mod static_files;

@@ -21,34 +21,10 @@ pub fn is_static_asset(path: &str) -> bool {
 /// for `/`) or a NUL.
 pub fn fallback_path(path_and_query: &str) -> Option<&str> {
     let path = path_and_query.split(['?', '#']).next().unwrap_or("").trim_start_matches('/');
-    let bytes = path.as_bytes();
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let (mut segment_start, mut dots, mut other) = (true, 0u32, false);
-    let mut i = 0;
-    while i <= bytes.len() {
-        let byte = match bytes.get(i) {
-            None => b'/',
-            Some(b'%') => match (bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
-                (Some(h), Some(l)) => {
-                    i += 2;
-                    h * 16 + l
-                }
-                _ => b'%',
-            },
-            Some(&b) => b,
-        };
-        i += 1;
-        match byte {
-            b'\\' | 0 => return None,
-            b'/' => {
-                if !segment_start && !other && dots <= 2 {
-                    return None; // `.` or `..`
-                }
-                (segment_start, dots, other) = (true, 0, false);
-            }
-            b'.' => (segment_start, dots) = (false, dots + 1),
-            _ => (segment_start, other) = (false, true),
-        }
+    let decoded = crate::percent::decode_lenient(path);
+    let unsafe_name = decoded.split(|&b| b == b'/').any(|segment| segment == b"." || segment == b"..");
+    if unsafe_name || decoded.iter().any(|&b| b == b'\\' || b == 0) {
+        return None;
     }
     Some(path)
 }

@@ -143,7 +143,7 @@ fn parse(fields: &str) -> Result<Request, String> {
     let (mut timeout_ms, mut blocking, mut max_bytes, mut fail_on_status) = (None, true, None, false);
     for field in fields.split('&').filter(|f| !f.is_empty()) {
         let (name, value) = field.split_once('=').unwrap_or((field, ""));
-        let value = percent_decode(value).ok_or_else(|| format!("malformed request field {name:?}"))?;
+        let value = protocol::percent::decode_strict(value).ok_or_else(|| format!("malformed request field {name:?}"))?;
         let text = || String::from_utf8_lossy(&value).into_owned();
         let flag = || !matches!(text().trim(), "" | "0");
         match name {
@@ -223,23 +223,6 @@ fn with_query(url: &str, query: &[u8]) -> Result<String, String> {
     };
     let joiner = if base.contains('?') { "&" } else { "?" };
     Ok(format!("{base}{joiner}{}{fragment}", String::from_utf8_lossy(query)))
-}
-
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 /// What the JS glue saw of a fetch's response.

@@ -23,7 +23,7 @@ pub fn split_url_path(path_and_query: &str) -> (String, &str) {
         Some(i) => (&path_and_query[..i], &path_and_query[i + 1..]),
         None => (path_and_query, ""),
     };
-    let decoded = percent_decode(path);
+    let decoded = String::from_utf8_lossy(&protocol::percent::decode_lenient(path)).into_owned();
     let mut parts: Vec<&str> = Vec::new();
     for segment in decoded.split('/') {
         match segment {
@@ -40,27 +40,6 @@ pub fn split_url_path(path_and_query: &str) -> (String, &str) {
         normalized.push('/');
     }
     (normalized, query)
-}
-
-fn percent_decode(s: &str) -> String {
-    fn hex(b: u8) -> Option<u8> {
-        (b as char).to_digit(16).map(|d| d as u8)
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 3 <= bytes.len() {
-            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push(hi << 4 | lo);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn kind(fs: &FileSystem, path: &str) -> Option<FileKind> {
