@@ -147,7 +147,7 @@ async fn upgrade_sqlite_integration(pool: &Pool, download: js_sys::Promise, url:
 /// cannot be installed does not boot; one whose first connection fails
 /// boots with a warning, its files still there to export, and WordPress
 /// says what is wrong on its pages.
-async fn settle_wordpress(pool: &Pool, first_use: FirstUse) -> Result<Option<String>, JsValue> {
+async fn prepare_wordpress(pool: &Pool, first_use: FirstUse) -> Result<Option<String>, JsValue> {
     use crate::client::{submit, Reply};
     use crate::scheduler::Target;
     use protocol::{Job, JobResult};
@@ -666,7 +666,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
             None => false,
         };
         let first_use = first_use(&options.site, &options.wordpress, from_zips, restored, upgraded);
-        settle_wordpress(&pool, first_use).await
+        prepare_wordpress(&pool, first_use).await
     };
     let wp_version = match settled.await {
         Ok(version) => version,

@@ -279,7 +279,7 @@ async function runJob(job, port) {
 			reply = rust.finish_job(response);
 		}
 		// Its changes are stored before anyone hears of them.
-		reply = rust.settle(reply);
+		reply = rust.store_before_reply(reply);
 		syscalls?.requestEnded(); // none in the file server
 		// The host hears that this worker is free before the client hears
 		// the reply, so the client's next request finds the pool as it is.

@@ -17,7 +17,7 @@ use wasm_bindgen::JsCast;
 /// or (file server) an event that hands the job back to the host. Every entry into this module is synchronous, so a worker is
 /// never inside module code while PHP runs or while it awaits anything (the
 /// host may terminate it then; see `safe_point_address`).
-fn plan(id: Option<u64>, reply: Option<JobResult>, php: Option<(PhpRun, Object, String)>) -> JsValue {
+fn glue_step(id: Option<u64>, reply: Option<JobResult>, php: Option<(PhpRun, Object, String)>) -> JsValue {
     let out = Object::new();
     set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));
     if let Some(result) = reply {
@@ -190,9 +190,9 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         }
         Ok(ToWorker::Boot(_)) => {
             let message = "the worker is already booted".to_string();
-            return plan(None, Some(JobResult::Failed { message, errno: None }), None);
+            return glue_step(None, Some(JobResult::Failed { message, errno: None }), None);
         }
-        Err(message) => return plan(None, Some(JobResult::Failed { message, errno: None }), None),
+        Err(message) => return glue_step(None, Some(JobResult::Failed { message, errno: None }), None),
     };
     if !crate::serves_php() {
         crate::fault::helper_fault_point(crate::fault::HelperFault::FileServer);
@@ -216,8 +216,8 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Job::UpgradeSqliteIntegration { zip } => with_fs(|fs| upgrade_sqlite_integration(fs, &zip)).map(Step::Reply),
     };
     match outcome.unwrap_or_else(Step::Reply) {
-        Step::Reply(result) => plan(Some(id), Some(result), None),
-        Step::Php(run, options, cwd) if crate::serves_php() => plan(Some(id), None, Some((run, options, cwd))),
+        Step::Reply(result) => glue_step(Some(id), Some(result), None),
+        Step::Php(run, options, cwd) if crate::serves_php() => glue_step(Some(id), None, Some((run, options, cwd))),
         Step::Php(..) => {
             // The file server has no PHP: the job goes back to the host (the
             // glue sends this event with the reply port).

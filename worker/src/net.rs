@@ -75,7 +75,7 @@ pub struct Request {
 
 /// What to do with one PHP message.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Plan {
+pub enum MessageRoute {
     /// Some other message (flock, fault injection).
     NotOurs,
     /// Answer PHP at once with this reply, without the network.
@@ -83,14 +83,14 @@ pub enum Plan {
     Fetch(Request),
 }
 
-pub fn plan(message: &str, networking: bool) -> Plan {
-    let Some(fields) = message.strip_prefix(MESSAGE_PREFIX) else { return Plan::NotOurs };
+pub fn route_message(message: &str, networking: bool) -> MessageRoute {
+    let Some(fields) = message.strip_prefix(MESSAGE_PREFIX) else { return MessageRoute::NotOurs };
     if !networking {
-        return Plan::Answer(error_reply(OFF_MESSAGE));
+        return MessageRoute::Answer(error_reply(OFF_MESSAGE));
     }
     match parse(fields) {
-        Ok(request) => Plan::Fetch(request),
-        Err(why) => Plan::Answer(error_reply(&why)),
+        Ok(request) => MessageRoute::Fetch(request),
+        Err(why) => MessageRoute::Answer(error_reply(&why)),
     }
 }
 
@@ -411,10 +411,10 @@ mod bindings {
     #[wasm_bindgen]
     pub fn net_plan(message: &str) -> JsValue {
         let out = Object::new();
-        match plan(message, NETWORKING.with(Cell::get)) {
-            Plan::NotOurs => return JsValue::UNDEFINED,
-            Plan::Answer(reply) => set(&out, "reply", &Uint8Array::from(&reply[..])),
-            Plan::Fetch(request) => {
+        match route_message(message, NETWORKING.with(Cell::get)) {
+            MessageRoute::NotOurs => return JsValue::UNDEFINED,
+            MessageRoute::Answer(reply) => set(&out, "reply", &Uint8Array::from(&reply[..])),
+            MessageRoute::Fetch(request) => {
                 let init = match fetch_init(&request) {
                     Ok(init) => init,
                     Err(e) => {
@@ -511,15 +511,15 @@ mod tests {
     }
 
     fn fetch(fields: &[(&str, &[u8])]) -> Request {
-        match plan(&message(fields), true) {
-            Plan::Fetch(request) => request,
+        match route_message(&message(fields), true) {
+            MessageRoute::Fetch(request) => request,
             other => panic!("expected a fetch, got {other:?}"),
         }
     }
 
     fn answer(fields: &[(&str, &[u8])], networking: bool) -> String {
-        match plan(&message(fields), networking) {
-            Plan::Answer(reply) => String::from_utf8(reply).unwrap(),
+        match route_message(&message(fields), networking) {
+            MessageRoute::Answer(reply) => String::from_utf8(reply).unwrap(),
             other => panic!("expected an answer, got {other:?}"),
         }
     }
@@ -549,8 +549,8 @@ mod tests {
 
     #[test]
     fn other_messages_are_not_ours() {
-        assert_eq!(plan(r#"{"shared-fs-flock":[3,2]}"#, true), Plan::NotOurs);
-        assert_eq!(plan("php-pool-net", true), Plan::NotOurs);
+        assert_eq!(route_message(r#"{"shared-fs-flock":[3,2]}"#, true), MessageRoute::NotOurs);
+        assert_eq!(route_message("php-pool-net", true), MessageRoute::NotOurs);
     }
 
     #[test]
@@ -659,8 +659,8 @@ mod tests {
     }
 
     fn answer_raw(message: &str) -> String {
-        match plan(message, true) {
-            Plan::Answer(reply) => String::from_utf8(reply).unwrap(),
+        match route_message(message, true) {
+            MessageRoute::Answer(reply) => String::from_utf8(reply).unwrap(),
             other => panic!("expected an answer, got {other:?}"),
         }
     }

@@ -8,7 +8,7 @@
 //!
 //! The promise: a request whose response reached the page is stored. A PHP
 //! worker that changed files asks the keeper to save and waits before it
-//! replies (`settle`); the keeper saves every change made since its last
+//! replies (`store_before_reply`); the keeper saves every change made since its last
 //! batch in one batch (so concurrent requests share a flush).
 
 use std::cell::RefCell;
@@ -190,7 +190,7 @@ pub(crate) fn open(config: shared_fs::Config) -> Result<Option<(FileSystem, Opti
 /// Stores every change since the last batch (or compacts), then flushes.
 fn save_now(fs: &FileSystem) -> Result<(), String> {
     let covers = fs.last_change();
-    // SAFETY: only the keeper saves (`storage_step`, or `settle` in the
+    // SAFETY: only the keeper saves (`storage_step`, or `store_before_reply` in the
     // keeper itself).
     let result = unsafe { LOG.with(|log| with_files(|files| WRITER.with(|w| w.borrow_mut().save(fs, files, log)))) };
     if let Err(why) = &result {
@@ -233,7 +233,7 @@ pub fn storage_step() -> Result<(), JsValue> {
 /// changes durable. Returns the reply to send: `reply` itself, or, if they
 /// could not be stored, an error in its place (`JobResult` bytes).
 #[wasm_bindgen]
-pub fn settle(reply: Vec<u8>) -> Result<Vec<u8>, JsValue> {
+pub fn store_before_reply(reply: Vec<u8>) -> Result<Vec<u8>, JsValue> {
     let fs = crate::fs()?;
     let Some(change) = fs.unsaved_change() else { return Ok(reply) };
     let outcome = if keeps_storage() {
