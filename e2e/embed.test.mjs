@@ -35,12 +35,18 @@ test('an embedding page on another origin drives the playground', async () => {
 			() => 'resolved',
 			(e) => e.message
 		);
-		return { run: run.text, response: response.text, status: response.httpStatusCode, refused, isolation: await window.call('isolation') };
+		// A method the client has but an embedder may not call.
+		const freeRefused = await window.call('free').then(
+			() => 'resolved',
+			(e) => e.message
+		);
+		return { run: run.text, response: response.text, status: response.httpStatusCode, refused, freeRefused, isolation: await window.call('isolation') };
 	});
 	assert.equal(result.run, '<?php echo "hello " . $_GET["who"];');
 	assert.equal(result.status, 200);
 	assert.equal(result.response, 'hello embedder');
 	assert.match(result.refused, /unknown method eval/);
+	assert.match(result.freeRefused, /unknown method free/);
 	// Both servers send COOP/COEP and the iframe allows cross-origin-isolated,
 	// so the playground is isolated by its own server's headers from the first
 	// load; any other mode means embedding lost isolation (or needed a reload).

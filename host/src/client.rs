@@ -115,6 +115,12 @@ export interface StartOptions {
 }
 "#;
 
+/// See `PlaygroundClient::embeddable_methods`.
+const EMBEDDABLE_METHODS: [&str; 20] = [
+    "run", "request", "defineConstant", "writeFile", "readFileAsText", "readFileAsBuffer", "mkdir", "mkdirTree", "unlink", "mv", "cp",
+    "rmdir", "listFiles", "isDir", "fileExists", "chdir", "exportSite", "workers", "stats", "isolation",
+];
+
 #[wasm_bindgen(js_name = PlaygroundClient)]
 pub struct Client {
     pool: Pool,
@@ -720,6 +726,15 @@ impl Client {
     #[wasm_bindgen(getter, js_name = storageNotice)]
     pub fn storage_notice(&self) -> Option<String> {
         self.pool.storage_opened().and_then(|o| o.notice).or_else(|| self.pool.unsaved_reason())
+    }
+
+    /// The methods an embedding page may call by postMessage
+    /// (playground/src/embed-api.js): those whose arguments and results
+    /// cross a postMessage. Not listeners (`onMessage`, `addEventListener`),
+    /// nor wasm-bindgen's `free`.
+    #[wasm_bindgen(getter, js_name = embeddableMethods)]
+    pub fn embeddable_methods(&self) -> Vec<String> {
+        EMBEDDABLE_METHODS.iter().map(|m| m.to_string()).collect()
     }
 
     /// The site's base URL, served through the service worker.
