@@ -665,6 +665,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
             Some(download) => upgrade_sqlite_integration(&pool, download, &sqlite_url).await,
             None => false,
         };
+        let from_zips = from_zips || pool.storage_opened().is_some_and(|o| o.from_zips);
         let first_use = first_use(&options.site, &options.wordpress, from_zips, restored, upgraded);
         prepare_wordpress(&pool, first_use).await
     };

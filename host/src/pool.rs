@@ -58,6 +58,8 @@ pub struct StorageOpened {
     /// What was damaged, when an older whole state opened instead.
     pub notice: Option<String>,
     pub open_ms: u32,
+    /// A damaged image: the site was installed from the zips instead.
+    pub from_zips: bool,
 }
 
 /// Everything needed to start a worker, kept to replace dead ones.
@@ -423,8 +425,8 @@ impl Pool {
                 return;
             }
             match protocol::decode::<WorkerEvent>(&Uint8Array::new(&data).to_vec()) {
-                Ok(WorkerEvent::StorageOpened { restored, notice, open_ms }) => {
-                    *pool.inner.storage_opened.borrow_mut() = Some(StorageOpened { restored, notice, open_ms });
+                Ok(WorkerEvent::StorageOpened { restored, notice, open_ms, from_zips }) => {
+                    *pool.inner.storage_opened.borrow_mut() = Some(StorageOpened { restored, notice, open_ms, from_zips });
                 }
                 Ok(decoded) if role != WorkerRole::Php => pool.on_helper_event(index, decoded, event.ports()),
                 Ok(decoded) => pool.on_event(index, decoded, event.ports()),

@@ -288,7 +288,9 @@ pub enum WorkerEvent {
     /// The storage worker opened the saved site (`restored`) or made a new
     /// one; `notice` says what was damaged if it opened an older state.
     /// `open_ms`: how long reading it into the shared filesystem took.
-    StorageOpened { restored: bool, notice: Option<String>, open_ms: u32 },
+    /// `from_zips`: a new site's image was damaged, so the site was
+    /// installed from the WordPress zips instead.
+    StorageOpened { restored: bool, notice: Option<String>, open_ms: u32, from_zips: bool },
     /// The worker finished job `id` and is free again; its PHP runtime's
     /// heap is `php_heap_bytes` (0 without PHP), for the host to decide
     /// whether it is due a fresh one (`ToWorker::Recycle`).
@@ -486,7 +488,8 @@ mod tests {
             WorkerEvent::JobDone { id: 9, php_heap_bytes: 1 << 31 },
             WorkerEvent::NeedsPhp { id: 10 },
             WorkerEvent::PhpMessage { data: "{\"ünïcode\": [1, 2]}".into() },
-            WorkerEvent::StorageOpened { restored: true, notice: Some("batch 3 is cut short".into()), open_ms: 120 },
+            WorkerEvent::StorageOpened { restored: true, notice: Some("batch 3 is cut short".into()), open_ms: 120, from_zips: false },
+            WorkerEvent::StorageOpened { restored: false, notice: Some("damaged image".into()), open_ms: 0, from_zips: true },
         ] {
             assert_eq!(decode::<WorkerEvent>(&encode(&event)).unwrap(), event);
         }

@@ -130,7 +130,7 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
         };
         let formatted = match saved {
             Some((fs, notice)) => {
-                OPENED.with(|o| o.set(Some((true, notice, (js_sys::Date::now() - opening) as u32))));
+                OPENED.with(|o| o.set(Some((true, notice, (js_sys::Date::now() - opening) as u32, false))));
                 fs
             }
             None => {
@@ -160,7 +160,9 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                     return Err(JsValue::from_str(&format!("cannot install the site: {e}")));
                 }
                 let notice = IMAGE_FALLBACK.with(|f| f.borrow_mut().take()).map(|(_, notice)| notice);
-                OPENED.with(|o| o.set(Some((false, notice, 0))));
+                // Only a damaged image leaves a notice here.
+                let from_zips = notice.is_some();
+                OPENED.with(|o| o.set(Some((false, notice, 0, from_zips))));
                 formatted
             }
         };
@@ -233,7 +235,7 @@ thread_local! {
     static SERVES_PHP: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
     static IS_STORAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     /// How the formatting worker made the filesystem: (restored, notice, ms to open).
-    static OPENED: std::cell::Cell<Option<(bool, Option<String>, u32)>> = const { std::cell::Cell::new(None) };
+    static OPENED: std::cell::Cell<Option<(bool, Option<String>, u32, bool)>> = const { std::cell::Cell::new(None) };
 }
 
 /// False for the file server, which never starts PHP.
@@ -280,11 +282,11 @@ pub fn is_storage_worker() -> bool {
 /// What the formatting worker that keeps the storage found (`None` for the others).
 #[wasm_bindgen]
 pub fn storage_opened_event() -> Option<Vec<u8>> {
-    let (restored, notice, open_ms) = OPENED.with(|o| o.take())?;
+    let (restored, notice, open_ms, from_zips) = OPENED.with(|o| o.take())?;
     // Also a temporary site's formatter, when it has something to say (an
     // image it could not install).
     (storage::keeps_storage() || notice.is_some())
-        .then(|| protocol::encode(&protocol::WorkerEvent::StorageOpened { restored, notice, open_ms }))
+        .then(|| protocol::encode(&protocol::WorkerEvent::StorageOpened { restored, notice, open_ms, from_zips }))
 }
 
 #[wasm_bindgen]
