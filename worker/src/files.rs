@@ -24,6 +24,19 @@ pub fn write_file(fs: &FileSystem, path: &str, data: &[u8], mode: Option<u32>) -
     }
 }
 
+/// `mv from to`.
+pub fn rename_path(fs: &FileSystem, from: &str, to: &str) -> Result<(), Errno> {
+    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, from.as_bytes())?;
+    let (new_dir, new_name) = fs.resolve_parent(FileSystem::ROOT, to.as_bytes())?;
+    fs.rename(dir, &name, new_dir, &new_name)
+}
+
+/// `rm -r path` (a symlink itself, never what it points to).
+pub fn remove_all(fs: &FileSystem, path: &str) -> Result<(), Errno> {
+    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes())?;
+    crate::jobs::remove_tree(fs, dir, &name)
+}
+
 /// `mkdir -p`.
 pub fn mkdir_all(fs: &FileSystem, path: &str) -> Result<(), Errno> {
     let mut dir = FileSystem::ROOT;

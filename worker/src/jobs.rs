@@ -531,22 +531,18 @@ fn with_fs<T>(job: impl FnOnce(&FileSystem) -> Result<T, JobResult>) -> Result<T
 }
 
 fn rename(fs: &FileSystem, from: &str, to: &str) -> Result<(), JobResult> {
-    let fail = |e| fs_failure(&format!("cannot move {from} to"), to, e);
-    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, from.as_bytes()).map_err(fail)?;
-    let (new_dir, new_name) = fs.resolve_parent(FileSystem::ROOT, to.as_bytes()).map_err(fail)?;
-    fs.rename(dir, &name, new_dir, &new_name).map_err(fail)
+    files::rename_path(fs, from, to).map_err(|e| fs_failure(&format!("cannot move {from} to"), to, e))
 }
 
 /// `rmdir`, or with `recursive` `rm -r` (which also removes a file or a
 /// symlink, never what a symlink points to).
 fn rmdir(fs: &FileSystem, path: &str, recursive: bool) -> Result<(), JobResult> {
     let fail = |e| fs_failure("cannot remove", path, e);
-    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fail)?;
     if recursive {
-        remove_tree(fs, dir, &name).map_err(fail)
-    } else {
-        fs.rmdir(dir, &name).map_err(fail)
+        return files::remove_all(fs, path).map_err(fail);
     }
+    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fail)?;
+    fs.rmdir(dir, &name).map_err(fail)
 }
 
 /// `rm -r` with a worklist, not recursion: a tree may be deeper than a

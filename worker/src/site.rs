@@ -186,21 +186,17 @@ fn finish_swap(fs: &FileSystem, plugin_dir: &str, staged: &str, replaced: &str) 
 }
 
 fn move_path(fs: &FileSystem, from: &str, to: &str) -> Result<(), String> {
-    let fail = |e: shared_fs::Errno| format!("cannot move {from} to {to}: {}", e.name());
-    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, from.as_bytes()).map_err(fail)?;
-    let (new_dir, new_name) = fs.resolve_parent(FileSystem::ROOT, to.as_bytes()).map_err(fail)?;
-    fs.rename(dir, &name, new_dir, &new_name).map_err(fail)
+    files::rename_path(fs, from, to).map_err(|e| format!("cannot move {from} to {to}: {}", e.name()))
 }
 
 fn remove_path(fs: &FileSystem, path: &str) -> Result<(), String> {
-    let fail = |e: shared_fs::Errno| format!("cannot remove {path}: {}", e.name());
-    let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fail)?;
-    crate::jobs::remove_tree(fs, dir, &name).map_err(fail)
+    files::remove_all(fs, path).map_err(|e| format!("cannot remove {path}: {}", e.name()))
 }
 
 /// The `Version:` of a WordPress plugin's header.
 fn plugin_version(main_file: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(main_file.get(..main_file.len().min(8192))?).ok()?;
+    // The header is at the top; a cut through a character only spoils it.
+    let text = String::from_utf8_lossy(&main_file[..main_file.len().min(8192)]);
     text.lines()
         .filter_map(|line| line.trim_start_matches([' ', '\t', '*', '#', '/']).strip_prefix("Version:"))
         .map(|v| v.trim().to_string())

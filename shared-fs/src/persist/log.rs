@@ -99,7 +99,7 @@ impl LogWriter {
     pub fn save(&mut self, fs: &FileSystem, files: &mut [&mut dyn LogFile; 2], log: &mut Option<Log>) -> Result<(), String> {
         let Some(mut current) = *log else {
             // A new site: its first save is its image.
-            let first = Self::write_image(fs, &mut *files[0], 1).map(|(end, image_bytes)| Log { active: 0, generation: 1, next_index: 1, end, image_bytes });
+            let first = Self::write_image(fs, &mut *files[0], 1, "saving the site").map(|(end, image_bytes)| Log { active: 0, generation: 1, next_index: 1, end, image_bytes });
             self.mine = first.is_ok();
             *log = first.as_ref().ok().copied();
             return first.map(|_| ());
@@ -137,9 +137,9 @@ impl LogWriter {
 
     /// An image of the whole filesystem as batch 0 of `generation`, at the
     /// start of `file`: (where it ends, its size).
-    fn write_image(fs: &FileSystem, file: &mut dyn LogFile, generation: u64) -> Result<(u64, u64), String> {
+    fn write_image(fs: &FileSystem, file: &mut dyn LogFile, generation: u64, context: &str) -> Result<(u64, u64), String> {
         file.truncate(0)?;
-        let saved = fs.save_image(file, 0, generation).map_err(|e| refused(file, "saving the site", e))?;
+        let saved = fs.save_image(file, 0, generation).map_err(|e| refused(file, context, e))?;
         file.flush()?;
         fs.mark_saved(saved.covers);
         Ok((saved.end, saved.bytes))
@@ -152,7 +152,7 @@ impl LogWriter {
     fn compact(&mut self, fs: &FileSystem, files: &mut [&mut dyn LogFile; 2], log: &Log) -> Result<Log, String> {
         let other = 1 - log.active;
         let generation = log.generation + 1;
-        match Self::write_image(fs, &mut *files[other], generation).map_err(|why| why.replace("saving the site", "compacting")) {
+        match Self::write_image(fs, &mut *files[other], generation, "compacting") {
             Ok((end, image_bytes)) => {
                 self.mine = true;
                 self.compaction_failed_at = None;
