@@ -1,5 +1,5 @@
 // Every speed figure, each against a baseline measured in the same run:
-//   node bench/run.mjs [--quick]      (make bench builds first)
+//   node bench/run.mjs [--quick] [--only wordpressVsPeer,...]   (make bench builds first)
 // Prints a table and writes bench/results/latest.json. Figures 1-3 come from
 // shared-fs's native benchmark (shared-fs/examples/bench.rs), 4-10 from
 // Chromium (bench/browser.mjs); the WordPress ones (9, 10) have Playground's
@@ -61,27 +61,40 @@ function table(rows) {
 	return [line(head), widths.map((w) => '-'.repeat(w)).join('-|-'), ...cells.map(line)].join('\n');
 }
 
+// `--only wordpressVsPeer,soak`: those browser figures alone (no native ones).
+const browserFigures = {
+	phpFilesystem,
+	scaling,
+	serviceWorkerOverhead,
+	wordpressVsPeer,
+	burstAfterReady,
+	sqliteDriver,
+	editorScaling,
+	memoryAfterBoot,
+	persistence,
+	returningVisit,
+	soak,
+};
+const onlyArg = process.argv.indexOf('--only');
+const only = onlyArg > 0 ? process.argv[onlyArg + 1]?.split(',') ?? [] : null;
+for (const name of only ?? []) if (!browserFigures[name]) throw new Error(`--only: no figure set ${name}; there are ${Object.keys(browserFigures).join(', ')}`);
+
 const started = Date.now();
-const rows = [...native()];
+const rows = only ? [] : [...native()];
 rows.push(
-	...(await withBrowser(async (browser, origin) => [
-		...(await phpFilesystem(browser, origin)),
-		...(await scaling(browser, origin, { quick })),
-		...(await serviceWorkerOverhead(browser, origin)),
-		...(await wordpressVsPeer(browser, origin, { quick })),
-		...(await burstAfterReady(browser, origin)),
-		...(await sqliteDriver(browser, origin, { quick })),
-		...(await editorScaling(browser, origin, { quick })),
-		...(await memoryAfterBoot(browser, origin)),
-		...(await persistence(browser, origin)),
-		...(await returningVisit(browser, origin)),
-		...(await soak(browser, origin, { quick })),
-	]))
+	...(await withBrowser(async (browser, origin) => {
+		const out = [];
+		for (const [name, measure] of Object.entries(browserFigures)) {
+			if (!only || only.includes(name)) out.push(...(await measure(browser, origin, { quick })));
+		}
+		return out;
+	}))
 );
 const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown cpu'}`;
 console.log(table(rows));
 console.log(`\nmachine: ${machine}; ${Math.round((Date.now() - started) / 1000)} s`);
-const file = join(results, 'latest.json');
+// A partial run (--only) leaves the full run's file as it was.
+const file = join(results, only ? 'partial.json' : 'latest.json');
 writeFileSync(file, JSON.stringify({ machine, date: new Date().toISOString(), quick, figures: rows }, null, 2));
 console.log(`written: ${file}`);
 // A required figure checks a baseline itself (the peer against its control,

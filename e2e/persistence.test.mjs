@@ -84,6 +84,62 @@ test('a second tab on the same site is refused clearly; the first keeps working'
 	await context.close();
 });
 
+/** SHA-256 of each of a saved site's stored files, read from a page that
+ *  does not hold the site (retried while the closed page's storage worker
+ *  still holds them, as `damage` does). */
+async function storedDigests(page, slug) {
+	for (let waited = 0; ; waited += 100) {
+		try {
+			return await page.evaluate(async (slug) => {
+				let dir = await navigator.storage.getDirectory();
+				for (const name of ['php-pool', 'sites', slug]) dir = await dir.getDirectoryHandle(name);
+				const out = {};
+				for await (const [name, handle] of dir.entries()) {
+					if (handle.kind !== 'file') continue;
+					const digest = await crypto.subtle.digest('SHA-256', await (await handle.getFile()).arrayBuffer());
+					out[name] = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+				}
+				return out;
+			}, slug);
+		} catch (e) {
+			if (!/NoModificationAllowedError/.test(e.message) || waited > 10000) throw e;
+			await new Promise((r) => setTimeout(r, 100));
+		}
+	}
+}
+
+test('reopening a saved site stores nothing: a boot changes no file of it', async () => {
+	const context = await env.browser.newContext();
+	const page = await context.newPage();
+	// The site opens in a blank playground page, with no page of its own:
+	// only its boot runs (no iframe, no front page, whose own writes count).
+	const open = async () => {
+		await page.goto(`${env.origin}/?site=blank&workers=1&storage=temp`);
+		await page.evaluate(() => window.playground.then(() => true));
+		return page.evaluate(async () => {
+			const { startPlayground } = await import('/host/index.js');
+			window.site = await startPlayground({ siteSlug: 'quiet-reopen', workers: 2 });
+			return window.site.restored;
+		});
+	};
+	assert.equal(await open(), false);
+	// A write's reply waits for its save, and so for the new site's image.
+	const wrote = await page.evaluate(async () => (await window.site.run({ code: `<?php file_put_contents('/wordpress/marker.txt', 'x'); echo 'ok';` })).text);
+	assert.equal(wrote, 'ok');
+	const digests = [];
+	for (let visit = 0; visit < 2; visit++) {
+		await page.goto(`${env.origin}/404.html`);
+		digests.push(await storedDigests(page, 'quiet-reopen'));
+		assert.equal(await open(), true);
+	}
+	await page.goto(`${env.origin}/404.html`);
+	digests.push(await storedDigests(page, 'quiet-reopen'));
+	assert.ok(Object.keys(digests[0]).length > 0, 'the site has stored files');
+	assert.deepEqual(digests[1], digests[0], 'the first reopen stored nothing');
+	assert.deepEqual(digests[2], digests[0], 'the second reopen stored nothing');
+	await context.close();
+});
+
 /** Flips bytes in (or cuts) a saved site's log file from a page of the
  *  origin that does not hold the site (once the closed page's storage
  *  worker has let go of the file, a moment after the page went). */

@@ -52,9 +52,9 @@ test('a new default site starts with its compiled scripts, and its first page co
 	const first = await frontPage(page);
 	assert.equal(first.status, 200);
 	assert.match(first.html, /<\/html>/);
-	// The front page recompiled nothing the image held: every entry made
-	// since is of a script this boot wrote itself (e.g. the auto-login
-	// mu-plugin), none of WordPress's.
+	// The front page compiled nothing older than this boot: the image holds
+	// every script it runs, the auto-login mu-plugin too (a boot leaves it
+	// as the image has it).
 	const recompiled = await page.evaluate(
 		async (code) => JSON.parse((await (await window.quiet).run({ code })).text),
 		`<?php $out = [];

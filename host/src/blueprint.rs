@@ -198,7 +198,7 @@ mod wasm {
         let client = crate::boot::start_playground(boot_options.into()).await?;
         let root = client.document_root();
         if client.is_dir_now(&format!("{root}/wp-content/mu-plugins")).await? {
-            client.put_file(&format!("{root}/{AUTO_LOGIN_PATH}"), AUTO_LOGIN_MU_PLUGIN.as_bytes()).await?;
+            client.write_file_if_changed(&format!("{root}/{AUTO_LOGIN_PATH}"), AUTO_LOGIN_MU_PLUGIN.as_bytes()).await?;
         }
         let site_url = client.absolute_url();
         // A saved site reopens with its own files: its Blueprint ran when it was made.

@@ -584,8 +584,6 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
 
     let (worker_module, limits) = compile_worker_module(worker_module_url, worker_module_download).await?;
     progress.step("worker-module");
-    let php_module = php_module.await?;
-    progress.step("php-module");
     let max_pages = options.memory_max_bytes / PAGE;
     if max_pages < limits.min_pages || limits.max_pages.is_some_and(|m| max_pages > m) {
         return Err(error(format!(
@@ -607,7 +605,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         memory,
         memory_descriptor: descriptor,
         worker_module,
-        php_module,
+        php_module: Default::default(),
         config: WorkerConfig {
             index: 0,
             format: false,
@@ -629,16 +627,26 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         on_site_stopped,
     };
     let pool = Pool::new(options.workers, options.limits, kit);
-    // All start at once: the storage worker (else worker 0) formats the
-    // filesystem — opening the saved site, or installing the site — while
-    // the others start PHP, then wait for it to attach.
-    let formatter = pool.storage().unwrap_or(0);
-    let mut readies = Vec::new();
+    // A helper (the storage worker, else the file server) formats the
+    // filesystem — opening the saved site, or installing the site — and
+    // needs no php.wasm: the helpers start now, while it still compiles,
+    // and worker 0 once it is, then waits for the filesystem. Without
+    // helpers (no isolation) the single worker formats it.
+    let formatter = pool.storage().or(pool.file_server()).unwrap_or(0);
+    let helpers = pool.storage().into_iter().chain(pool.file_server());
     // The formatter first: its failure (a site that cannot be opened) must
     // end the boot, while the others wait for it forever.
-    let others = std::iter::once(0).chain(pool.file_server()).filter(|&i| i != formatter);
+    let order: Vec<u32> = std::iter::once(formatter).chain(helpers.chain(std::iter::once(0)).filter(|&i| i != formatter)).collect();
     pool.defer((1..options.workers).collect());
-    for index in std::iter::once(formatter).chain(others) {
+    let mut readies = Vec::new();
+    let mut php_module = Some(php_module);
+    for index in order {
+        if index == 0 {
+            let compiled = php_module.take().expect("worker 0 is spawned once").await;
+            let compiled = compiled.inspect_err(|_| pool.terminate_all())?;
+            progress.step("php-module");
+            pool.set_php_module(compiled);
+        }
         let archives = if index == formatter { archives.clone() } else { js_sys::Array::new() };
         readies.push((index, pool.spawn(index, index == formatter, &archives)?));
     }

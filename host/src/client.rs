@@ -239,7 +239,15 @@ impl Client {
     }
 
     /// Writes `data` to `path`, creating its parent directories.
-    pub(crate) async fn put_file(&self, path: &str, data: &[u8]) -> Result<(), JsValue> {
+    /// Writes `data` at `path` unless the file already holds exactly it: an
+    /// unchanged file keeps its compiled script, and a boot that changes
+    /// nothing waits for no save before its first reply.
+    pub(crate) async fn write_file_if_changed(&self, path: &str, data: &[u8]) -> Result<(), JsValue> {
+        if let Ok(Reply(JobResult::File(stored))) = submit(&self.pool, Target::Any, Job::ReadFile { path: path.into() }).await {
+            if stored == data {
+                return Ok(());
+            }
+        }
         if let Some((parent, _)) = path.rsplit_once('/').filter(|(parent, _)| !parent.is_empty()) {
             submit(&self.pool, Target::Any, Job::Mkdir { path: parent.into() }).await?;
         }

@@ -70,7 +70,9 @@ pub struct BootKit {
     pub memory: Option<WebAssembly::Memory>,
     pub memory_descriptor: Object,
     pub worker_module: WebAssembly::Module,
-    pub php_module: WebAssembly::Module,
+    /// Set once php.wasm is compiled (`Pool::set_php_module`): the helpers
+    /// start, and format the filesystem, before it is.
+    pub php_module: std::cell::OnceCell<WebAssembly::Module>,
     pub config: WorkerConfig,
     /// The saved site's slug (`None`: a temporary site).
     pub storage_slug: Option<String>,
@@ -96,7 +98,8 @@ impl BootKit {
             &JsValue::from(protocol::WORKER_STACK_BYTES),
             &self.worker_module,
         );
-        message.push(&self.php_module);
+        // Helpers run no PHP and may start before php.wasm is compiled.
+        message.push(&self.php_module.get().map(JsValue::from).unwrap_or(JsValue::NULL));
         message.concat(archives)
     }
 }
@@ -240,6 +243,11 @@ impl Pool {
                 deferred: RefCell::new(Vec::new()),
             }),
         }
+    }
+
+    /// php.wasm, compiled: PHP workers can start from here on.
+    pub fn set_php_module(&self, module: WebAssembly::Module) {
+        let _ = self.inner.kit.php_module.set(module);
     }
 
     /// PHP workers to start later (see `Inner::deferred`).
@@ -393,7 +401,6 @@ impl Pool {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         options.set_name(&format!("php-worker-{index}"));
-        let worker = Worker::new_with_options(&self.inner.kit.script_url, &options)?;
         let role = if Some(index) == self.inner.file_server {
             WorkerRole::Files
         } else if Some(index) == self.inner.storage {
@@ -401,6 +408,10 @@ impl Pool {
         } else {
             WorkerRole::Php
         };
+        if role == WorkerRole::Php && self.inner.kit.php_module.get().is_none() {
+            return Err(error(format!("worker {index} cannot start before php.wasm is compiled")));
+        }
+        let worker = Worker::new_with_options(&self.inner.kit.script_url, &options)?;
         let (sender, receiver) = oneshot::channel();
         let generation = {
             let mut slots = self.inner.slots.borrow_mut();

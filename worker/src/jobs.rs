@@ -159,7 +159,7 @@ pub(crate) fn on_shared_mount(path: &str) -> bool {
 }
 
 /// Where PHP's own files on the shared filesystem live (see `shared_paths`).
-fn shared_script_roots() -> [&'static str; 2] {
+pub(crate) fn shared_script_roots() -> [&'static str; 2] {
     [document_root(), "/tmp"]
 }
 

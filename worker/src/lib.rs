@@ -141,8 +141,12 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                     // boot's path; a change before then waits for it.
                     formatted.track_changes();
                 }
-                mkdir_all(&formatted, &config.document_root)
-                    .map_err(|e| JsValue::from_str(&format!("cannot create {}: {}", config.document_root, e.name())))?;
+                // Every worker mounts these (`jobs::shared_paths`): made here,
+                // they are part of the first saved image, so a worker's boot
+                // changes nothing and its first reply waits for no save.
+                for root in jobs::shared_script_roots() {
+                    mkdir_all(&formatted, root).map_err(|e| JsValue::from_str(&format!("cannot create {root}: {}", e.name())))?;
+                }
                 // Read from the page's buffers 64 KiB at a time: the zips
                 // and their entries never sit whole in the shared heap.
                 let archives: Vec<JsZip> = archives.iter().map(|a| JsZip(js_sys::Uint8Array::new(&a))).collect();

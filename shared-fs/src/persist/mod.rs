@@ -104,7 +104,7 @@ struct Change {
 }
 
 /// Payload bytes buffered before a sink write.
-const CHUNK: usize = 256 * 1024;
+const CHUNK: usize = 1 << 20;
 
 #[derive(Default)]
 pub(crate) struct Tracker {
