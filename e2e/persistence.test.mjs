@@ -140,6 +140,33 @@ test('reopening a saved site stores nothing: a boot changes no file of it', asyn
 	await context.close();
 });
 
+test("a new site's first save cut short before its header opens as a new site, not as damage", async () => {
+	const context = await env.browser.newContext();
+	const page = await context.newPage();
+	await page.goto(`${env.origin}/404.html`);
+	// What a tab closed while the first image was being written leaves: its
+	// payload's start, and the header (written last) still zeros.
+	await page.evaluate(async () => {
+		let dir = await navigator.storage.getDirectory();
+		for (const name of ['php-pool', 'sites', 'cut-first-image']) dir = await dir.getDirectoryHandle(name, { create: true });
+		const writable = await (await dir.getFileHandle('a.log', { create: true })).createWritable();
+		const bytes = new Uint8Array(100000);
+		for (let i = 32; i < bytes.length; i++) bytes[i] = (i * 31) & 0xff;
+		await writable.write(bytes);
+		await writable.close();
+	});
+	const opened = await boot(page, `${env.origin}/?workers=2&site-slug=cut-first-image`);
+	assert.ok(opened.ok, opened.error);
+	assert.equal(opened.restored, false);
+	assert.equal(opened.notice, null);
+	assert.equal(await php(page, `<?php file_put_contents('/wordpress/kept.txt', 'kept'); echo 'ok';`), 'ok');
+	await page.reload();
+	const again = await boot(page, `${env.origin}/?workers=2&site-slug=cut-first-image`);
+	assert.ok(again.ok && again.restored, again.error);
+	assert.equal(await php(page, `<?php echo file_get_contents('/wordpress/kept.txt');`), 'kept');
+	await context.close();
+});
+
 /** Flips bytes in (or cuts) a saved site's log file from a page of the
  *  origin that does not hold the site (once the closed page's storage
  *  worker has let go of the file, a moment after the page went). */

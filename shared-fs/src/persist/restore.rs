@@ -42,8 +42,8 @@ pub struct Opened {
 impl FileSystem {
     /// Opens the newest whole state among `files` (each an image and its
     /// change batches). `Ok(None)` if none holds a saved state at all
-    /// (empty files); `Err` (with what was damaged) if some held one and
-    /// none is whole.
+    /// (empty files, or a first image cut short before its header);
+    /// `Err` (with what was damaged) if some held one and none is whole.
     pub fn open_saved(config: Config, files: &mut [StoredFile<'_>]) -> core::result::Result<Option<Opened>, String> {
         let mut candidates: Vec<(u64, usize)> = Vec::new();
         let mut problems: Vec<String> = Vec::new();
@@ -53,6 +53,11 @@ impl FileSystem {
             }
             match read_header(f.source, 0) {
                 Some(h) if h.kind == KIND_IMAGE && h.index == 0 => candidates.push((h.generation, i)),
+                // An image's header is written after its payload: zeros
+                // there are an image cut short before it was ever whole (a
+                // new site's first, or a compaction), which held nothing
+                // anyone was told was saved.
+                _ if header_never_written(f.source) => {}
                 _ => problems.push(format!("{}: no whole image at its start", f.name)),
             }
         }
@@ -80,6 +85,13 @@ impl FileSystem {
             Err(format!("No saved state of this site is whole: {}", problems.join("; ")))
         }
     }
+}
+
+/// Whether the header at the start of `source` is all zeros (or the file
+/// ends within it, zeros so far).
+fn header_never_written(source: &mut dyn Source) -> bool {
+    let mut h = [0u8; HEADER_LEN];
+    source.read_at(0, &mut h).is_ok_and(|_| h.iter().all(|&b| b == 0))
 }
 
 fn read_header(source: &mut dyn Source, at: u64) -> Option<Header> {

@@ -880,6 +880,55 @@ fn every_prefix_of_a_compaction_cut_by_a_crash_opens_a_whole_state() {
 }
 
 #[test]
+fn every_prefix_of_a_new_sites_first_image_cut_by_a_crash_opens_as_nothing_or_the_whole_image() {
+    let fs = FileSystem::new(config()).unwrap();
+    fs.track_changes();
+    sample(&fs);
+    let (mut writer, mut files, mut log) = (small_writer(), [MemFile::default(), MemFile::default()], None);
+    save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+    let ops = files[0].ops.clone();
+    assert!(ops.len() >= 3, "{ops:?}");
+    let mut opened_whole = 0;
+    for n in 0..=ops.len() {
+        let cut_points: Vec<usize> = match ops.get(n) {
+            // The header is one 32-byte write inside one disk sector: it
+            // lands whole or not at all.
+            Some(FileOp::Write(0, data)) if data.len() == HEADER_LEN => vec![0],
+            Some(FileOp::Write(_, data)) => vec![0, 1, data.len() / 2, data.len().saturating_sub(1)],
+            _ => vec![0],
+        };
+        for partial in cut_points {
+            let mut crashed = files.clone();
+            crashed[0].bytes = MemFile::replay(&[], &ops, n, partial);
+            // Never an error: nothing was acknowledged before the image was whole.
+            match open_files(&crashed) {
+                None => {}
+                Some((opened, _, notice)) => {
+                    assert_eq!(tree(&opened), tree(&fs), "after {n} operations (+{partial} bytes)");
+                    assert_eq!(notice, None);
+                    opened_whole += 1;
+                }
+            }
+        }
+    }
+    assert!(opened_whole >= 1, "the whole image opens");
+}
+
+#[test]
+fn a_damaged_header_of_the_only_image_is_still_refused() {
+    let fs = FileSystem::new(config()).unwrap();
+    fs.track_changes();
+    sample(&fs);
+    let (mut writer, mut files, mut log) = (small_writer(), [MemFile::default(), MemFile::default()], None);
+    save_log(&mut writer, &fs, &mut files, &mut log).unwrap();
+    files[0].bytes[5] ^= 0x40;
+    let [mut a, mut b] = files.clone();
+    let opened = super::open_log(config(), &mut [&mut a as &mut dyn super::LogFile, &mut b as &mut dyn super::LogFile], ["a", "b"]);
+    let why = opened.err().expect("refused");
+    assert!(why.contains("a: no whole image at its start"), "{why}");
+}
+
+#[test]
 fn a_keeper_that_takes_over_writes_a_whole_image_first() {
     let fs = FileSystem::new(config()).unwrap();
     fs.track_changes();
