@@ -2,6 +2,7 @@
 // person, and loses nothing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { crc32 } from 'node:zlib';
 import { openPlayground, useBrowserAndServer } from './harness.mjs';
 
 const env = useBrowserAndServer();
@@ -165,6 +166,71 @@ describe('a booted site', () => {
 		assert.ok(names.includes('index.php'));
 		assert.equal(outcome.after, 'plain');
 	});
+});
+
+/** A zip of stored (uncompressed) entries `[nameBytes, contents]`; names
+ *  that are UTF-8 carry the zip's UTF-8 flag, others are bytes. */
+function storedZip(entries) {
+	const locals = [];
+	const centrals = [];
+	let offset = 0;
+	for (const [name, text] of entries) {
+		const data = Buffer.from(text);
+		const flag = Buffer.from(name.toString('utf8')).equals(name) ? 0x0800 : 0;
+		const crc = crc32(data);
+		const common = Buffer.alloc(26);
+		common.writeUInt16LE(20, 0); // version needed
+		common.writeUInt16LE(flag, 2);
+		common.writeUInt16LE(0, 4); // stored
+		common.writeUInt32LE(0, 6); // time, date
+		common.writeUInt32LE(crc, 10);
+		common.writeUInt32LE(data.length, 14);
+		common.writeUInt32LE(data.length, 18);
+		common.writeUInt16LE(name.length, 22);
+		common.writeUInt16LE(0, 24); // extra
+		const local = Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04]), common, name, data]);
+		const central = Buffer.concat([Buffer.from([0x50, 0x4b, 0x01, 0x02, 20, 3]), common, Buffer.alloc(14), name]);
+		central.writeUInt32LE(offset, 42);
+		locals.push(local);
+		centrals.push(central);
+		offset += local.length;
+	}
+	const directory = Buffer.concat(centrals);
+	const end = Buffer.alloc(22);
+	end.writeUInt32LE(0x06054b50, 0);
+	end.writeUInt16LE(entries.length, 8);
+	end.writeUInt16LE(entries.length, 10);
+	end.writeUInt32LE(directory.length, 12);
+	end.writeUInt32LE(offset, 16);
+	return Buffer.concat([...locals, directory, end]);
+}
+
+// PHP cannot make such a name in php-wasm: Emscripten's file layer decodes
+// every path as UTF-8, so bad bytes are U+FFFD before they reach the
+// filesystem. Such names come in archives: kept, and exported as bytes.
+test('a file name that is not UTF-8, from an imported zip, exports byte for byte', async () => {
+	const zip = storedZip([
+		[Buffer.from('plain.txt'), 'plain'],
+		[Buffer.from([0xff, 0xfe, 0x2e, 0x74, 0x78, 0x74]), 'odd'],
+	]);
+	const { page, context, logs } = await openPlayground(env.browser, env.origin, '?workers=1&site=blank&storage=temp');
+	try {
+		const exported = await page.evaluate(async (bytes) => {
+			const { startPlayground } = await import('/host/index.js');
+			const site = await startPlayground({ site: new Uint8Array(bytes), storage: 'temp', workers: 1 });
+			const plain = (await site.run({ code: '<?php echo file_get_contents("/wordpress/plain.txt");' })).text;
+			return { plain, zip: Array.from(await site.exportSite()) };
+		}, Array.from(zip));
+		assert.equal(exported.plain, 'plain');
+		// zipNames reads names as latin1: one character per byte.
+		const names = zipNames(Uint8Array.from(exported.zip));
+		assert.deepEqual(names.sort(), ['plain.txt', '\u00ff\u00fe.txt']);
+	} catch (e) {
+		e.message += `\n${logs.join('\n')}`;
+		throw e;
+	} finally {
+		await context.close();
+	}
 });
 
 test('a saved site with a file name that is not UTF-8 reopens with every other file', async () => {

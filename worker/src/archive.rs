@@ -16,6 +16,8 @@ const END_OF_CENTRAL: u32 = 0x0605_4b50;
 const STORED: u16 = 0;
 const DEFLATED: u16 = 8;
 const MADE_BY_UNIX: u16 = 3 << 8 | 20;
+/// General-purpose flag bit 11: the entry's name is UTF-8.
+const UTF8_NAME: u16 = 0x0800;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum ArchiveError {
@@ -69,7 +71,9 @@ impl ZipBytes for Vec<u8> {
 
 /// One entry of an archive; its data is read when asked for.
 pub struct Entry {
-    pub name: String,
+    /// The name as stored: UTF-8 when the archive says so, else bytes
+    /// (a file name that is not UTF-8 comes back as it was packed).
+    pub name: Vec<u8>,
     /// Unix mode when the archive recorded one.
     pub mode: Option<u32>,
     /// Modification time (Unix seconds) from the entry's MS-DOS date and time.
@@ -84,7 +88,12 @@ pub struct Entry {
 
 impl Entry {
     pub fn is_dir(&self) -> bool {
-        self.name.ends_with('/') || self.mode.is_some_and(|m| m & S_IFMT == S_IFDIR)
+        self.name.ends_with(b"/") || self.mode.is_some_and(|m| m & S_IFMT == S_IFDIR)
+    }
+
+    /// The name for messages.
+    pub fn shown(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.name)
     }
 
     pub fn is_symlink(&self) -> bool {
@@ -108,16 +117,16 @@ impl Entry {
     pub fn stream(&self, zip: &dyn ZipBytes, sink: &mut dyn FnMut(&[u8]) -> Result<(), ArchiveError>) -> Result<(), ArchiveError> {
         let header = zip.read(self.local, 30);
         if u32_at(&header, 0)? != LOCAL_HEADER {
-            return Err(malformed(format!("{}: bad local header", self.name)));
+            return Err(malformed(format!("{}: bad local header", self.shown())));
         }
         let data_at = self.local + 30 + u16_at(&header, 26)? as usize + u16_at(&header, 28)? as usize;
-        let truncated = || malformed(format!("{}: truncated", self.name));
+        let truncated = || malformed(format!("{}: truncated", self.shown()));
         let (mut crc, mut size) = (0u32, 0usize);
         let mut emit = |piece: &[u8]| {
             crc = shared_fs::crc32(crc, piece);
             size += piece.len();
             if size > self.size {
-                return Err(malformed(format!("{}: longer than its recorded size", self.name)));
+                return Err(malformed(format!("{}: longer than its recorded size", self.shown())));
             }
             sink(piece)
         };
@@ -159,14 +168,14 @@ impl Entry {
                             return Err(truncated())
                         }
                         Ok(_) | Err(MZError::Buf) => {}
-                        Err(e) => return Err(malformed(format!("{}: cannot inflate ({e:?})", self.name))),
+                        Err(e) => return Err(malformed(format!("{}: cannot inflate ({e:?})", self.shown()))),
                     }
                 }
             }
-            m => return Err(malformed(format!("{}: compression method {m} is not supported", self.name))),
+            m => return Err(malformed(format!("{}: compression method {m} is not supported", self.shown()))),
         }
         if size != self.size || crc != self.crc {
-            return Err(malformed(format!("{}: size or checksum mismatch", self.name)));
+            return Err(malformed(format!("{}: size or checksum mismatch", self.shown())));
         }
         Ok(())
     }
@@ -206,12 +215,12 @@ pub fn entries(zip: &dyn ZipBytes) -> Result<Vec<Entry>, ArchiveError> {
         let external = u32_at(cd, at + 38)?;
         let local = u32_at(cd, at + 42)? as usize;
         let name_bytes = cd.get(at + 46..at + 46 + name_len).ok_or_else(|| malformed("truncated name"))?;
-        let name = String::from_utf8_lossy(name_bytes).into_owned();
+        let name = name_bytes.to_vec();
         let mode = (made_by >> 8 == 3 && external >> 16 != 0).then_some(external >> 16);
         let extra = cd.get(at + 46 + name_len..at + 46 + name_len + extra_len).unwrap_or(&[]);
         let mtime = extended_mtime(extra).unwrap_or(mtime);
         if local + 30 + compressed > zip.len() {
-            return Err(malformed(format!("{name}: truncated")));
+            return Err(malformed(format!("{}: truncated", String::from_utf8_lossy(&name))));
         }
         out.push(Entry { name, mode, mtime, method, crc, size, compressed, local });
         at += 46 + name_len + extra_len + comment_len;
@@ -241,17 +250,18 @@ fn extended_mtime(mut extra: &[u8]) -> Option<i64> {
 }
 
 /// A safe relative path from an entry name: no `..`, no absolute paths.
-fn relative(name: &str, strip_prefix: &str) -> Option<String> {
-    let name = name.strip_prefix(strip_prefix)?;
-    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
-    if parts.is_empty() || parts.contains(&"..") {
+fn relative(name: &[u8], strip_prefix: &str) -> Option<Vec<u8>> {
+    let name = name.strip_prefix(strip_prefix.as_bytes())?;
+    let parts: Vec<&[u8]> = name.split(|&b| b == b'/').filter(|p| !p.is_empty() && *p != b".").collect();
+    if parts.is_empty() || parts.contains(&&b".."[..]) {
         return None;
     }
-    Some(parts.join("/"))
+    Some(parts.join(&b'/'))
 }
 
-fn fs_error(path: &str) -> impl Fn(Errno) -> ArchiveError + '_ {
-    move |errno| ArchiveError::Fs { path: path.to_string(), errno }
+fn fs_error(path: impl AsRef<[u8]>) -> impl Fn(Errno) -> ArchiveError {
+    let path = String::from_utf8_lossy(path.as_ref()).into_owned();
+    move |errno| ArchiveError::Fs { path: path.clone(), errno }
 }
 
 /// Unpacks `zip` under `dest` (created if missing), dropping `strip_prefix`
@@ -267,26 +277,26 @@ pub fn unpack(fs: &FileSystem, zip: &dyn ZipBytes, dest: &str, strip_prefix: &st
     let mut files = 0;
     for entry in entries {
         let Some(rel) = relative(&entry.name, strip_prefix) else { continue };
-        let path = format!("{}/{rel}", dest.trim_end_matches('/'));
+        let path = [dest.trim_end_matches('/').as_bytes(), b"/", &rel].concat();
         if entry.is_dir() {
             crate::mkdir_all(fs, &path).map_err(fs_error(&path))?;
             continue;
         }
-        let (parent, _) = path.rsplit_once('/').unwrap_or(("", &path));
+        let parent = &path[..path.iter().rposition(|&b| b == b'/').unwrap_or(0)];
         crate::mkdir_all(fs, parent).map_err(fs_error(parent))?;
         if entry.is_symlink() {
             if entry.size > MAX_SYMLINK {
-                return Err(malformed(format!("{}: a symlink target of {} bytes", entry.name, entry.size)));
+                return Err(malformed(format!("{}: a symlink target of {} bytes", entry.shown(), entry.size)));
             }
             let target = entry.contents(zip)?;
-            let (dir, name) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()).map_err(fs_error(&path))?;
+            let (dir, name) = fs.resolve_parent(FileSystem::ROOT, &path).map_err(fs_error(&path))?;
             let _ = fs.unlink(dir, &name);
             fs.symlink(dir, &name, &target, 0, 0).map_err(fs_error(&path))?;
         } else {
             stream_file(fs, zip, &entry, &path)?;
             // Files keep the archive's times, as unzip does (an unpacked site
             // is then old enough for OPcache to cache at once).
-            let ino = fs.resolve(FileSystem::ROOT, path.as_bytes(), true).map_err(fs_error(&path))?.ino;
+            let ino = fs.resolve(FileSystem::ROOT, &path, true).map_err(fs_error(&path))?.ino;
             let mtime = Timespec { sec: entry.mtime, nsec: 0 };
             fs.setattr(ino, &SetAttr { mtime: Some(mtime), atime: Some(mtime), ..Default::default() })
                 .map_err(fs_error(&path))?;
@@ -297,9 +307,9 @@ pub fn unpack(fs: &FileSystem, zip: &dyn ZipBytes, dest: &str, strip_prefix: &st
 }
 
 /// Writes `entry` to `path` as it inflates; a damaged entry leaves no file.
-fn stream_file(fs: &FileSystem, zip: &dyn ZipBytes, entry: &Entry, path: &str) -> Result<(), ArchiveError> {
+fn stream_file(fs: &FileSystem, zip: &dyn ZipBytes, entry: &Entry, path: &[u8]) -> Result<(), ArchiveError> {
     let mode = entry.mode.map_or(0o644, |m| m & 0o7777);
-    let attr = fs.open_path(FileSystem::ROOT, path.as_bytes(), O_WRONLY | O_CREAT | O_TRUNC, mode).map_err(fs_error(path))?;
+    let attr = fs.open_path(FileSystem::ROOT, path, O_WRONLY | O_CREAT | O_TRUNC, mode).map_err(fs_error(path))?;
     let mut at = 0u64;
     let streamed = entry.stream(zip, &mut |piece| {
         fs.write(attr.ino, at, piece).map_err(fs_error(path))?;
@@ -308,7 +318,7 @@ fn stream_file(fs: &FileSystem, zip: &dyn ZipBytes, entry: &Entry, path: &str) -
     });
     fs.release(attr.ino);
     if streamed.is_err() {
-        if let Ok((dir, name)) = fs.resolve_parent(FileSystem::ROOT, path.as_bytes()) {
+        if let Ok((dir, name)) = fs.resolve_parent(FileSystem::ROOT, path) {
             let _ = fs.unlink(dir, &name);
         }
     }
@@ -337,23 +347,25 @@ pub fn pack_roots(fs: &FileSystem, roots: &[&str]) -> Result<Vec<u8>, ArchiveErr
 /// Adds everything under `root` to `zip`, names relative to it after `prefix`.
 fn add_tree(zip: &mut ZipWriter, fs: &FileSystem, root: &str, prefix: &str) -> Result<(), ArchiveError> {
     let start = fs.resolve(FileSystem::ROOT, root.as_bytes(), true).map_err(fs_error(root))?;
-    let mut stack: Vec<(Ino, String)> = vec![(start.ino, prefix.to_string())];
+    let mut stack: Vec<(Ino, Vec<u8>)> = vec![(start.ino, prefix.as_bytes().to_vec())];
     while let Some((dir, prefix)) = stack.pop() {
         let mut children = Vec::new();
         fs.readdir(dir, 0, &mut |e| {
             if e.name != b"." && e.name != b".." {
-                children.push((e.ino, String::from_utf8_lossy(&e.name).into_owned()));
+                children.push((e.ino, e.name.to_vec()));
             }
             true
         })
         .map_err(fs_error(root))?;
         for (ino, name) in children {
-            let path = format!("{prefix}{name}");
+            // Names stay bytes: one that is not UTF-8 is packed as it is.
+            let path = [&prefix[..], &name].concat();
             let attr = fs.getattr(ino).map_err(fs_error(&path))?;
             match attr.kind {
                 FileKind::Dir => {
-                    zip.add(&format!("{path}/"), attr.mode, attr.mtime.sec, &[]);
-                    stack.push((ino, format!("{path}/")));
+                    let dir_path = [&path[..], b"/"].concat();
+                    zip.add(&dir_path, attr.mode, attr.mtime.sec, &[]);
+                    stack.push((ino, dir_path));
                 }
                 FileKind::Symlink => {
                     let target = fs.readlink(ino).map_err(fs_error(&path))?;
@@ -381,7 +393,8 @@ struct ZipWriter {
 }
 
 impl ZipWriter {
-    fn add(&mut self, name: &str, mode: u32, mtime: i64, data: &[u8]) {
+    fn add(&mut self, name: impl AsRef<[u8]>, mode: u32, mtime: i64, data: &[u8]) {
+        let name = name.as_ref();
         let deflated = compress_to_vec(data, 6);
         let (method, body) = if deflated.len() < data.len() { (DEFLATED, &deflated[..]) } else { (STORED, data) };
         let crc = shared_fs::crc32(0, data);
@@ -397,7 +410,8 @@ impl ZipWriter {
         let mut header = Vec::with_capacity(46 + name.len());
         let common = |h: &mut Vec<u8>| {
             h.extend(20u16.to_le_bytes()); // version needed
-            h.extend(0x0800u16.to_le_bytes()); // names are UTF-8
+            // The name is UTF-8 (the flag), or bytes as they are.
+            h.extend(if std::str::from_utf8(name).is_ok() { UTF8_NAME } else { 0u16 }.to_le_bytes());
             h.extend(method.to_le_bytes());
             h.extend(time.to_le_bytes());
             h.extend(date.to_le_bytes());
@@ -409,7 +423,7 @@ impl ZipWriter {
         };
         header.extend(LOCAL_HEADER.to_le_bytes());
         common(&mut header);
-        header.extend(name.as_bytes());
+        header.extend(name);
         header.extend(&extra);
         self.out.extend(&header);
         self.out.extend(body);
@@ -422,7 +436,7 @@ impl ZipWriter {
         self.central.extend(0u16.to_le_bytes()); // internal attributes
         self.central.extend((mode << 16).to_le_bytes());
         self.central.extend(offset.to_le_bytes());
-        self.central.extend(name.as_bytes());
+        self.central.extend(name);
         self.central.extend(&extra);
         self.count += 1;
     }
@@ -530,6 +544,31 @@ mod tests {
         let link = other.resolve(FileSystem::ROOT, b"/copy/link", false).unwrap();
         assert_eq!(other.readlink(link.ino).unwrap(), b"a/b/big.txt");
         other.check().unwrap();
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_round_trip_byte_exact_and_utf8_ones_say_so() {
+        let fs = new_fs();
+        crate::mkdir_all(&fs, b"/site/d\xe9j\xe0".as_slice()).unwrap();
+        let (dir, _) = fs.resolve_parent(FileSystem::ROOT, b"/site/d\xe9j\xe0/x").unwrap();
+        let odd = fs.create(dir, b"\xff\xfe.txt", 0o644, 0, 0).unwrap().ino;
+        fs.write(odd, 0, b"odd").unwrap();
+        crate::files::write_file(&fs, "/site/caf\u{e9}.txt", b"utf8", None).unwrap();
+        let zip = pack(&fs, "/site").unwrap();
+        let listed: Vec<(Vec<u8>, u16)> = {
+            let entries = entries(&zip).unwrap();
+            // The flag word of each entry's local header.
+            entries.iter().map(|e| (e.name.clone(), u16::from_le_bytes([zip[e.local + 6], zip[e.local + 7]]))).collect()
+        };
+        assert!(listed.contains(&(b"d\xe9j\xe0/\xff\xfe.txt".to_vec(), 0)), "{listed:?}");
+        assert!(listed.contains(&("caf\u{e9}.txt".as_bytes().to_vec(), UTF8_NAME)), "{listed:?}");
+        let other = new_fs();
+        assert_eq!(unpack(&other, &zip, "/copy", "").unwrap(), 2);
+        let copied = other.resolve(FileSystem::ROOT, b"/copy/d\xe9j\xe0/\xff\xfe.txt", true).unwrap();
+        let mut buf = [0u8; 3];
+        other.read(copied.ino, 0, &mut buf).unwrap();
+        assert_eq!(&buf, b"odd");
+        assert_eq!(read(&other, "/copy/caf\u{e9}.txt"), b"utf8");
     }
 
     #[test]

@@ -37,16 +37,16 @@ pub fn remove_all(fs: &FileSystem, path: &str) -> Result<(), Errno> {
     crate::jobs::remove_tree(fs, dir, &name)
 }
 
-/// `mkdir -p`.
-pub fn mkdir_all(fs: &FileSystem, path: &str) -> Result<(), Errno> {
+/// `mkdir -p` (a path's bytes need not be UTF-8).
+pub fn mkdir_all(fs: &FileSystem, path: impl AsRef<[u8]>) -> Result<(), Errno> {
     let mut dir = FileSystem::ROOT;
-    for name in path.split('/').filter(|n| !n.is_empty()) {
-        dir = match fs.lookup(dir, name.as_bytes()) {
+    for name in path.as_ref().split(|&b| b == b'/').filter(|n| !n.is_empty()) {
+        dir = match fs.lookup(dir, name) {
             Ok(attr) => attr.ino,
-            Err(Errno::ENOENT) => match fs.mkdir(dir, name.as_bytes(), 0o755, 0, 0) {
+            Err(Errno::ENOENT) => match fs.mkdir(dir, name, 0o755, 0, 0) {
                 Ok(attr) => attr.ino,
                 // Another worker made it between our lookup and mkdir.
-                Err(Errno::EEXIST) => fs.lookup(dir, name.as_bytes())?.ino,
+                Err(Errno::EEXIST) => fs.lookup(dir, name)?.ino,
                 Err(e) => return Err(e),
             },
             Err(e) => return Err(e),

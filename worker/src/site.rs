@@ -149,7 +149,7 @@ pub fn upgrade_sqlite_integration(
     let shipped = archive::entries(zip)
         .map_err(|e| e.to_string())?
         .into_iter()
-        .find(|e| e.name == format!("{prefix}load.php"))
+        .find(|e| e.name == format!("{prefix}load.php").as_bytes())
         .ok_or("the SQLite integration zip has no load.php")?
         .contents(zip)
         .map_err(|e| e.to_string())?;
@@ -211,9 +211,9 @@ fn version_key(version: &str) -> Vec<u64> {
 /// The folder every entry of a plugin zip sits in (`name-main/`), if any.
 fn top_folder(zip: &dyn archive::ZipBytes) -> Result<String, ArchiveError> {
     let entries = archive::entries(zip)?;
-    let first = entries.first().and_then(|e| e.name.split_once('/')).map(|(top, _)| format!("{top}/"));
+    let first = entries.first().and_then(|e| e.shown().split_once('/').map(|(top, _)| format!("{top}/")));
     Ok(match first {
-        Some(top) if entries.iter().all(|e| e.name.starts_with(&top)) => top,
+        Some(top) if entries.iter().all(|e| e.name.starts_with(top.as_bytes())) => top,
         _ => String::new(),
     })
 }
