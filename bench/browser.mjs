@@ -314,8 +314,8 @@ async function measureWordPress(browser, origin, path, { latency, clients, ms, o
  *  boots alone, as one boot varies by up to 1 s here (the peer's took 1.5
  *  or 2.5 s), each in a browser of its own on a new profile on disk, as a
  *  person's browser is (a new context keeps OPFS in memory, where a saved
- *  site's first image took 10 times as long to write). The control, the peer's engine with OPcache in memory, checks
- *  the peer itself: Playground's file cache measured within 0.90-1.03x of
+ *  site's first image took 10 times as long to write). The control, the
+ *  peer's engine with OPcache in memory, checks the peer itself: Playground's file cache measured within 0.90-1.03x of
  *  it, so a peer much slower than its control is misconfigured and the run
  *  fails (bench/run.mjs). */
 export async function wordpressVsPeer(browser, origin, { quick }) {

@@ -632,24 +632,21 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     // needs no php.wasm: the helpers start now, while it still compiles,
     // and worker 0 once it is, then waits for the filesystem. Without
     // helpers (no isolation) the single worker formats it.
-    let formatter = pool.storage().or(pool.file_server()).unwrap_or(0);
-    let helpers = pool.storage().into_iter().chain(pool.file_server());
+    let helpers: Vec<u32> = pool.storage().into_iter().chain(pool.file_server()).collect();
+    let formatter = helpers.first().copied().unwrap_or(0);
+    pool.defer((1..options.workers).collect());
     // The formatter first: its failure (a site that cannot be opened) must
     // end the boot, while the others wait for it forever.
-    let order: Vec<u32> = std::iter::once(formatter).chain(helpers.chain(std::iter::once(0)).filter(|&i| i != formatter)).collect();
-    pool.defer((1..options.workers).collect());
     let mut readies = Vec::new();
-    let mut php_module = Some(php_module);
-    for index in order {
-        if index == 0 {
-            let compiled = php_module.take().expect("worker 0 is spawned once").await;
-            let compiled = compiled.inspect_err(|_| pool.terminate_all())?;
-            progress.step("php-module");
-            pool.set_php_module(compiled);
-        }
+    for &index in &helpers {
         let archives = if index == formatter { archives.clone() } else { js_sys::Array::new() };
         readies.push((index, pool.spawn(index, index == formatter, &archives)?));
     }
+    let php_module = php_module.await.inspect_err(|_| pool.terminate_all())?;
+    progress.step("php-module");
+    pool.set_php_module(php_module);
+    let archives = if formatter == 0 { archives } else { js_sys::Array::new() };
+    readies.push((0, pool.spawn(0, formatter == 0, &archives)?));
     let workers_ready = async {
         for (index, ready) in readies {
             wait_ready(index, ready).await?;

@@ -779,6 +779,17 @@ impl super::LogFile for MemFile {
 }
 
 /// A writer that compacts early (the defaults need megabytes of log).
+/// Where a crash may cut operation `op` short: bytes of a write written
+/// (none, one, half, all but one). `atomic_header`: a header is one 32-byte
+/// write inside one disk sector, so it lands whole or not at all.
+fn cut_points(op: Option<&FileOp>, atomic_header: bool) -> Vec<usize> {
+    match op {
+        Some(FileOp::Write(0, data)) if atomic_header && data.len() == HEADER_LEN => vec![0],
+        Some(FileOp::Write(_, data)) => vec![0, 1, data.len() / 2, data.len().saturating_sub(1)],
+        _ => vec![0],
+    }
+}
+
 fn small_writer() -> super::LogWriter {
     let mut writer = super::LogWriter::default();
     writer.compact_min_bytes = 64 << 10;
@@ -859,11 +870,7 @@ fn every_prefix_of_a_compaction_cut_by_a_crash_opens_a_whole_state() {
     // A crash after each operation, and in the middle of each write.
     let mut opened_new = 0;
     for n in 0..=ops.len() {
-        let cut_points: Vec<usize> = match ops.get(n) {
-            Some(FileOp::Write(_, data)) => vec![0, 1, data.len() / 2, data.len().saturating_sub(1)],
-            _ => vec![0],
-        };
-        for partial in cut_points {
+        for partial in cut_points(ops.get(n), false) {
             let mut crashed = files.clone();
             crashed[other].bytes = MemFile::replay(&other_before, &ops, n, partial);
             let (opened, _, _) = open_files(&crashed).unwrap_or_else(|| panic!("nothing opened after {n} operations"));
@@ -890,14 +897,7 @@ fn every_prefix_of_a_new_sites_first_image_cut_by_a_crash_opens_as_nothing_or_th
     assert!(ops.len() >= 3, "{ops:?}");
     let mut opened_whole = 0;
     for n in 0..=ops.len() {
-        let cut_points: Vec<usize> = match ops.get(n) {
-            // The header is one 32-byte write inside one disk sector: it
-            // lands whole or not at all.
-            Some(FileOp::Write(0, data)) if data.len() == HEADER_LEN => vec![0],
-            Some(FileOp::Write(_, data)) => vec![0, 1, data.len() / 2, data.len().saturating_sub(1)],
-            _ => vec![0],
-        };
-        for partial in cut_points {
+        for partial in cut_points(ops.get(n), true) {
             let mut crashed = files.clone();
             crashed[0].bytes = MemFile::replay(&[], &ops, n, partial);
             // Never an error: nothing was acknowledged before the image was whole.
