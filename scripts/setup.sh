@@ -44,10 +44,11 @@ if ! command -v pjdfstest >/dev/null; then
 	cargo install pjdfstest --version 0.2.2
 fi
 
-# Debian: Chromium (Playwright drives it) and Firefox ESR (puppeteer-core
-# drives it over WebDriver BiDi) for browser tests; FUSE for the POSIX suite.
+# Debian: Chromium (Playwright drives it), Firefox ESR (puppeteer-core
+# drives it over WebDriver BiDi) and WebKitGTK's driver with Xvfb (plain
+# WebDriver; Safari's engine) for browser tests; FUSE for the POSIX suite.
 missing=()
-for pkg in chromium chromium-driver firefox-esr fuse3 libfuse3-dev pkg-config unzip; do
+for pkg in chromium chromium-driver firefox-esr webkit2gtk-driver xvfb fuse3 libfuse3-dev pkg-config unzip; do
 	dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -141,7 +141,7 @@ pub use wasm::start_playground_with_engine;
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use super::*;
-    use crate::util::{error, get, optional_string, set};
+    use crate::util::{error, get, message_of, optional_string, set};
     use js_sys::{Function, Object, Promise, Reflect};
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
@@ -219,10 +219,6 @@ mod wasm {
             iframe.set_src(&landing_url(&site_url, landing.as_deref()));
         }
         Ok(client)
-    }
-
-    fn message_of(e: &JsValue) -> String {
-        e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"))
     }
 
     /// The Blueprint the options give, parsed: `blueprintUrl` fetched, or

@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::pool::{BootKit, Pool};
 use crate::isolation::{decide, Decision, Facts, Mode};
 use crate::scheduler::Limits;
-use crate::util::{error, get, optional_string, optional_u32, set};
+use crate::util::{error, get, message_of, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
 use crate::versions::WordPress;
@@ -55,10 +55,7 @@ async fn response_bytes(url: &str, download: js_sys::Promise) -> Result<Uint8Arr
     // A network failure (no CORS, offline) names the URL too.
     let response: web_sys::Response = JsFuture::from(download)
         .await
-        .map_err(|e| {
-            let why = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"));
-            error(format!("cannot fetch {url}: {why}"))
-        })?
+        .map_err(|e| error(format!("cannot fetch {url}: {}", message_of(&e))))?
         .unchecked_into();
     if !response.ok() {
         return Err(error(format!("cannot fetch {url}: HTTP {}", response.status())));
@@ -347,9 +344,6 @@ fn random_scope_id() -> String {
 /// Registers the service worker (asking for the embedder policy this
 /// browser supports) and waits until it controls the page.
 async fn register_service_worker(window: &Window, asset_base: &str) -> Result<ServiceWorkerRegistration, String> {
-    let describe = |e: JsValue| {
-        e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"))
-    };
     let navigator = window.navigator();
     if get(&navigator, "serviceWorker").is_undefined() {
         return Err("service workers are not available in this context".into());
@@ -363,16 +357,16 @@ async fn register_service_worker(window: &Window, asset_base: &str) -> Result<Se
     let registered = container.register_with_options(&url, options.unchecked_ref());
     within(SERVICE_WORKER_TIMEOUT_MS, registered)
         .await
-        .map_err(|e| format!("cannot register {url}: {}", describe(e)))?;
-    let ready = container.ready().map_err(describe)?;
+        .map_err(|e| format!("cannot register {url}: {}", message_of(&e)))?;
+    let ready = container.ready().map_err(|e| message_of(&e))?;
     let registration: ServiceWorkerRegistration =
-        within(SERVICE_WORKER_TIMEOUT_MS, ready).await.map_err(describe)?.unchecked_into();
+        within(SERVICE_WORKER_TIMEOUT_MS, ready).await.map_err(|e| message_of(&e))?.unchecked_into();
     if container.controller().is_none() {
         // The worker claims open pages when it activates; wait for that.
         let changed = js_sys::Promise::new(&mut |resolve, _| {
             container.set_oncontrollerchange(Some(&resolve));
         });
-        within(SERVICE_WORKER_TIMEOUT_MS, changed).await.map_err(describe)?;
+        within(SERVICE_WORKER_TIMEOUT_MS, changed).await.map_err(|e| message_of(&e))?;
         container.set_oncontrollerchange(None);
     }
     Ok(registration)

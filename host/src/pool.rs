@@ -2,7 +2,7 @@
 //! jobs, enforcing the scheduler's limits with timers, and feeding what the
 //! workers report back into the scheduler.
 
-use crate::scheduler::{AfterJob, Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
+use crate::scheduler::{AfterJob, BootFailed, Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
 use crate::util::{error, set};
 use shared_fs::SafePointState;
 use futures_channel::oneshot;
@@ -259,15 +259,47 @@ impl Pool {
     fn start_deferred(&self) {
         let indices = std::mem::take(&mut *self.inner.deferred.borrow_mut());
         for index in indices {
-            match self.spawn(index, false, &Array::new()) {
-                Ok(ready) => wasm_bindgen_futures::spawn_local(async move {
-                    if let Ok(Err(why)) = ready.await {
-                        web_sys::console::error_1(&format!("worker {index} failed to boot: {why}").into());
-                    }
-                }),
-                Err(e) => web_sys::console::error_2(&format!("could not start worker {index}").into(), &e),
-            }
+            self.join_site(index);
         }
+    }
+
+    /// Starts PHP worker `index` for a site that is up; a start that fails
+    /// is retried, then given up (`Scheduler::boot_failed`).
+    fn join_site(&self, index: u32) {
+        let ready = match self.spawn(index, false, &Array::new()) {
+            Ok(ready) => ready,
+            Err(e) => {
+                web_sys::console::error_2(&format!("could not start worker {index}").into(), &e);
+                return;
+            }
+        };
+        let pool = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            let Ok(Err(why)) = ready.await else { return };
+            if index >= pool.inner.scheduler.borrow().worker_count() {
+                // A helper: it restarts on its own path when it dies.
+                web_sys::console::error_1(&format!("worker {index} failed to start: {why}").into());
+                return;
+            }
+            let outcome = pool.inner.scheduler.borrow_mut().boot_failed(index);
+            match outcome {
+                BootFailed::RetryAfterMs(ms) => {
+                    web_sys::console::warn_1(&format!("worker {index} failed to start ({why}); trying again").into());
+                    let again = pool.clone();
+                    set_timeout(move || again.stop_then_respawn(index), ms);
+                }
+                BootFailed::GiveUp(stranded) => {
+                    web_sys::console::error_1(&format!("worker {index} failed to start, for good: {why}").into());
+                    if let Some(worker) = pool.inner.slots.borrow_mut()[index as usize].worker.take() {
+                        worker.terminate();
+                    }
+                    let reason = format!("PHP worker {index} failed to start ({why}); retry without naming a worker.");
+                    for (_, pending) in stranded {
+                        give_up(&pending.give_up, matches!(pending.job, Job::Http(_)), 503, &reason);
+                    }
+                }
+            }
+        });
     }
 
     /// The listeners PHP's `post_message_to_js` goes to (`client.onMessage`).
@@ -448,11 +480,17 @@ impl Pool {
         on_message.forget(); // lives as long as the page; ignored once replaced
 
         let pool = self.clone();
-        let on_error = Closure::<dyn FnMut(web_sys::ErrorEvent)>::new(move |event: web_sys::ErrorEvent| {
+        let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
             if !pool.is_current(index, generation) {
                 return;
             }
-            let message = format!("worker {index}: {}", event.message());
+            // WebKit fires a plain Event, with no message, when a worker's
+            // script fails before it runs.
+            let detail = js_sys::Reflect::get(&event, &"message".into()).ok().and_then(|m| m.as_string());
+            let message = format!(
+                "worker {index}: {}",
+                detail.unwrap_or_else(|| "its script failed to load or start (the browser gave no reason)".into())
+            );
             if pool.inner.slots.borrow()[index as usize].ready.is_some() {
                 pool.boot_finished(index, Err(message));
             } else {
@@ -734,9 +772,7 @@ impl Pool {
             worker.terminate();
         }
         self.inner.slots.borrow_mut()[index as usize].worker = None;
-        if let Err(e) = self.spawn(index, false, &Array::new()) {
-            web_sys::console::error_2(&format!("could not restart worker {index}").into(), &e);
-        }
+        self.join_site(index);
     }
 
     /// Stops every worker at once, wherever it is: for a boot that failed,
@@ -762,6 +798,7 @@ impl Pool {
                     Some(WorkerState::Idle) => ("idle", JsValue::NULL),
                     Some(WorkerState::Busy { job, .. }) => ("busy", JsValue::from(job as f64)),
                     Some(WorkerState::Stopping { job }) => ("stopping", JsValue::from(job as f64)),
+                    Some(WorkerState::Failed) => ("failed", JsValue::NULL),
                     None => ("gone", JsValue::NULL),
                 };
                 let state = if self.inner.failed.borrow().is_some() { "failed" } else { state };

@@ -3,7 +3,7 @@
 //! files themselves are the storage worker's (worker/src/storage.rs); where
 //! they live is `protocol::storage`.
 
-use crate::util::error;
+use crate::util::{error, message_of};
 use js_sys::{Array, Function, Object, Promise};
 use protocol::storage::{check_slug, lock_name, LAST_SITE_KEY, SITES_PATH};
 use wasm_bindgen::prelude::*;
@@ -38,26 +38,33 @@ fn lock_manager() -> Option<LockManager> {
 /// this browser, or storage denied to this context (a third-party iframe
 /// where the browser blocks its storage).
 pub async fn unavailable() -> Option<String> {
-    let storage = navigator().ok()?.storage();
-    if js_sys::Reflect::get(&storage, &"getDirectory".into()).unwrap_or(JsValue::UNDEFINED).is_undefined() || lock_manager().is_none() {
-        return Some("this browser has no origin private file system or Web Locks".into());
+    if storage_manager().is_none() || lock_manager().is_none() {
+        return Some(NO_STORAGE.into());
     }
     if let Err(e) = sites_dir().await {
-        return Some(format!("the browser denies this page its storage ({})", describe(&e)));
+        return Some(format!("the browser denies this page its storage ({})", message_of(&e)));
     }
     if let Err(e) = is_held_elsewhere("-").await {
-        return Some(format!("the browser denies this page Web Locks ({})", describe(&e)));
+        return Some(format!("the browser denies this page Web Locks ({})", message_of(&e)));
     }
     None
 }
 
-fn describe(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_else(|| format!("{e:?}"))
+const NO_STORAGE: &str = "this browser has no origin private file system or Web Locks";
+
+/// `navigator.storage`, if it can open the origin private file system
+/// (WebKitGTK leaves `navigator.storage` undefined by default).
+fn storage_manager() -> Option<web_sys::StorageManager> {
+    let navigator: JsValue = navigator().ok()?.into();
+    let storage = js_sys::Reflect::get(&navigator, &"storage".into()).ok().filter(|s| s.is_object())?;
+    let get_directory = js_sys::Reflect::get(&storage, &"getDirectory".into()).ok()?;
+    get_directory.is_function().then(|| storage.unchecked_into())
 }
 
 /// The folder holding every saved site (created on first use).
 async fn sites_dir() -> Result<FileSystemDirectoryHandle, JsValue> {
-    let mut dir: FileSystemDirectoryHandle = JsFuture::from(navigator()?.storage().get_directory()).await?.unchecked_into();
+    let storage = storage_manager().ok_or_else(|| js_sys::Error::new(NO_STORAGE))?;
+    let mut dir: FileSystemDirectoryHandle = JsFuture::from(storage.get_directory()).await?.unchecked_into();
     let create = FileSystemGetDirectoryOptions::new();
     create.set_create(true);
     for name in SITES_PATH {

@@ -23,6 +23,23 @@ pub enum WorkerState {
     Busy { job: JobId, since: f64 },
     /// Its job ran past the request timeout; it is being stopped and replaced.
     Stopping { job: JobId },
+    /// It failed to start `BOOT_ATTEMPTS` times in a row: it takes no jobs,
+    /// and the others serve the site.
+    Failed,
+}
+
+/// Starts a worker may fail in a row before it is given up. A start can fail
+/// for a passing reason: WebKit fails the script of the first worker started
+/// right after the first page, with no message.
+pub const BOOT_ATTEMPTS: u32 = 3;
+
+/// What to do when a worker that should join a running site fails to start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BootFailed<J> {
+    /// Start it again after this many milliseconds.
+    RetryAfterMs(i32),
+    /// Give it up (`WorkerState::Failed`); these jobs waited for it alone.
+    GiveUp(Vec<(JobId, J)>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -64,7 +81,7 @@ pub struct Dispatch<J> {
 pub enum Rejected<J> {
     /// The queue is at `max_queue`: answer 503 with Retry-After.
     QueueFull(J),
-    /// `Target::Worker` named a worker that does not exist.
+    /// `Target::Worker` named a worker that does not exist or failed to start.
     NoSuchWorker(J, String),
 }
 
@@ -110,6 +127,8 @@ pub struct Scheduler<J> {
     next_id: JobId,
     /// Jobs each worker's current PHP runtime has served.
     served: Vec<u32>,
+    /// Each worker's failed starts since it last became ready.
+    boot_failures: Vec<u32>,
 }
 
 impl<J> Scheduler<J> {
@@ -121,6 +140,7 @@ impl<J> Scheduler<J> {
             queue: VecDeque::new(),
             next_id: 1,
             served: vec![0; workers as usize],
+            boot_failures: vec![0; workers as usize],
         }
     }
 
@@ -148,6 +168,10 @@ impl<J> Scheduler<J> {
                 let message = no_such_worker(w, self.worker_count());
                 return Err(Rejected::NoSuchWorker(job, message));
             }
+            if self.states[w as usize] == WorkerState::Failed {
+                let message = format!("PHP worker {w} failed to start; the site is served by the other workers");
+                return Err(Rejected::NoSuchWorker(job, message));
+            }
         }
         let idle = match target {
             Target::Worker(w) => (self.states[w as usize] == WorkerState::Idle).then_some(w),
@@ -173,6 +197,7 @@ impl<J> Scheduler<J> {
             return None;
         }
         self.served[worker as usize] = 0;
+        self.boot_failures[worker as usize] = 0;
         self.set_idle_and_pick(worker, now)
     }
 
@@ -274,6 +299,25 @@ impl<J> Scheduler<J> {
         job
     }
 
+    /// A booting worker that should join the running site failed to start:
+    /// start it again after a pause that grows, or, after `BOOT_ATTEMPTS`
+    /// failures in a row, give it up and hand back the jobs only it could run.
+    pub fn boot_failed(&mut self, worker: u32) -> BootFailed<J> {
+        let Some(failures) = self.boot_failures.get_mut(worker as usize) else {
+            return BootFailed::GiveUp(Vec::new());
+        };
+        *failures += 1;
+        if *failures < BOOT_ATTEMPTS {
+            return BootFailed::RetryAfterMs(250 << *failures);
+        }
+        self.states[worker as usize] = WorkerState::Failed;
+        let (stranded, kept) = std::mem::take(&mut self.queue)
+            .into_iter()
+            .partition(|q| q.target == Target::Worker(worker));
+        self.queue = kept;
+        BootFailed::GiveUp(stranded.into_iter().map(|q| (q.id, q.job)).collect())
+    }
+
     /// The earliest time at which `expire` could find something, if any.
     pub fn next_deadline(&self) -> Option<f64> {
         let queue = self.queue.iter().map(|q| q.since + self.limits.queue_timeout_ms);
@@ -343,6 +387,43 @@ mod tests {
         let next = s.complete(a.worker, a.id, 4.0).unwrap();
         assert_eq!((next.worker, next.job), (a.worker, "d"));
         assert_eq!(s.counts(a.worker).unwrap().completed, 1);
+    }
+
+    #[test]
+    fn a_worker_that_keeps_failing_to_start_is_given_up_and_its_jobs_handed_back() {
+        let mut s = Scheduler::new(2, Limits::default());
+        assert!(s.worker_ready(0, 0.0).is_none());
+        assert!(s.submit(Target::Worker(1), "only-on-1", 0.0).unwrap().is_none());
+        assert!(s.submit(Target::Any, "any-a", 0.0).unwrap().is_some(), "worker 0 takes it");
+        assert!(s.submit(Target::Any, "any-b", 0.0).unwrap().is_none());
+        let mut pauses = Vec::new();
+        let stranded = loop {
+            match s.boot_failed(1) {
+                BootFailed::RetryAfterMs(ms) => pauses.push(ms),
+                BootFailed::GiveUp(jobs) => break jobs,
+            }
+        };
+        assert_eq!(pauses.len() as u32, BOOT_ATTEMPTS - 1);
+        assert!(pauses.windows(2).all(|w| w[0] < w[1]), "each pause is longer: {pauses:?}");
+        assert_eq!(stranded.iter().map(|(_, job)| *job).collect::<Vec<_>>(), ["only-on-1"]);
+        assert_eq!(s.state(1), Some(WorkerState::Failed));
+        assert_eq!(s.queued(), 1, "the job any worker may run still waits");
+        match s.submit(Target::Worker(1), "later-on-1", 1.0) {
+            Err(Rejected::NoSuchWorker(_, why)) => assert!(why.contains("failed to start"), "{why}"),
+            other => panic!("a failed worker took a job: {other:?}"),
+        }
+        assert!(s.worker_ready(1, 2.0).is_none(), "a failed worker never comes back by itself");
+    }
+
+    #[test]
+    fn a_start_that_succeeds_forgives_the_failures_before_it() {
+        let mut s = Scheduler::<&str>::new(1, Limits::default());
+        for _ in 1..BOOT_ATTEMPTS {
+            assert!(matches!(s.boot_failed(0), BootFailed::RetryAfterMs(_)));
+        }
+        assert!(s.worker_ready(0, 0.0).is_none());
+        assert!(s.worker_lost(0, true).is_none());
+        assert!(matches!(s.boot_failed(0), BootFailed::RetryAfterMs(_)), "the count starts again");
     }
 
     #[test]
