@@ -315,9 +315,12 @@ async function measureWordPress(browser, origin, path, { latency, clients, ms, o
  *  or 2.5 s), each in a browser of its own on a new profile on disk, as a
  *  person's browser is (a new context keeps OPFS in memory, where a saved
  *  site's first image took 10 times as long to write). The control, the
- *  peer's engine with OPcache in memory, checks the peer itself: Playground's file cache measured within 0.90-1.03x of
- *  it, so a peer much slower than its control is misconfigured and the run
- *  fails (bench/run.mjs). */
+ *  peer's engine with OPcache in memory, checks the peer itself: on this
+ *  machine Playground's file cache (OPcache loads every script from its .bin
+ *  file on each request) measured 1.03-1.35x of it, and OPcache off 2.1-2.3x
+ *  (60 sequential front pages per variant, two rounds), so a peer more than
+ *  1.6x its control is misconfigured and the run fails (bench/run.mjs). Our
+ *  p50 is also given against the control, the faster baseline. */
 export async function wordpressVsPeer(browser, origin, { quick }) {
 	const n = await hardwareConcurrency(browser);
 	const clients = 4;
@@ -365,10 +368,12 @@ export async function wordpressVsPeer(browser, origin, { quick }) {
 			`from the client resolving (ours: window.playground; the peer: its boot's promise) to the first front page's response; ${of}`),
 		figure(`WordPress cold boot: ours ${n} workers vs 1`, med('many', 'boot'), med('one', 'boot'), 'ms', '<= 1.05',
 			med('many', 'boot') / med('one', 'boot') <= 1.05, `the cold boots above; extra workers start after the first page; ${of}`),
+		figure("WordPress front page p50: ours 1 worker vs the peer's engine with OPcache in memory", med('one', 'p50'), med('peerMem', 'p50'), 'ms', 'report',
+			true, `the stricter baseline: Playground's engine faster than Playground runs it (its file cache off); ${of}`),
 		// Required: bench/run.mjs fails the run when the peer is not met.
 		{
 			...figure("peer check: front page p50, Playground's OPcache file cache vs in memory", med('peer', 'p50'), med('peerMem', 'p50'),
-				'ms', '<= 1.2', med('peer', 'p50') / med('peerMem', 'p50') <= 1.2,
+				'ms', '<= 1.6', med('peer', 'p50') / med('peerMem', 'p50') <= 1.6,
 				`the peer's p50 as above against the same engine booted with opcache.file_cache_only=0 (peer.html?opcache=memory), measured alike in the same rounds; ${of}`),
 			required: true,
 		},

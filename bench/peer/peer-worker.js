@@ -11,7 +11,8 @@
 // transport for wp_remote_*, which live in @wp-playground/remote's sources only.
 //
 // peer-worker.js?opcache=memory is the control: the same engine with
-// OPcache in memory (opcache.file_cache_only=0).
+// OPcache in memory (opcache.file_cache_only=0). ?opcache=off, OPcache off
+// (what the peer was before it ran as "cli"), is for checking the check.
 //
 // The page posts {id, url}; the reply is {id, status, bodyLength} or
 // {id, error}. It posts {id, op: 'status'} for {id, peer: {sapi, opcache,
@@ -22,7 +23,8 @@ import { randomString, sendmailSpawnHandler } from '@php-wasm/util';
 import { bootRequestHandler, bootWordPress } from '@wp-playground/wordpress';
 
 const phpVersion = '8.3';
-const variant = new URLSearchParams(self.location.search).get('opcache') === 'memory' ? 'memory' : 'file-cache';
+const asked = new URLSearchParams(self.location.search).get('opcache');
+const variant = asked === 'memory' || asked === 'off' ? asked : 'file-cache';
 
 // The bundle lives in dist/bench-peer/, next to the build's dist/wordpress/.
 const zip = (name) =>
@@ -46,6 +48,7 @@ async function boot() {
 		'openssl.cafile': '/internal/shared/ca-bundle.crt',
 		'curl.cainfo': '/internal/shared/ca-bundle.crt',
 		...(variant === 'memory' && { 'opcache.file_cache_only': '0' }),
+		...(variant === 'off' && { 'opcache.enable': '0', 'opcache.enable_cli': '0' }),
 	};
 	const handler = await bootRequestHandler({
 		siteUrl,
