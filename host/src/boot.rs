@@ -627,7 +627,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     // and worker 0 once it is, then waits for the filesystem. Without
     // helpers (no isolation) the single worker formats it.
     let helpers: Vec<u32> = pool.storage().into_iter().chain(pool.file_server()).collect();
-    let formatter = helpers.first().copied().unwrap_or(0);
+    let formatter = pool.formatter();
     pool.defer((1..options.workers).collect());
     // The formatter first: its failure (a site that cannot be opened) must
     // end the boot, while the others wait for it forever.

@@ -18,6 +18,7 @@ pub mod blueprint;
 pub mod isolation;
 pub mod options;
 pub mod scheduler;
+pub mod supervisor;
 pub mod versions;
 pub mod wasm_imports;
 

@@ -2,12 +2,13 @@
 //! jobs, enforcing the scheduler's limits with timers, and feeding what the
 //! workers report back into the scheduler.
 
+use crate::supervisor::{self, AfterDeath, Death, GaveUp, Layout};
 use crate::scheduler::{AfterJob, BootFailed, Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
 use crate::util::{error, set};
 use shared_fs::SafePointState;
 use futures_channel::oneshot;
 use js_sys::{Array, Int32Array, Object, Uint8Array, WebAssembly};
-use protocol::{HttpResponse, Job, JobEnvelope, JobResult, ToWorker, WorkerConfig, WorkerEvent, WorkerRole};
+use protocol::{Job, JobEnvelope, JobResult, ToWorker, WorkerConfig, WorkerEvent, WorkerRole};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -143,16 +144,12 @@ struct Inner {
     /// The PHP workers' slots, then the file server's if there is one.
     slots: RefCell<Vec<Slot>>,
     timer: RefCell<Option<i32>>,
-    /// The file server's slot index (after the PHP workers'), when the
-    /// memory is shared; it sits outside the scheduler.
-    file_server: Option<u32>,
+    /// Which worker does what; the helpers sit outside the scheduler.
+    layout: Layout,
     /// Requests the file server holds, by job id, kept to hand to a PHP
     /// worker if it says so, or to answer if it dies.
     file_jobs: RefCell<HashMap<u64, Pending>>,
     next_file_job: Cell<u64>,
-    /// The storage worker's slot index (after the file server's), when the
-    /// memory is shared and the site is saved; it sits outside the scheduler.
-    storage: Option<u32>,
     /// What the worker that keeps the storage found: (restored, notice).
     storage_opened: RefCell<Option<StorageOpened>>,
     /// Why the site stopped (`fail_site`): every job is answered with it.
@@ -204,19 +201,9 @@ fn set_timeout(f: impl FnOnce() + 'static, ms: i32) -> Option<i32> {
     web_sys::window()?.set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), ms).ok()
 }
 
-/// The answer for a job the pool gives up on: an HTTP status for requests,
-/// an error for everything else.
-fn give_up(to: &GiveUp, http: bool, status: u16, message: &str) {
-    let result = if http {
-        let mut headers = vec![("content-type".to_string(), "text/plain; charset=utf-8".to_string())];
-        if status == 503 {
-            headers.push(("retry-after".into(), "1".into()));
-        }
-        JobResult::Http(HttpResponse { status, headers, body: message.as_bytes().to_vec() })
-    } else {
-        JobResult::Failed { message: message.to_string(), errno: None }
-    };
-    to.answer(&result);
+/// Answers a job the pool gives up on (`GaveUp::answer`).
+fn give_up(to: &GiveUp, http: bool, why: &GaveUp) {
+    to.answer(&why.answer(http));
 }
 
 impl Pool {
@@ -224,17 +211,15 @@ impl Pool {
     /// (it must reach the same filesystem), plus then a storage worker when
     /// the site is saved.
     pub fn new(count: u32, limits: Limits, kit: BootKit) -> Pool {
-        let file_server = kit.memory.is_some().then_some(count);
-        let storage = (kit.memory.is_some() && kit.storage_slug.is_some()).then_some(count + 1);
-        let slots = count + u32::from(file_server.is_some()) + u32::from(storage.is_some());
+        let layout = Layout::new(count, kit.memory.is_some(), kit.storage_slug.is_some());
+        let slots = layout.slots();
         Pool {
             inner: Rc::new(Inner {
                 kit,
                 scheduler: RefCell::new(Scheduler::new(count, limits)),
                 slots: RefCell::new((0..slots).map(|_| Slot::default()).collect()),
                 timer: RefCell::new(None),
-                file_server,
-                storage,
+                layout,
                 storage_opened: RefCell::new(None),
                 file_jobs: RefCell::new(HashMap::new()),
                 next_file_job: Cell::new(1),
@@ -293,9 +278,9 @@ impl Pool {
                     if let Some(worker) = pool.inner.slots.borrow_mut()[index as usize].worker.take() {
                         worker.terminate();
                     }
-                    let reason = format!("PHP worker {index} failed to start ({why}); retry without naming a worker.");
+                    let reason = GaveUp::WorkerFailedToStart { index, why };
                     for (_, pending) in stranded {
-                        give_up(&pending.give_up, matches!(pending.job, Job::Http(_)), 503, &reason);
+                        give_up(&pending.give_up, matches!(pending.job, Job::Http(_)), &reason);
                     }
                 }
             }
@@ -309,12 +294,17 @@ impl Pool {
 
     /// The file server's index, to `spawn` it.
     pub fn file_server(&self) -> Option<u32> {
-        self.inner.file_server
+        self.inner.layout.file_server
     }
 
-    /// The storage worker's index, to `spawn` it (it formats the filesystem).
+    /// The storage worker's index, to `spawn` it.
     pub fn storage(&self) -> Option<u32> {
-        self.inner.storage
+        self.inner.layout.storage
+    }
+
+    /// The worker that formats the filesystem (`Layout::formatter`).
+    pub fn formatter(&self) -> u32 {
+        self.inner.layout.formatter()
     }
 
     /// The saved site's slug (`None`: a temporary site).
@@ -347,7 +337,7 @@ impl Pool {
             }
             _ => false,
         };
-        let server = self.inner.file_server.filter(|&i| self.inner.slots.borrow()[i as usize].safe_point.is_some());
+        let server = self.inner.layout.file_server.filter(|&i| self.inner.slots.borrow()[i as usize].safe_point.is_some());
         match server {
             Some(index) if static_get => {
                 let id = self.inner.next_file_job.get();
@@ -416,7 +406,7 @@ impl Pool {
     fn replace_file_server(&self, index: u32) {
         let lost: Vec<Pending> = self.inner.file_jobs.borrow_mut().drain().map(|(_, p)| p).collect();
         for pending in lost {
-            give_up(&pending.give_up, true, 502, "The file server crashed while serving this request.");
+            give_up(&pending.give_up, true, &GaveUp::FileServerCrashed);
         }
         self.stop_then_respawn(index);
     }
@@ -433,13 +423,7 @@ impl Pool {
         let options = WorkerOptions::new();
         options.set_type(WorkerType::Module);
         options.set_name(&format!("php-worker-{index}"));
-        let role = if Some(index) == self.inner.file_server {
-            WorkerRole::Files
-        } else if Some(index) == self.inner.storage {
-            WorkerRole::Storage
-        } else {
-            WorkerRole::Php
-        };
+        let role = self.inner.layout.role(index);
         if role == WorkerRole::Php && self.inner.kit.php_module.get().is_none() {
             return Err(error(format!("worker {index} cannot start before php.wasm is compiled")));
         }
@@ -491,18 +475,7 @@ impl Pool {
                 "worker {index}: {}",
                 detail.unwrap_or_else(|| "its script failed to load or start (the browser gave no reason)".into())
             );
-            if pool.inner.slots.borrow()[index as usize].ready.is_some() {
-                pool.boot_finished(index, Err(message));
-            } else {
-                web_sys::console::error_1(&message.clone().into());
-                if role == WorkerRole::Files {
-                    pool.replace_file_server(index);
-                } else if role == WorkerRole::Storage {
-                    pool.stop_then_respawn(index);
-                } else {
-                    pool.replace(index, Some(&message));
-                }
-            }
+            pool.after_death(index, role, false, message.clone(), message);
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
@@ -521,30 +494,30 @@ impl Pool {
         let message = data.as_string().or_else(|| field("died").as_string()).unwrap_or_else(|| format!("{data:?}"));
         let allocator_word = field("allocatorWord").as_f64().map_or(0, |w| w as u32);
         let held_allocator = protocol::heap_lock::is_held_by(allocator_word, index);
-        let booting = {
-            let mut slots = self.inner.slots.borrow_mut();
-            let slot = &mut slots[index as usize];
-            slot.dead = true;
-            slot.ready.is_some()
-        };
-        if held_allocator {
-            self.fail_site(index, &message);
-        } else if booting {
-            self.boot_finished(index, Err(message));
-        } else {
-            let safe_point = field("safePoint").as_f64().map_or("?".to_string(), |w| (w as i32).to_string());
-            web_sys::console::error_1(&format!("worker {index} died (safe-point word {safe_point}): {message}").into());
-            // Booting here means it is already being stopped (its job timed
-            // out): that stop's next retry sees `dead` and terminates it.
-            let stopping = self.inner.scheduler.borrow().state(index) == Some(WorkerState::Booting);
-            if role == WorkerRole::Files {
-                self.replace_file_server(index);
-            } else if role == WorkerRole::Storage {
-                // Workers waiting for their changes to be stored wait for the replacement.
-                self.stop_then_respawn(index);
-            } else if !stopping {
-                self.replace(index, Some(&message));
-            }
+        self.inner.slots.borrow_mut()[index as usize].dead = true;
+        let safe_point = field("safePoint").as_f64().map_or("?".to_string(), |w| (w as i32).to_string());
+        let logged = format!("worker {index} died (safe-point word {safe_point}): {message}");
+        self.after_death(index, role, held_allocator, message, logged);
+    }
+
+    /// Carries out `supervisor::after_death` for worker `index`.
+    fn after_death(&self, index: u32, role: WorkerRole, held_allocator: bool, message: String, logged: String) {
+        let booting = self.inner.slots.borrow()[index as usize].ready.is_some();
+        // Booting in the scheduler, for a worker that was ready, means it is
+        // already being stopped (its job timed out); that stop's next retry
+        // terminates it.
+        let being_stopped = !booting && self.inner.scheduler.borrow().state(index) == Some(WorkerState::Booting);
+        let next = supervisor::after_death(Death { role, held_allocator, booting, being_stopped });
+        if !matches!(next, AfterDeath::StopSite | AfterDeath::BootFailed) {
+            web_sys::console::error_1(&logged.into());
+        }
+        match next {
+            AfterDeath::StopSite => self.fail_site(index, &message),
+            AfterDeath::BootFailed => self.boot_finished(index, Err(message)),
+            AfterDeath::ReplaceFileServer => self.replace_file_server(index),
+            AfterDeath::RestartStorage => self.stop_then_respawn(index),
+            AfterDeath::ReplacePhp => self.replace(index, Some(&message)),
+            AfterDeath::LeaveToStop => {}
         }
     }
 
@@ -555,18 +528,7 @@ impl Pool {
     /// or still to come, is answered with the reason instead of hanging.
     fn fail_site(&self, index: u32, message: &str) {
         let saved = self.inner.kit.storage_slug.is_some();
-        let reason = if saved {
-            format!(
-                "The site stopped: PHP worker {index} crashed inside the shared memory allocator, so the shared memory \
-                 can no longer be used. Every change whose response arrived is saved: reopening the site (reload the \
-                 page) goes on from there."
-            )
-        } else {
-            format!(
-                "The site stopped: PHP worker {index} crashed inside the shared memory allocator, so the shared memory \
-                 (and the files in it) can no longer be used. Reload the page to start the site again."
-            )
-        };
+        let reason = supervisor::site_stopped_reason(index, saved);
         if let Some(callback) = &self.inner.kit.on_site_stopped {
             let event = js_sys::Object::new();
             crate::util::set(&event, "reason", reason.as_str());
@@ -583,7 +545,7 @@ impl Pool {
             let lost = self.inner.scheduler.borrow_mut().worker_lost(worker, worker == index);
             let in_flight = self.inner.slots.borrow_mut()[worker as usize].in_flight.take();
             if let (Some(_), Some(f)) = (lost, in_flight) {
-                give_up(&f.give_up, f.http, 500, &reason);
+                give_up(&f.give_up, f.http, &GaveUp::SiteStopped(reason.clone()));
             }
         }
         let Expired { queued, .. } = self.inner.scheduler.borrow_mut().expire(f64::INFINITY);
@@ -598,7 +560,7 @@ impl Pool {
     fn answer_if_failed(&self, pending: &Pending) -> bool {
         let failed = self.inner.failed.borrow();
         let Some(reason) = failed.as_deref() else { return false };
-        give_up(&pending.give_up, matches!(pending.job, Job::Http(_)), 500, reason);
+        give_up(&pending.give_up, matches!(pending.job, Job::Http(_)), &GaveUp::SiteStopped(reason.to_string()));
         true
     }
 
@@ -671,7 +633,7 @@ impl Pool {
             Ok(dispatch) => self.run(dispatch),
             Err(Rejected::QueueFull(p)) => {
                 let http = matches!(p.job, Job::Http(_));
-                give_up(&p.give_up, http, 503, "Every PHP worker is busy and the queue is full; retry shortly.");
+                give_up(&p.give_up, http, &GaveUp::QueueFull);
             }
             Err(Rejected::NoSuchWorker(_, message)) => return Err(error(message)),
         }
@@ -705,12 +667,12 @@ impl Pool {
         let Expired { queued, overdue } = self.inner.scheduler.borrow_mut().expire(now());
         for (_, pending) in queued {
             let http = matches!(pending.job, Job::Http(_));
-            give_up(&pending.give_up, http, 503, "The request waited too long for a free PHP worker; retry shortly.");
+            give_up(&pending.give_up, http, &GaveUp::WaitedTooLong);
         }
         for (worker, _) in overdue {
             let in_flight = self.inner.slots.borrow_mut()[worker as usize].in_flight.take();
             if let Some(f) = in_flight {
-                give_up(&f.give_up, f.http, 504, "The PHP request ran past the request timeout and was stopped.");
+                give_up(&f.give_up, f.http, &GaveUp::RanTooLong);
             }
             self.replace(worker, None);
         }
@@ -723,13 +685,7 @@ impl Pool {
         let lost = self.inner.scheduler.borrow_mut().worker_lost(index, death.is_some());
         let in_flight = self.inner.slots.borrow_mut()[index as usize].in_flight.take();
         if let (Some(_), Some(f), Some(death)) = (lost, in_flight, death) {
-            if protocol::shared_memory::ran_out_of_heap(death) {
-                let why = "The site's shared memory is full, so this request could not finish (its worker is being \
-                           replaced). Delete files you do not need, or start the site with a larger memoryMaximumMb.";
-                give_up(&f.give_up, f.http, 507, why);
-            } else {
-                give_up(&f.give_up, f.http, 502, "The PHP worker running this request crashed.");
-            }
+            give_up(&f.give_up, f.http, &GaveUp::from_crash(death));
         }
         self.stop_then_respawn(index);
     }

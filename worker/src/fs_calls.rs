@@ -273,7 +273,7 @@ pub fn fs_read(node: f64, position: f64, length: u32, into: f64, to: f64, copy: 
 /// fragment: 512-byte aligned) holds `position`'s byte at an address equal
 /// to `position` modulo 8.
 fn reads_straight(into: u64, position: u64) -> bool {
-    into.wrapping_sub(position) % 8 == 0
+    into.wrapping_sub(position).is_multiple_of(8)
 }
 
 /// Makes the staging area at least `length` bytes; returns its address

@@ -295,12 +295,7 @@ fn fs_failure(what: &str, path: &str, e: Errno) -> JobResult {
 }
 
 fn js_failure(e: JsValue) -> JobResult {
-    let message = e
-        .dyn_ref::<js_sys::Error>()
-        .map(|err| String::from(err.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"));
-    JobResult::Failed { message, errno: None }
+    JobResult::Failed { message: crate::message_of(&e), errno: None }
 }
 
 /// Now on the clock every context shares (for `protocol::trace`).

@@ -21,6 +21,15 @@ mod php_ini;
 pub mod routing;
 
 use protocol::WorkerConfig;
+
+/// What a thrown value says, for a person: an `Error`'s message, a string
+/// as is, anything else as the console would show it.
+pub(crate) fn message_of(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
 use shared_fs::{Config, Errno, FileSystem, Timespec};
 use std::sync::OnceLock;
 use wasm_bindgen::prelude::*;
@@ -130,7 +139,8 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
         };
         let formatted = match saved {
             Some((fs, notice)) => {
-                OPENED.with(|o| o.set(Some((true, notice, (js_sys::Date::now() - opening) as u32, false))));
+                let open_ms = (js_sys::Date::now() - opening) as u32;
+                OPENED.with(|o| o.set(Some(Opened { restored: true, notice, open_ms, from_zips: false })));
                 fs
             }
             None => {
@@ -166,7 +176,7 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 let notice = IMAGE_FALLBACK.with(|f| f.borrow_mut().take()).map(|(_, notice)| notice);
                 // Only a damaged image leaves a notice here.
                 let from_zips = notice.is_some();
-                OPENED.with(|o| o.set(Some((false, notice, 0, from_zips))));
+                OPENED.with(|o| o.set(Some(Opened { restored: false, notice, open_ms: 0, from_zips })));
                 formatted
             }
         };
@@ -238,8 +248,16 @@ thread_local! {
     static PHP_VERSION: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     static SERVES_PHP: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
     static IS_STORAGE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    /// How the formatting worker made the filesystem: (restored, notice, ms to open).
-    static OPENED: std::cell::Cell<Option<(bool, Option<String>, u32, bool)>> = const { std::cell::Cell::new(None) };
+    /// How the formatting worker made the filesystem.
+    static OPENED: std::cell::Cell<Option<Opened>> = const { std::cell::Cell::new(None) };
+}
+
+/// `WorkerEvent::StorageOpened`'s fields, kept until the host is told.
+struct Opened {
+    restored: bool,
+    notice: Option<String>,
+    open_ms: u32,
+    from_zips: bool,
 }
 
 /// False for the file server, which never starts PHP.
@@ -286,7 +304,7 @@ pub fn is_storage_worker() -> bool {
 /// What the formatting worker that keeps the storage found (`None` for the others).
 #[wasm_bindgen]
 pub fn storage_opened_event() -> Option<Vec<u8>> {
-    let (restored, notice, open_ms, from_zips) = OPENED.with(|o| o.take())?;
+    let Opened { restored, notice, open_ms, from_zips } = OPENED.with(|o| o.take())?;
     // Also a temporary site's formatter, when it has something to say (an
     // image it could not install).
     (storage::keeps_storage() || notice.is_some())

@@ -418,8 +418,7 @@ mod bindings {
                 let init = match fetch_init(&request) {
                     Ok(init) => init,
                     Err(e) => {
-                        let why = e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())).unwrap_or_default();
-                        set(&out, "reply", &Uint8Array::from(&error_reply(&why)[..]));
+                        set(&out, "reply", &Uint8Array::from(&error_reply(&crate::message_of(&e))[..]));
                         return out.into();
                     }
                 };

@@ -33,12 +33,6 @@ struct Handle {
     refusal: Option<String>,
 }
 
-fn js_error(e: JsValue) -> String {
-    e.as_string()
-        .or_else(|| js_sys::Error::try_from(e.clone()).ok().map(|e| String::from(e.message())))
-        .unwrap_or_else(|| format!("{e:?}"))
-}
-
 fn at(offset: u64) -> FileSystemReadWriteOptions {
     let options = FileSystemReadWriteOptions::new();
     options.set_at(offset as f64);
@@ -62,7 +56,7 @@ impl Handle {
         for (i, chunk) in bytes.chunks(IO_CHUNK).enumerate() {
             let buffer = Uint8Array::new_with_length(chunk.len() as u32);
             buffer.copy_from(chunk);
-            let written = self.handle.write_with_js_u8_array_and_options(&buffer, &at(offset + (i * IO_CHUNK) as u64)).map_err(js_error)?;
+            let written = self.handle.write_with_js_u8_array_and_options(&buffer, &at(offset + (i * IO_CHUNK) as u64)).map_err(|e| crate::message_of(&e))?;
             // Chromium answers a write past the quota with a short (even
             // negative) count rather than an error.
             if written != chunk.len() as f64 {
@@ -83,7 +77,7 @@ impl Source for Handle {
         while done < buf.len() {
             let n = (buf.len() - done).min(IO_CHUNK);
             let buffer = Uint8Array::new_with_length(n as u32);
-            let got = self.handle.read_with_js_u8_array_and_options(&buffer, &at(offset + done as u64)).map_err(js_error)? as usize;
+            let got = self.handle.read_with_js_u8_array_and_options(&buffer, &at(offset + done as u64)).map_err(|e| crate::message_of(&e))? as usize;
             buffer.subarray(0, got as u32).copy_to(&mut buf[done..done + got]);
             done += got;
             if got < n {
@@ -96,11 +90,11 @@ impl Source for Handle {
 
 impl LogFile for Handle {
     fn flush(&mut self) -> Result<(), String> {
-        self.handle.flush().map_err(js_error)
+        self.handle.flush().map_err(|e| crate::message_of(&e))
     }
 
     fn truncate(&mut self, len: u64) -> Result<(), String> {
-        self.handle.truncate_with_f64(len as f64).map_err(js_error)
+        self.handle.truncate_with_f64(len as f64).map_err(|e| crate::message_of(&e))
     }
 
     fn take_refusal(&mut self) -> Option<String> {

@@ -55,6 +55,9 @@ pub trait Sink {
 /// Where batches are read from.
 pub trait Source {
     fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
     /// Fills `buf` from `offset` (short only at the end of the file).
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> core::result::Result<usize, String>;
 }

@@ -48,7 +48,7 @@ impl FileSystem {
         let mut candidates: Vec<(u64, usize)> = Vec::new();
         let mut problems: Vec<String> = Vec::new();
         for (i, f) in files.iter_mut().enumerate() {
-            if f.source.len() == 0 {
+            if f.source.is_empty() {
                 continue;
             }
             match read_header(f.source, 0) {
