@@ -156,11 +156,11 @@ impl GaveUp {
         if !http {
             return JobResult::Failed { message, errno: None };
         }
-        let mut headers = vec![("content-type".to_string(), "text/plain; charset=utf-8".to_string())];
+        let mut response = HttpResponse::plain_text(self.status(), message);
         if self.status() == 503 {
-            headers.push(("retry-after".into(), "1".into()));
+            response.headers.push(("retry-after".into(), "1".into()));
         }
-        JobResult::Http(HttpResponse { status: self.status(), headers, body: message.into_bytes() })
+        JobResult::Http(response)
     }
 }
 

@@ -66,6 +66,17 @@ pub struct HttpResponse {
     pub body: Vec<u8>,
 }
 
+impl HttpResponse {
+    /// A response that says `message` to a person, as plain UTF-8 text.
+    pub fn plain_text(status: u16, message: impl Into<String>) -> HttpResponse {
+        HttpResponse {
+            status,
+            headers: alloc::vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: message.into().into_bytes(),
+        }
+    }
+}
+
 /// Work the host hands to one PHP worker. The reply travels on the
 /// `MessagePort` transferred with the job, never on the worker's main channel.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -323,9 +323,5 @@ fn body_stream(body: &[u8]) -> Result<web_sys::ReadableStream, JsValue> {
 }
 
 fn error_response(status: u16, message: &str) -> Result<Response, JsValue> {
-    to_response(HttpResponse {
-        status,
-        headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-        body: message.as_bytes().to_vec(),
-    })
+    to_response(HttpResponse::plain_text(status, message))
 }

@@ -363,19 +363,12 @@ fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
             headers: vec![("content-type".into(), content_type.into())],
             body: read_file(&path)?,
         })),
-        Route::StaticMiss => Step::Reply(JobResult::Http(HttpResponse {
-            status: 404,
-            headers: vec![
-                ("content-type".into(), "text/plain; charset=utf-8".into()),
-                (protocol::STATIC_MISS_HEADER.into(), "1".into()),
-            ],
-            body: format!("Not found: {path}").into_bytes(),
-        })),
-        Route::NotFound => Step::Reply(JobResult::Http(HttpResponse {
-            status: 404,
-            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-            body: format!("Not found: {path}").into_bytes(),
-        })),
+        Route::StaticMiss => {
+            let mut response = HttpResponse::plain_text(404, format!("Not found: {path}"));
+            response.headers.push((protocol::STATIC_MISS_HEADER.into(), "1".into()));
+            Step::Reply(JobResult::Http(response))
+        }
+        Route::NotFound => Step::Reply(JobResult::Http(HttpResponse::plain_text(404, format!("Not found: {path}")))),
     })
 }
 

@@ -241,11 +241,7 @@ pub fn store_before_reply(reply: Vec<u8>) -> Result<Vec<u8>, JsValue> {
     let Err(why) = outcome else { return Ok(reply) };
     let message = format!("The request ran, but its changes could not be saved: {why}");
     let failed = match protocol::decode::<protocol::JobResult>(&reply) {
-        Ok(protocol::JobResult::Http(_)) => protocol::JobResult::Http(protocol::HttpResponse {
-            status: 500,
-            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
-            body: message.into_bytes(),
-        }),
+        Ok(protocol::JobResult::Http(_)) => protocol::JobResult::Http(protocol::HttpResponse::plain_text(500, message)),
         _ => protocol::JobResult::Failed { message, errno: None },
     };
     Ok(protocol::encode(&failed))
