@@ -237,11 +237,6 @@ function toPage(data) {
 	});
 }
 
-/** A trap or abort inside php.wasm, as opposed to a PHP error. */
-function isRuntimeDeath(error) {
-	return error instanceof WebAssembly.RuntimeError || /^Aborted\(/.test(String(error?.message ?? ''));
-}
-
 /** Swaps this worker's PHP runtime for a fresh one between jobs, keeping
  *  its files and mounts (php-wasm's hot swap); the host decided it is due
  *  (host/src/scheduler.rs `recycle_due`) and waits for `Ready`. */
@@ -271,7 +266,8 @@ async function runJob(job, port) {
 				response = await php.run(plan.php);
 			} catch (error) {
 				response = error;
-				if (isRuntimeDeath(error)) phpCrash = error;
+				// Not into the module once a call into it was cut short (`dead`).
+				if (!dead && rust.is_runtime_death(error)) phpCrash = error; // worker/src/jobs.rs
 			}
 			// A call into the module (the mount's) was cut short under PHP:
 			// no reply from it.

@@ -228,6 +228,19 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
     }
 }
 
+/// Whether `php.run` rejected because php.wasm itself died (a trap, or
+/// Emscripten's `abort`), as opposed to PHP reporting an error: the runtime
+/// cannot run another job, and the worker must be replaced.
+#[wasm_bindgen]
+pub fn is_runtime_death(error: &JsValue) -> bool {
+    error.is_instance_of::<js_sys::WebAssembly::RuntimeError>() || is_abort_message(&crate::message_of(error))
+}
+
+/// Emscripten's `abort(what)` throws `Aborted(what)`.
+fn is_abort_message(message: &str) -> bool {
+    message.starts_with("Aborted(")
+}
+
 /// Turns php-wasm's response (or the error `php.run` rejected with) into the
 /// encoded `JobResult` of the PHP run `start_job` planned.
 #[wasm_bindgen]
@@ -611,6 +624,13 @@ fn copy(fs: &FileSystem, from: &str, to: &str) -> Result<(), JobResult> {
 mod tests {
     use super::*;
     use shared_fs::{Config, Timespec};
+
+    #[test]
+    fn an_abort_is_told_from_a_php_error() {
+        assert!(is_abort_message("Aborted(Assertion failed: heap corrupted)"));
+        assert!(!is_abort_message("PHP.run() failed with exit code 255."));
+        assert!(!is_abort_message("Fatal error: Aborted( in a PHP message"));
+    }
 
     fn new_fs() -> FileSystem {
         FileSystem::new(Config { initial_bytes: 1 << 20, max_bytes: 16 << 20, clock: || Timespec { sec: 1_700_000_000, nsec: 0 } })
