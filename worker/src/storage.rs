@@ -31,6 +31,8 @@ const SAVE_TIMEOUT: Duration = Duration::from_secs(15);
 struct Handle {
     handle: FileSystemSyncAccessHandle,
     refusal: Option<String>,
+    /// The private buffer reads go through (`IO_CHUNK` bytes), made once.
+    read_buffer: Option<Uint8Array>,
 }
 
 fn at(offset: u64) -> FileSystemReadWriteOptions {
@@ -76,7 +78,7 @@ impl Source for Handle {
         let mut done = 0;
         while done < buf.len() {
             let n = (buf.len() - done).min(IO_CHUNK);
-            let buffer = Uint8Array::new_with_length(n as u32);
+            let buffer = self.read_buffer.get_or_insert_with(|| Uint8Array::new_with_length(IO_CHUNK as u32)).subarray(0, n as u32);
             let got = self.handle.read_with_js_u8_array_and_options(&buffer, &at(offset + done as u64)).map_err(|e| crate::message_of(&e))? as usize;
             buffer.subarray(0, got as u32).copy_to(&mut buf[done..done + got]);
             done += got;
@@ -147,7 +149,7 @@ fn keeper_writer(mut writer: LogWriter) -> LogWriter {
 /// Takes the keeper's handles (an array of `FileSystemSyncAccessHandle`,
 /// one per `protocol::storage::LOG_FILES` entry).
 pub(crate) fn keep(handles: &js_sys::Array) -> Result<(), String> {
-    let handles: Vec<Handle> = handles.iter().map(|h| Handle { handle: h.unchecked_into(), refusal: None }).collect();
+    let handles: Vec<Handle> = handles.iter().map(|h| Handle { handle: h.unchecked_into(), refusal: None, read_buffer: None }).collect();
     let handles: [Handle; 2] = handles
         .try_into()
         .map_err(|h: Vec<Handle>| format!("expected {} storage files, got {}", protocol::storage::LOG_FILES.len(), h.len()))?;

@@ -13,7 +13,7 @@ use crate::inode::{Body, Inode, State};
 use crate::types::{Config, FileKind, Ino};
 
 /// Payload bytes read at a time while replaying an image.
-const READ_CHUNK: usize = 256 * 1024;
+const READ_CHUNK: usize = 1 << 20;
 
 /// A stored file to open from, by name (for notices).
 pub struct StoredFile<'a> {
