@@ -626,13 +626,12 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     // needs no php.wasm: the helpers start now, while it still compiles,
     // and worker 0 once it is, then waits for the filesystem. Without
     // helpers (no isolation) the single worker formats it.
-    let helpers: Vec<u32> = pool.storage().into_iter().chain(pool.file_server()).collect();
-    let formatter = pool.formatter();
+    let formatter = pool.layout().formatter();
     pool.defer((1..options.workers).collect());
     // The formatter first: its failure (a site that cannot be opened) must
     // end the boot, while the others wait for it forever.
     let mut readies = Vec::new();
-    for &index in &helpers {
+    for index in pool.layout().helpers() {
         let archives = if index == formatter { archives.clone() } else { js_sys::Array::new() };
         readies.push((index, pool.spawn(index, index == formatter, &archives)?));
     }

@@ -261,8 +261,9 @@ impl Pool {
         let pool = self.clone();
         wasm_bindgen_futures::spawn_local(async move {
             let Ok(Err(why)) = ready.await else { return };
-            if index >= pool.inner.scheduler.borrow().worker_count() {
-                // A helper: it restarts on its own path when it dies.
+            if pool.inner.layout.role(index) != WorkerRole::Php {
+                // A helper's failed restart is only reported: nothing starts
+                // it again (its waiters time out, saying so).
                 web_sys::console::error_1(&format!("worker {index} failed to start: {why}").into());
                 return;
             }
@@ -292,19 +293,9 @@ impl Pool {
         self.inner.message_listeners.clone()
     }
 
-    /// The file server's index, to `spawn` it.
-    pub fn file_server(&self) -> Option<u32> {
-        self.inner.layout.file_server
-    }
-
-    /// The storage worker's index, to `spawn` it.
-    pub fn storage(&self) -> Option<u32> {
-        self.inner.layout.storage
-    }
-
-    /// The worker that formats the filesystem (`Layout::formatter`).
-    pub fn formatter(&self) -> u32 {
-        self.inner.layout.formatter()
+    /// Which worker does what, for the boot to spawn them.
+    pub fn layout(&self) -> Layout {
+        self.inner.layout
     }
 
     /// The saved site's slug (`None`: a temporary site).
@@ -475,7 +466,7 @@ impl Pool {
                 "worker {index}: {}",
                 detail.unwrap_or_else(|| "its script failed to load or start (the browser gave no reason)".into())
             );
-            pool.after_death(index, role, false, message.clone(), message);
+            pool.after_death(index, role, false, message, None);
         });
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
@@ -495,13 +486,13 @@ impl Pool {
         let allocator_word = field("allocatorWord").as_f64().map_or(0, |w| w as u32);
         let held_allocator = protocol::heap_lock::is_held_by(allocator_word, index);
         self.inner.slots.borrow_mut()[index as usize].dead = true;
-        let safe_point = field("safePoint").as_f64().map_or("?".to_string(), |w| (w as i32).to_string());
-        let logged = format!("worker {index} died (safe-point word {safe_point}): {message}");
-        self.after_death(index, role, held_allocator, message, logged);
+        let safe_point = field("safePoint").as_f64().map(|w| w as i32);
+        self.after_death(index, role, held_allocator, message, safe_point);
     }
 
-    /// Carries out `supervisor::after_death` for worker `index`.
-    fn after_death(&self, index: u32, role: WorkerRole, held_allocator: bool, message: String, logged: String) {
+    /// Carries out `supervisor::after_death` for worker `index`; its last
+    /// words' safe-point word, when it said them, goes into the log.
+    fn after_death(&self, index: u32, role: WorkerRole, held_allocator: bool, message: String, safe_point: Option<i32>) {
         let booting = self.inner.slots.borrow()[index as usize].ready.is_some();
         // Booting in the scheduler, for a worker that was ready, means it is
         // already being stopped (its job timed out); that stop's next retry
@@ -509,6 +500,10 @@ impl Pool {
         let being_stopped = !booting && self.inner.scheduler.borrow().state(index) == Some(WorkerState::Booting);
         let next = supervisor::after_death(Death { role, held_allocator, booting, being_stopped });
         if !matches!(next, AfterDeath::StopSite | AfterDeath::BootFailed) {
+            let logged = match safe_point {
+                Some(word) => format!("worker {index} died (safe-point word {word}): {message}"),
+                None => message.clone(),
+            };
             web_sys::console::error_1(&logged.into());
         }
         match next {

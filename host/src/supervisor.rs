@@ -41,10 +41,16 @@ impl Layout {
     }
 
     /// The worker that formats the filesystem (opens the saved site or
-    /// installs the new one): the storage worker, else the file server, else
-    /// (no shared memory, so no helpers) the single PHP worker.
+    /// installs the new one): the first helper, else (no shared memory, so
+    /// no helpers) the single PHP worker.
     pub fn formatter(&self) -> u32 {
-        self.storage.or(self.file_server).unwrap_or(0)
+        self.helpers().next().unwrap_or(0)
+    }
+
+    /// The helpers (they run no PHP), the formatter first: the storage
+    /// worker, then the file server.
+    pub fn helpers(&self) -> impl Iterator<Item = u32> {
+        self.storage.into_iter().chain(self.file_server)
     }
 }
 
@@ -187,6 +193,7 @@ mod tests {
     fn roles_follow_the_layout() {
         let saved = Layout::new(3, true, true);
         assert_eq!((saved.slots(), saved.file_server, saved.storage, saved.formatter()), (5, Some(3), Some(4), 4));
+        assert_eq!(saved.helpers().collect::<Vec<_>>(), [4, 3], "the formatter first");
         let roles: Vec<_> = (0..saved.slots()).map(|i| saved.role(i)).collect();
         use WorkerRole::*;
         assert_eq!(roles, [Php, Php, Php, Files, Storage]);
@@ -199,6 +206,7 @@ mod tests {
         let alone = Layout::new(1, false, true);
         assert_eq!((alone.slots(), alone.file_server, alone.storage, alone.formatter()), (1, None, None, 0));
         assert_eq!(alone.role(0), Php);
+        assert_eq!(alone.helpers().count(), 0);
     }
 
     fn death(role: WorkerRole) -> Death {

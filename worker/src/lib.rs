@@ -21,6 +21,9 @@ mod php_ini;
 pub mod routing;
 
 use protocol::WorkerConfig;
+use shared_fs::{Config, Errno, FileSystem, Timespec};
+use std::sync::OnceLock;
+use wasm_bindgen::prelude::*;
 
 /// What a thrown value says, for a person: an `Error`'s message, a string
 /// as is, anything else as the console would show it.
@@ -30,9 +33,6 @@ pub(crate) fn message_of(e: &JsValue) -> String {
         .or_else(|| e.as_string())
         .unwrap_or_else(|| format!("{e:?}"))
 }
-use shared_fs::{Config, Errno, FileSystem, Timespec};
-use std::sync::OnceLock;
-use wasm_bindgen::prelude::*;
 
 /// Statics live in the shared memory, so this is the same slot in every worker.
 static FS: OnceLock<FileSystem> = OnceLock::new();

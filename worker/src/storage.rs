@@ -31,8 +31,9 @@ const SAVE_TIMEOUT: Duration = Duration::from_secs(15);
 struct Handle {
     handle: FileSystemSyncAccessHandle,
     refusal: Option<String>,
-    /// The private buffer reads go through (`IO_CHUNK` bytes), made once.
-    read_buffer: Option<Uint8Array>,
+    /// The private buffer reads and writes go through (`IO_CHUNK` bytes):
+    /// the shared memory's views are not accepted everywhere. Made once.
+    buffer: Option<Uint8Array>,
 }
 
 fn at(offset: u64) -> FileSystemReadWriteOptions {
@@ -52,11 +53,14 @@ impl Sink for Handle {
 }
 
 impl Handle {
+    /// The first `len` (≤ `IO_CHUNK`) bytes of the private buffer.
+    fn buffer(&mut self, len: usize) -> Uint8Array {
+        self.buffer.get_or_insert_with(|| Uint8Array::new_with_length(IO_CHUNK as u32)).subarray(0, len as u32)
+    }
+
     fn write_chunks(&mut self, offset: u64, bytes: &[u8]) -> Result<(), String> {
-        // Through a private buffer: the shared memory's views are not
-        // accepted everywhere, and the copy is cheap next to the write.
         for (i, chunk) in bytes.chunks(IO_CHUNK).enumerate() {
-            let buffer = Uint8Array::new_with_length(chunk.len() as u32);
+            let buffer = self.buffer(chunk.len());
             buffer.copy_from(chunk);
             let written = self.handle.write_with_js_u8_array_and_options(&buffer, &at(offset + (i * IO_CHUNK) as u64)).map_err(|e| crate::message_of(&e))?;
             // Chromium answers a write past the quota with a short (even
@@ -78,7 +82,7 @@ impl Source for Handle {
         let mut done = 0;
         while done < buf.len() {
             let n = (buf.len() - done).min(IO_CHUNK);
-            let buffer = self.read_buffer.get_or_insert_with(|| Uint8Array::new_with_length(IO_CHUNK as u32)).subarray(0, n as u32);
+            let buffer = self.buffer(n);
             let got = self.handle.read_with_js_u8_array_and_options(&buffer, &at(offset + done as u64)).map_err(|e| crate::message_of(&e))? as usize;
             buffer.subarray(0, got as u32).copy_to(&mut buf[done..done + got]);
             done += got;
@@ -149,7 +153,7 @@ fn keeper_writer(mut writer: LogWriter) -> LogWriter {
 /// Takes the keeper's handles (an array of `FileSystemSyncAccessHandle`,
 /// one per `protocol::storage::LOG_FILES` entry).
 pub(crate) fn keep(handles: &js_sys::Array) -> Result<(), String> {
-    let handles: Vec<Handle> = handles.iter().map(|h| Handle { handle: h.unchecked_into(), refusal: None, read_buffer: None }).collect();
+    let handles: Vec<Handle> = handles.iter().map(|h| Handle { handle: h.unchecked_into(), refusal: None, buffer: None }).collect();
     let handles: [Handle; 2] = handles
         .try_into()
         .map_err(|h: Vec<Handle>| format!("expected {} storage files, got {}", protocol::storage::LOG_FILES.len(), h.len()))?;
