@@ -4,7 +4,7 @@
 
 use crate::client::Client;
 use crate::pool::{BootKit, Pool};
-use crate::isolation::{decide, Decision, Facts, Mode};
+use crate::isolation::{decide, must_await_registration, Decision, Facts, Mode};
 use crate::scheduler::Limits;
 use crate::util::{error, get, message_of, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
@@ -354,10 +354,22 @@ async fn register_service_worker(window: &Window, asset_base: &str) -> Result<Se
     set(&options, "scope", "/");
     set(&options, "updateViaCache", "none");
     let url = format!("{asset_base}sw.js?coep={}", embedder_policy(window));
+    let script = web_sys::Url::new_with_base(&url, &window.location().href().map_err(|e| message_of(&e))?)
+        .map_err(|e| format!("bad service worker address {url}: {}", message_of(&e)))?
+        .href();
+    let controller = container.controller().map(|c| c.script_url());
     let registered = container.register_with_options(&url, options.unchecked_ref());
-    within(SERVICE_WORKER_TIMEOUT_MS, registered)
-        .await
-        .map_err(|e| format!("cannot register {url}: {}", message_of(&e)))?;
+    if must_await_registration(controller.as_deref(), &script) {
+        within(SERVICE_WORKER_TIMEOUT_MS, registered)
+            .await
+            .map_err(|e| format!("cannot register {url}: {}", message_of(&e)))?;
+    } else {
+        let failed = Closure::<dyn FnMut(JsValue)>::once(move |e: JsValue| {
+            web_sys::console::warn_1(&format!("checking {url} for an update failed: {}", message_of(&e)).into())
+        });
+        let _ = registered.catch(&failed);
+        failed.forget();
+    }
     let ready = container.ready().map_err(|e| message_of(&e))?;
     let registration: ServiceWorkerRegistration =
         within(SERVICE_WORKER_TIMEOUT_MS, ready).await.map_err(|e| message_of(&e))?.unchecked_into();

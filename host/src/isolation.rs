@@ -63,6 +63,15 @@ pub fn decide(facts: &Facts) -> Decision {
     }
 }
 
+/// Whether the boot waits for `register()` to settle. Not when this very
+/// script already controls the page (a reload, a returning visit): its
+/// registration is active, and after a navigation Chromium 156 held
+/// `register()` back for 2.3-5 s, so the update check runs in the
+/// background instead.
+pub fn must_await_registration(controller_script: Option<&str>, our_script: &str) -> bool {
+    controller_script != Some(our_script)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +101,13 @@ mod tests {
             Decision::Proceed(Mode::SingleWorker { reason }) => assert!(reason.contains("blocked")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn only_a_page_controlled_by_another_or_no_script_waits_for_registration() {
+        let ours = "http://127.0.0.1:8080/sw.js?coep=credentialless";
+        assert!(must_await_registration(None, ours));
+        assert!(must_await_registration(Some("http://127.0.0.1:8080/sw.js?coep=require-corp"), ours));
+        assert!(!must_await_registration(Some(ours), ours));
     }
 }
