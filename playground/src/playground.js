@@ -208,7 +208,7 @@ $('import').addEventListener('change', async (event) => {
 
 // --- Once booted. ---
 window.playground.then(
-	async (client) => {
+	(client) => {
 		currentSlug = client.siteSlug;
 		if (params.has('import')) {
 			// Taken: a reload must not look for it again.
@@ -228,7 +228,7 @@ window.playground.then(
 			$('storage-notice').textContent = client.storageNotice;
 			$('storage-notice').hidden = false;
 		}
-		if (!params.has('workers')) settings.workers.value = (await client.workers()).length;
+		if (!params.has('workers')) settings.workers.value = client.workers().length;
 		wireNavigation(client.absoluteUrl);
 		wireExport(client);
 		renderStatus(client);
@@ -310,11 +310,9 @@ function wireExport(client) {
 
 // --- Status bar: workers every 0.5 s, the filesystem every 2 s (a job on a worker). ---
 function renderStatus(client) {
-	const renderWorkers = async () => {
-		if (document.hidden) return;
-		const workers = await client.workers().catch(() => []);
+	const renderWorkers = () => {
 		$('workers').replaceChildren(
-			...workers.map((w) => {
+			...client.workers().map((w) => {
 				const span = document.createElement('span');
 				span.className = w.state;
 				span.textContent = `#${w.index} ${w.state} (${w.completed})`;
