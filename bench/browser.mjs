@@ -252,7 +252,7 @@ export async function serviceWorkerOverhead(browser, origin) {
 			const end = clock();
 			if (i < 20) continue;
 			const t = Object.fromEntries((r.headers.get('x-php-pool-trace') ?? '').split(',').map((p) => p.split('=')).map(([k, v]) => [k, Number(v)]));
-			const points = [['fetch', start], ['sw', t.sw], ['page', t.page], ['worker', t.worker], ['php', t.php], ['sw-out', t['sw-out']], ['headers', headers], ['body', end]];
+			const points = [['fetch', start], ['sw', t.sw], ['manager', t.manager], ['worker', t.worker], ['php', t.php], ['sw-out', t['sw-out']], ['headers', headers], ['body', end]];
 			for (let j = 1; j < points.length; j++) (hops[`${points[j - 1][0]}->${points[j][0]}`] ??= []).push(points[j][1] - points[j - 1][1]);
 		}
 		const breakdown = Object.entries(hops).map(([k, xs]) => `${k} ${med(xs).toFixed(2)}`).join(', ');
@@ -262,11 +262,11 @@ export async function serviceWorkerOverhead(browser, origin) {
 	const method = 'median latency of 200 sequential requests after 20 warm-up, in 2 interleaved rounds; one worker';
 	return [
 		figure('trivial PHP request: service worker vs client.run', m.sw, m.run, 'ms', '<= 1.5', m.sw / m.run <= 1.5,
-			`${method}; median ms per hop of 200 traced requests (clock shared by page, service worker, worker): ${m.breakdown}`),
+			`${method}; median ms per hop of 200 traced requests (clock shared by the service worker, the process manager and the worker): ${m.breakdown}`),
 		figure('control: a constant from the service worker vs client.run', m.control, m.run, 'ms', 'report', true,
 			`${method}; the service worker answers /.php-pool/sw-control at once with a Response built as for PHP's: the floor any request through it pays`),
 		figure('trivial PHP request: our hops (service worker - control) vs client.run', m.sw - m.control, m.run, 'ms', 'report', true,
-			`${method}; what the page and worker hops add to the control`),
+			`${method}; what the process manager and worker hops add to the control`),
 	];
 }
 
@@ -750,7 +750,7 @@ export async function soak(browser, origin, { quick }) {
 		const end = await page.evaluate(async () => {
 			const c = await window.playground;
 			const posts = await c.run({ code: `<?php require '/wordpress/wp-load.php'; echo count(get_posts(['title' => 'soak', 'numberposts' => -1, 'post_status' => 'publish', 'fields' => 'ids']));` });
-			return { memory: (await performance.measureUserAgentSpecificMemory()).bytes, posts: Number(posts.text), workers: c.workers() };
+			return { memory: (await performance.measureUserAgentSpecificMemory()).bytes, posts: Number(posts.text), workers: await c.workers() };
 		});
 		const errors = rounds.flatMap((r) => r.errors);
 		const written = rounds.reduce((n, r) => n + r.written, 0);

@@ -64,7 +64,7 @@ describe('Firefox', () => {
 		try {
 			const state = await page.evaluate(async () => {
 				const c = await window.playground;
-				return { isolation: c.isolation(), crossOriginIsolated, workers: c.workers().length, build: c.phpBuild };
+				return { isolation: c.isolation(), crossOriginIsolated, workers: (await c.workers()).length, build: c.phpBuild };
 			});
 			assert.deepEqual(
 				{ mode: state.isolation.mode, isolated: state.crossOriginIsolated, workers: state.workers, build: state.build },
@@ -140,7 +140,7 @@ describe('Firefox', () => {
 				const c = await window.playground;
 				const r = await c.run({ code: '<?php echo "php " . PHP_MAJOR_VERSION;' });
 				const notice = document.getElementById('notice');
-				return { isolation: c.isolation(), workers: c.workers().length, php: r.text, notice: notice.hidden ? null : notice.textContent };
+				return { isolation: c.isolation(), workers: (await c.workers()).length, php: r.text, notice: notice.hidden ? null : notice.textContent };
 			});
 			assert.equal(state.isolation.mode, 'single-worker');
 			assert.equal(state.isolation.crossOriginIsolated, false);

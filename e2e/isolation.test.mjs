@@ -23,7 +23,7 @@ async function bootAndProbe(server, contextOptions) {
 		return {
 			isolation: client.isolation(),
 			crossOriginIsolated: window.crossOriginIsolated,
-			workers: client.workers().length,
+			workers: (await client.workers()).length,
 			php: row.text,
 			notice: document.getElementById('notice').hidden ? null : document.getElementById('notice').textContent,
 		};

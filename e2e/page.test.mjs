@@ -24,7 +24,7 @@ async function booted() {
 	await page.waitForFunction(() => window.playground !== undefined, null, { timeout: 30000 });
 	return page.evaluate(() =>
 		window.playground.then(
-			(c) => ({ slug: c.siteSlug ?? null, workers: c.workers().length, base: c.absoluteUrl }),
+			async (c) => ({ slug: c.siteSlug ?? null, workers: (await c.workers()).length, base: c.absoluteUrl }),
 			(e) => ({ error: String(e?.message ?? e) })
 		)
 	);

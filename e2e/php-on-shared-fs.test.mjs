@@ -139,7 +139,7 @@ for (const [workers, build] of [[2, 'jspi'], [4, 'jspi'], [2, 'asyncify']]) {
 				last
 			);
 			assert.deepEqual(JSON.parse(check.text), [requests * 5, requests * 5, 'ok', 'delete']);
-			const served = await page.evaluate(async () => (await window.playground).workers().filter((w) => w.completed > 0).length);
+			const served = await page.evaluate(async () => (await (await window.playground).workers()).filter((w) => w.completed > 0).length);
 			assert.ok(served > 1, `requests were spread over ${served} workers`);
 		});
 	});

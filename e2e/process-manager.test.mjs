@@ -60,7 +60,7 @@ describe('request timeout', () => {
 				loopStatus: looped.status,
 				nextStatus: next.status,
 				nextBody: await next.text(),
-				workers: client.workers(),
+				workers: await client.workers(),
 			};
 		});
 		assert.equal(outcome.loopStatus, 504);
@@ -91,9 +91,9 @@ describe('a crashing PHP runtime', () => {
 				(e) => e.message
 			);
 			const slowText = (await slow).text;
-			for (let i = 0; i < 100 && c.workers()[0].state !== 'idle'; i++) await new Promise((r) => setTimeout(r, 50));
+			for (let i = 0; i < 100 && (await c.workers())[0].state !== 'idle'; i++) await new Promise((r) => setTimeout(r, 50));
 			const again = await c.run({ worker: 0, code: '<?php echo file_get_contents("/wordpress/kept.txt");' });
-			return { crash, slowText, again: again.text, worker0: c.workers()[0] };
+			return { crash, slowText, again: again.text, worker0: (await c.workers())[0] };
 		});
 		assert.match(outcome.crash, /unreachable|crash/i);
 		assert.equal(outcome.slowText, 'slow done');
@@ -135,7 +135,7 @@ describe('old PHP runtimes are swapped for fresh ones (maxRequests)', () => {
 				if (i > 4 && seen.shared !== 'from 1') throw new Error(`worker ${on} does not see worker 1's file: ${r.text}`);
 			}
 			const fresh = hits.map((h) => h.filter((n, i) => i > 0 && n !== h[i - 1] + 1).length);
-			return { statuses, hits, fresh, workers: c.workers() };
+			return { statuses, hits, fresh, workers: await c.workers() };
 		});
 		assert.deepEqual(outcome.statuses, Array(10).fill(200));
 		for (const w of [0, 1]) {
@@ -160,7 +160,7 @@ describe('old PHP runtimes are swapped for fresh ones (maxRequests)', () => {
 			return {
 				statuses: pages.map((p) => p.status),
 				titled: pages.filter((p) => p.body.includes('My WordPress Website')).length,
-				recycled: c.workers().reduce((n, w) => n + w.recycled, 0),
+				recycled: (await c.workers()).reduce((n, w) => n + w.recycled, 0),
 			};
 		});
 		assert.deepEqual(outcome.statuses, Array(12).fill(200));

@@ -21,7 +21,7 @@ describe('two workers on one shared filesystem', () => {
 			// Worker 1 starts after the first page, or at once when a job
 			// waits for it, as this one does if the page has not loaded yet.
 			await c.run({ worker: 1, code: '<?php echo 1;' });
-			return c.workers().map((w) => w.state);
+			return (await c.workers()).map((w) => w.state);
 		});
 		// (Either may be serving the page's own first request.)
 		assert.equal(after.length, 2);

@@ -28,7 +28,7 @@ describe('a full shared memory', () => {
 				const left = (await c.run({ worker: 0, code: empty })).text;
 				const other = await c.run({ worker: 1, code: '<?php echo str_repeat("y", 1 << 16) === str_repeat("y", 1 << 16) ? "alive" : "?";' });
 				const again = JSON.parse((await c.run({ worker: 1, code: fill })).text);
-				return { first, left, other: other.text, again, workers: c.workers() };
+				return { first, left, other: other.text, again, workers: await c.workers() };
 			},
 			{ fill, empty }
 		);
@@ -59,7 +59,7 @@ describe('a full saved site', () => {
 					worker: 1,
 					code: `<?php for ($i = 0; $i < 5; $i++) file_put_contents("/wordpress/kept-$i.txt", "kept $i"); echo 'ok';`,
 				});
-				return { first, left, kept: kept.text, errors: kept.errors, workers: c.workers() };
+				return { first, left, kept: kept.text, errors: kept.errors, workers: await c.workers() };
 			},
 			{ fill, empty }
 		);

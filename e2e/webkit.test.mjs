@@ -92,7 +92,7 @@ async function newSession(driverUrl) {
 		runAsync: (body, ...args) =>
 			call('POST', `${at}/execute/async`, {
 				script: `const done = arguments[arguments.length - 1];
-					(${body})(...Array.prototype.slice.call(arguments, 0, -1)).then(
+					Promise.resolve((${body})(...Array.prototype.slice.call(arguments, 0, -1))).then(
 						(value) => done({ value }), (e) => done({ error: String(e?.message ?? e) }));`,
 				args,
 			}).then((r) => {
@@ -109,7 +109,7 @@ async function until(session, check, what, ms = 120000) {
 	for (;;) {
 		// The page reloads itself once to become isolated; a script that
 		// spans the reload fails, so the next poll asks again.
-		const value = await session.run(check).catch(() => undefined);
+		const value = await session.runAsync(check).catch(() => undefined);
 		if (value) return value;
 		if (Date.now() > deadline) throw new Error(`WebKit: still waiting after ${ms} ms for ${what}`);
 		await new Promise((r) => setTimeout(r, 100));
@@ -144,12 +144,12 @@ describe('WebKit', () => {
 		const session = await newSession(driver.url);
 		try {
 			await open(session, `${site.origin}/?workers=2`);
-			const { notice, ...state } = await session.run(() => {
+			const { notice, ...state } = await session.runAsync(async () => {
 				const c = window.client;
 				return {
 					mode: c.isolation().mode,
 					isolated: self.crossOriginIsolated,
-					workers: c.workers().length,
+					workers: (await c.workers()).length,
 					build: c.phpBuild,
 					notice: c.storageNotice,
 					restored: c.restored,
@@ -169,7 +169,7 @@ describe('WebKit', () => {
 			await open(session, `${site.origin}/?workers=2`);
 			// Worker 1 starts after the first page; WebKit fails that start
 			// once, with no reason given, and the pool starts it again.
-			await until(session, () => window.client.workers()[1].state === 'idle', 'worker 1 ready');
+			await until(session, async () => (await window.client.workers())[1].state === 'idle', 'worker 1 ready');
 			const shown = await session.runAsync(async (WP) => {
 				const c = window.client;
 				const run = async (code, worker) => {

@@ -60,11 +60,11 @@ describe('WordPress with 2 workers', () => {
 	test('8 concurrent page loads are served by more than one worker', async () => {
 		const outcome = await page.evaluate(async () => {
 			const c = await window.playground;
-			const before = c.workers().map((w) => w.completed);
+			const before = (await c.workers()).map((w) => w.completed);
 			const statuses = await Promise.all(
 				Array.from({ length: 8 }, () => fetch(c.absoluteUrl + '?p=1&nocache=' + Math.random()).then((r) => r.status))
 			);
-			const after = c.workers().map((w) => w.completed);
+			const after = (await c.workers()).map((w) => w.completed);
 			return { statuses, served: after.map((n, i) => n - before[i]) };
 		});
 		assert.deepEqual(outcome.statuses, Array(8).fill(200));

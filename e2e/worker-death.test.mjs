@@ -33,11 +33,11 @@ echo 'not reached';`;
 /** Waits in the page until worker `index` is idle again after a restart. */
 const waitForRestart = async (c, index, restarts) => {
 	for (let i = 0; i < 400; i++) {
-		const w = c.workers()[index];
+		const w = (await c.workers())[index];
 		if (w.restarts >= restarts && w.state === 'idle') return w;
 		await new Promise((r) => setTimeout(r, 25));
 	}
-	throw new Error(`worker ${index} was not replaced: ${JSON.stringify(c.workers())}`);
+	throw new Error(`worker ${index} was not replaced: ${JSON.stringify(await c.workers())}`);
 };
 
 describe('a worker that traps holding an inode write lock (shared-fs write, after its "copied" step)', () => {
@@ -67,7 +67,7 @@ describe('a worker that traps holding an inode write lock (shared-fs write, afte
 					code: `<?php echo post_message_to_js(json_encode(['fault-injection' => ['check' => true]]));`,
 				});
 				const again = await c.run({ worker: 0, code: `<?php echo file_get_contents('${file}');` });
-				return { crash, w1: w1.text, w1Ms, worker0, worker1: c.workers()[1], check: check.text, again: again.text };
+				return { crash, w1: w1.text, w1Ms, worker0, worker1: (await c.workers())[1], check: check.text, again: again.text };
 			},
 			[trapInWrite('/wordpress/victim.txt'), waitForRestart.toString()]
 		);
@@ -99,7 +99,7 @@ describe('a worker that traps holding an inode write lock (shared-fs write, afte
 			const trapped = await fetch(c.absoluteUrl + 'trap.php');
 			const body = await trapped.text();
 			const next = await fetch(c.absoluteUrl + 'read.php');
-			return { status: trapped.status, body, nextStatus: next.status, next: await next.text(), workers: c.workers() };
+			return { status: trapped.status, body, nextStatus: next.status, next: await next.text(), workers: await c.workers() };
 		}, trapInWrite('/wordpress/victim.txt'));
 		assert.equal(outcome.status, 502);
 		assert.match(outcome.body, /crashed/);
@@ -172,7 +172,7 @@ describe('a worker that traps holding the shared heap allocator lock', () => {
 				httpBody: await http.text(),
 				later,
 				ms: performance.now() - started,
-				states: c.workers().map((w) => w.state),
+				states: (await c.workers()).map((w) => w.state),
 			};
 		});
 		assert.match(outcome.crash, /crashed inside the shared memory allocator/, outcome.crash);
@@ -251,7 +251,7 @@ describe('helper workers die and come back', () => {
 			const lost = await fetch(c.absoluteUrl + 'style.css');
 			const lostText = await lost.text();
 			const next = await fetch(c.absoluteUrl + 'style.css');
-			return { lost: lost.status, lostText, next: next.status, nextText: await next.text(), workers: c.workers() };
+			return { lost: lost.status, lostText, next: next.status, nextText: await next.text(), workers: await c.workers() };
 		});
 		assert.equal(outcome.lost, 502);
 		assert.match(outcome.lostText, /file server crashed/);
@@ -282,7 +282,7 @@ describe('the same trap without telling the host it held the allocator lock (wha
 				(e) => e.message
 			);
 			await new Promise((r) => setTimeout(r, 3000));
-			return { crash, other, workers: c.workers() };
+			return { crash, other, workers: await c.workers() };
 		});
 		assert.match(outcome.crash, /crashed/);
 		assert.match(outcome.other, /request timeout/);

@@ -197,6 +197,7 @@ async function main() {
 		external: ['./blueprints.js', ...builtinModules, ...builtinModules.map((m) => `node:${m}`)],
 	});
 	await bundle('host/src-js/blueprints.js', 'host/blueprints.js', { minify: !debug });
+	await bundle('host/src-js/manager-worker.js', 'host/manager-worker.js', { minify: !debug });
 	cpSync(join(workerOut, 'worker_bg.wasm'), join(dist, 'worker', 'worker_bg.wasm'));
 	cpSync(join(hostOut, 'host_bg.wasm'), join(dist, 'host', 'host_bg.wasm'));
 	cpSync(join(hostOut, 'host.d.ts'), join(dist, 'host', 'host.d.ts'));
@@ -244,7 +245,7 @@ async function buildSiteImages() {
 				const idle = async () => {
 					for (let idleTurns = 0; idleTurns < 10; ) {
 						await sleep(100);
-						idleTurns = client.workers().every((w) => w.state === 'idle') ? idleTurns + 1 : 0;
+						idleTurns = (await client.workers()).every((w) => w.state === 'idle') ? idleTurns + 1 : 0;
 					}
 				};
 				for (const path of pages) await (await fetch(client.absoluteUrl + path)).arrayBuffer();

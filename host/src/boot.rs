@@ -3,13 +3,15 @@
 //! filesystem, the others attach to it).
 
 use crate::client::Client;
-use crate::pool::{BootKit, Pool};
+use crate::manager_link::{Manager, Reply, Start};
+use crate::supervisor::Layout;
 use crate::isolation::{decide, must_await_registration, Decision, Facts, Mode};
 use crate::scheduler::Limits;
 use crate::util::{error, get, message_of, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
 use crate::versions::WordPress;
+use protocol::manager::{JobTarget, PoolLimits, PoolStart};
 use protocol::{PhpBuild, SiteKind, WorkerConfig, WorkerRole};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -92,12 +94,10 @@ enum FirstUse {
 }
 
 /// Runs `code` on a free worker; it prints `done` last when it did its job.
-async fn run_php(pool: &Pool, code: &str, what: &str) -> Result<(), JsValue> {
-    use crate::client::{submit, Reply};
-    use crate::scheduler::Target;
+async fn run_php(manager: &Manager, code: &str, what: &str) -> Result<(), JsValue> {
     use protocol::{Job, JobResult, RunRequest, RunSource};
     let job = Job::Run(RunRequest { source: RunSource::Code(code.into()), env: Vec::new(), body: Vec::new(), cwd: DOCUMENT_ROOT.into() });
-    let output = match submit(pool, Target::Any, job).await? {
+    let output = match manager.submit(JobTarget::Any, job).await? {
         Reply(JobResult::Run(output)) => output,
         _ => return Err(error(format!("{what} gave no PHP output"))),
     };
@@ -113,9 +113,7 @@ async fn run_php(pool: &Pool, code: &str, what: &str) -> Result<(), JsValue> {
 /// converted by the first connection. Returns whether it was upgraded. A
 /// download or an upgrade that fails leaves the site as it was, with a
 /// warning.
-async fn upgrade_sqlite_integration(pool: &Pool, download: js_sys::Promise, url: &str) -> bool {
-    use crate::client::{submit, Reply};
-    use crate::scheduler::Target;
+async fn upgrade_sqlite_integration(manager: &Manager, download: js_sys::Promise, url: &str) -> bool {
     use protocol::{Job, JobResult};
     let zip = match response_bytes(url, download).await {
         Ok(bytes) => bytes.to_vec(),
@@ -124,7 +122,7 @@ async fn upgrade_sqlite_integration(pool: &Pool, download: js_sys::Promise, url:
             return false;
         }
     };
-    match submit(pool, Target::Any, Job::UpgradeSqliteIntegration { zip }).await {
+    match manager.submit(JobTarget::Any, Job::UpgradeSqliteIntegration { zip }).await {
         Ok(Reply(JobResult::Upgraded { from, to })) => {
             web_sys::console::info_1(&format!("This site's SQLite integration was upgraded from {from} to {to}.").into());
             true
@@ -144,21 +142,19 @@ async fn upgrade_sqlite_integration(pool: &Pool, download: js_sys::Promise, url:
 /// cannot be installed does not boot; one whose first connection fails
 /// boots with a warning, its files still there to export, and WordPress
 /// says what is wrong on its pages.
-async fn prepare_wordpress(pool: &Pool, first_use: FirstUse) -> Result<Option<String>, JsValue> {
-    use crate::client::{submit, Reply};
-    use crate::scheduler::Target;
+async fn prepare_wordpress(manager: &Manager, first_use: FirstUse) -> Result<Option<String>, JsValue> {
     use protocol::{Job, JobResult};
     match first_use {
-        FirstUse::Install => run_php(pool, crate::versions::INSTALL_WORDPRESS_PHP, "installing WordPress from its zip").await?,
+        FirstUse::Install => run_php(manager, crate::versions::INSTALL_WORDPRESS_PHP, "installing WordPress from its zip").await?,
         FirstUse::Connect => {
-            if let Err(why) = run_php(pool, crate::versions::CONNECT_WORDPRESS_PHP, "WordPress's first database connection").await {
+            if let Err(why) = run_php(manager, crate::versions::CONNECT_WORDPRESS_PHP, "WordPress's first database connection").await {
                 web_sys::console::error_1(&why);
             }
         }
         FirstUse::Nothing => {}
     }
     let path = format!("{DOCUMENT_ROOT}/wp-includes/version.php");
-    Ok(match submit(pool, Target::Any, Job::ReadFile { path }).await {
+    Ok(match manager.submit(JobTarget::Any, Job::ReadFile { path }).await {
         Ok(Reply(JobResult::File(bytes))) => crate::versions::wp_version_in(&String::from_utf8_lossy(&bytes)),
         _ => None,
     })
@@ -401,16 +397,13 @@ async fn service_worker_ready(registering: &js_sys::Promise) -> Result<ServiceWo
     }
 }
 
-/// Tells the service worker that `scope` is ours; it sends the scope's
-/// requests over the returned port's channel.
-fn claim_scope(registration: &ServiceWorkerRegistration, scope: &str, assets_url: Option<&str>) -> Result<MessagePort, JsValue> {
+/// Tells `service_worker` that `scope` is ours; it sends the scope's
+/// requests over the returned port's channel (to the process manager).
+pub(crate) fn claim_scope(service_worker: &web_sys::ServiceWorker, scope: &str, assets_url: Option<&str>) -> Result<MessagePort, JsValue> {
     let channel = web_sys::MessageChannel::new()?;
     let claim = protocol::PageMessage::ClaimScope { scope: scope.into(), assets_url: assets_url.map(String::from) };
     let message = js_sys::Array::of2(&Uint8Array::from(&protocol::encode(&claim)[..]), &channel.port2());
-    registration
-        .active()
-        .ok_or_else(|| error("the service worker is not active"))?
-        .post_message_with_transferable(&message, &js_sys::Array::of1(&channel.port2()))?;
+    service_worker.post_message_with_transferable(&message, &js_sys::Array::of1(&channel.port2()))?;
     Ok(channel.port1())
 }
 
@@ -572,7 +565,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     let helpers = u32::from(shared) * (1 + u32::from(storage_slug.is_some()));
     // The boot waits for worker 0 (and the helpers); the other PHP workers
     // start after the first page (`Pool::defer`).
-    let progress = Progress { callback: on_progress, total: 5 + helpers, done: Default::default() };
+    let progress = std::rc::Rc::new(Progress { callback: on_progress, total: 5 + helpers, done: Default::default() });
     progress.step("isolation");
 
     let scope = random_scope_id();
@@ -606,58 +599,67 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     // single worker creates its own from the descriptor.
     let memory = if shared { Some(WebAssembly::Memory::new(&descriptor)?) } else { None };
 
-    let kit = BootKit {
-        script_url: format!("{}worker/worker-entry.js", options.asset_base),
+    let config = WorkerConfig {
+        index: 0,
+        format: false,
+        site: site_kind,
+        site_url: absolute_url.trim_end_matches('/').to_string(),
+        document_root: DOCUMENT_ROOT.into(),
+        fs_initial_bytes: options.fs_initial_bytes,
+        fs_max_bytes: protocol::shared_memory::fs_max_bytes(options.memory_max_bytes, limits.min_pages * PAGE),
+        php_build,
+        php_version: options.php_version.into(),
+        php_loader,
+        role: WorkerRole::Php,
+        keeps_site: None,
+        networking: options.networking,
+        image_fallback,
+    };
+    let layout = Layout::new(options.workers, memory.is_some(), storage_slug.is_some());
+    // The process manager holds the pool, off this thread. A helper (the
+    // storage worker, else the file server) formats the filesystem —
+    // opening the saved site, or installing the site — and needs no
+    // php.wasm: the helpers start now, while it still compiles, and worker
+    // 0 once it is, then waits for the filesystem. Without helpers (no
+    // isolation) the single worker formats it. The formatter's failure (a
+    // site that cannot be opened) ends the boot.
+    let worker_ready = {
+        let progress = progress.clone();
+        move || progress.step("worker-ready")
+    };
+    let (manager, booted) = Manager::start(Start {
+        script_url: format!("{}host/manager-worker.js", options.asset_base),
+        pool: PoolStart {
+            workers: options.workers,
+            limits: PoolLimits {
+                max_queue: options.limits.max_queue as u32,
+                queue_timeout_ms: options.limits.queue_timeout_ms,
+                request_timeout_ms: options.limits.request_timeout_ms,
+                max_requests: options.limits.max_requests,
+                php_heap_limit_bytes: options.limits.php_heap_limit_bytes,
+            },
+            script_url: format!("{}worker/worker-entry.js", options.asset_base),
+            config,
+            storage_slug: storage_slug.clone(),
+        },
         memory,
         memory_descriptor: descriptor,
         worker_module,
-        php_module: Default::default(),
-        config: WorkerConfig {
-            index: 0,
-            format: false,
-            site: site_kind,
-            site_url: absolute_url.trim_end_matches('/').to_string(),
-            document_root: DOCUMENT_ROOT.into(),
-            fs_initial_bytes: options.fs_initial_bytes,
-            fs_max_bytes: protocol::shared_memory::fs_max_bytes(options.memory_max_bytes, limits.min_pages * PAGE),
-            php_build,
-            php_version: options.php_version.into(),
-            php_loader,
-            role: WorkerRole::Php,
-            keeps_site: None,
-            networking: options.networking,
-            image_fallback,
-        },
-        storage_slug: storage_slug.clone(),
+        archives,
         unsaved_reason: unsaved_reason.map(|why| format!("This site is not saved: {why}.")),
         on_site_stopped,
-    };
-    let pool = Pool::new(options.workers, options.limits, kit);
-    // A helper (the storage worker, else the file server) formats the
-    // filesystem — opening the saved site, or installing the site — and
-    // needs no php.wasm: the helpers start now, while it still compiles,
-    // and worker 0 once it is, then waits for the filesystem. Without
-    // helpers (no isolation) the single worker formats it.
-    let formatter = pool.layout().formatter();
-    pool.defer((1..options.workers).collect());
-    // The formatter first: its failure (a site that cannot be opened) must
-    // end the boot, while the others wait for it forever.
-    let mut readies = Vec::new();
-    for index in pool.layout().helpers() {
-        let archives = if index == formatter { archives.clone() } else { js_sys::Array::new() };
-        readies.push((index, pool.spawn(index, index == formatter, &archives)?));
-    }
-    let php_module = php_module.await.inspect_err(|_| pool.terminate_all())?;
+        boot_workers: layout.boot_workers().len() as u32,
+        on_worker_ready: Box::new(worker_ready),
+    })?;
+    let php_module = php_module.await.inspect_err(|_| manager.terminate())?;
     progress.step("php-module");
-    pool.set_php_module(php_module);
-    let archives = if formatter == 0 { archives } else { js_sys::Array::new() };
-    readies.push((0, pool.spawn(0, formatter == 0, &archives)?));
+    manager.php_module(&php_module)?;
     let workers_ready = async {
-        for (index, ready) in readies {
-            wait_ready(index, ready).await?;
-            progress.step("worker-ready");
+        match booted.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(error(message)),
+            Err(_) => Err(error("the process manager went away while booting")),
         }
-        Ok::<(), JsValue>(())
     };
 
     let registration = match early_registration {
@@ -666,36 +668,40 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     };
     if let Err(failed) = workers_ready.await {
         // Workers still waiting for the filesystem would wait forever.
-        pool.terminate_all();
+        manager.terminate();
         return Err(failed);
     }
-    let restored = pool.storage_opened().is_some_and(|o| o.restored);
+    let restored = manager.storage_opened().is_some_and(|o| o.restored);
     let settled = async {
         let upgraded = match sqlite_download.filter(|_| restored) {
-            Some(download) => upgrade_sqlite_integration(&pool, download, &sqlite_url).await,
+            Some(download) => upgrade_sqlite_integration(&manager, download, &sqlite_url).await,
             None => false,
         };
-        let from_zips = from_zips || pool.storage_opened().is_some_and(|o| o.from_zips);
+        let from_zips = from_zips || manager.storage_opened().is_some_and(|o| o.from_zips);
         let first_use = first_use(&options.site, &options.wordpress, from_zips, restored, upgraded);
-        prepare_wordpress(&pool, first_use).await
+        prepare_wordpress(&manager, first_use).await
     };
     let wp_version = match settled.await {
         Ok(version) => version,
         Err(failed) => {
-            pool.terminate_all();
+            manager.terminate();
             return Err(failed);
         }
     };
     let assets_url = assets_url(&options.asset_base, wp_version.as_deref());
-    let service_worker_port = match &registration {
-        Ok(registration) => Some(claim_scope(registration, &scope, assets_url.as_deref())?),
+    let claim = match &registration {
+        Ok(registration) => {
+            let active = registration.active().ok_or_else(|| error("the service worker is not active"))?;
+            let port = claim_scope(&active, &scope, assets_url.as_deref())?;
+            Some(crate::client::Claim { port, assets_url })
+        }
         Err(_) => None,
     };
 
     if let Some(iframe) = &options.iframe {
         iframe.set_src(&absolute_url);
     }
-    Ok(Client::new(pool, scope, absolute_url, DOCUMENT_ROOT.into(), mode, php_build, service_worker_port)
+    Ok(Client::new(manager, scope, absolute_url, DOCUMENT_ROOT.into(), mode, php_build, claim)
         .with_versions(options.php_version, wp_version))
 }
 
@@ -721,14 +727,4 @@ fn unreachable_boot() -> Result<Mode, JsValue> {
     Err(error("the page is reloading to become cross-origin isolated"))
 }
 
-async fn wait_ready(
-    index: u32,
-    ready: futures_channel::oneshot::Receiver<Result<(), String>>,
-) -> Result<(), JsValue> {
-    match ready.await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(message)) => Err(error(format!("worker {index} failed to boot: {message}"))),
-        Err(_) => Err(error(format!("worker {index} went away while booting"))),
-    }
-}
 

@@ -1,18 +1,18 @@
 //! The client an embedding page gets (and `window.playground` in the
 //! playground). Names follow WordPress Playground's client where they overlap.
 
-use crate::pool::{GiveUp, Pending, Pool};
 use crate::isolation::Mode;
-use crate::scheduler::Target;
-use crate::util::{error, get, next_message, optional_string, optional_u32, set};
+use crate::manager_link::{Manager, Reply};
+use crate::util::{error, get, optional_string, optional_u32, set};
 use js_sys::{Function, Object, Promise, Uint8Array};
+use protocol::manager::{JobTarget, WorkerInfo};
 use protocol::{HttpRequest, Job, JobResult, PageMessage, RunRequest, RunSource};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{future_to_promise, JsFuture};
-use web_sys::{MessageChannel, MessageEvent, MessagePort};
+use web_sys::{MessageEvent, MessagePort};
 
 #[wasm_bindgen(typescript_custom_section)]
 const CLIENT_TYPES: &'static str = r#"
@@ -115,6 +115,19 @@ export interface StartOptions {
 }
 "#;
 
+/// The page's claim of its scope with the service worker: the port the
+/// scope's requests come over, and where the site's static assets are
+/// (said again when the page claims the scope again).
+pub struct Claim {
+    pub port: MessagePort,
+    pub assets_url: Option<String>,
+}
+
+/// A service worker that sends the page requests has lost its port (it was
+/// stopped and started again): the page claims the scope again, once per
+/// this many milliseconds, as the requests that came meanwhile say the same.
+const RECLAIM_AFTER_MS: f64 = 2000.0;
+
 /// See `PlaygroundClient::embeddable_methods`.
 const EMBEDDABLE_METHODS: [&str; 20] = [
     "run", "request", "defineConstant", "writeFile", "readFileAsText", "readFileAsBuffer", "mkdir", "mkdirTree", "unlink", "mv", "cp",
@@ -123,7 +136,7 @@ const EMBEDDABLE_METHODS: [&str; 20] = [
 
 #[wasm_bindgen(js_name = PlaygroundClient)]
 pub struct Client {
-    pool: Pool,
+    manager: Manager,
     isolation: Mode,
     scope: String,
     absolute_url: String,
@@ -136,7 +149,7 @@ pub struct Client {
     cwd: Rc<RefCell<String>>,
     /// `addEventListener`'s `(type, listener)` pairs.
     listeners: Rc<RefCell<Vec<(String, Function)>>>,
-    /// `onMessage` listeners (the pool's: it answers the workers).
+    /// `onMessage` listeners (the manager link's: it answers the workers).
     message_listeners: Rc<RefCell<Vec<Function>>>,
     /// The last `defineConstant` call: each waits for the one before, so
     /// their read-merge-writes of the shared file never interleave.
@@ -145,17 +158,17 @@ pub struct Client {
 
 impl Client {
     pub fn new(
-        pool: Pool,
+        manager: Manager,
         scope: String,
         absolute_url: String,
         document_root: String,
         isolation: Mode,
         php_build: protocol::PhpBuild,
-        service_worker_port: Option<MessagePort>,
+        claim: Option<Claim>,
     ) -> Client {
         let client = Client {
-            message_listeners: pool.message_listeners(),
-            pool,
+            message_listeners: manager.message_listeners(),
+            manager,
             isolation,
             scope,
             absolute_url,
@@ -167,7 +180,9 @@ impl Client {
             listeners: Default::default(),
             constants_chain: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
         };
-        client.serve_service_worker(service_worker_port);
+        if let Some(claim) = claim {
+            client.serve_service_worker(claim);
+        }
         client
     }
 
@@ -177,50 +192,44 @@ impl Client {
         self
     }
 
-    /// Requests the service worker forwards for our scope go to the pool,
-    /// with the service worker's port as the reply port: the worker answers
-    /// the service worker directly. They arrive on `port` (made at claim
-    /// time), or, after a service worker restart, as messages from it.
-    fn serve_service_worker(&self, port: Option<MessagePort>) {
-        let pool = self.pool.clone();
+    /// The service worker's requests for our scope go to the process
+    /// manager on `port` (made at claim time) without the page. A service
+    /// worker the browser stopped (idle) and started again has lost the
+    /// port: it sends them to the page, which passes them on and claims the
+    /// scope again, with a new port to the manager.
+    fn serve_service_worker(&self, Claim { port, assets_url }: Claim) {
+        if let Err(e) = self.manager.serve_scope(&self.scope, &port) {
+            web_sys::console::error_2(&"the site's requests cannot reach the process manager".into(), &e);
+        }
+        let manager = self.manager.clone();
         let scope = self.scope.clone();
-        let handle = move |event: MessageEvent, via: JsValue| {
+        let Some(container) = web_sys::window().map(|w| w.navigator().service_worker()) else { return };
+        let mut claimed_again_at = f64::NEG_INFINITY;
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             // `[bytes, reply port]` (protocol::PageMessage::Http).
             let data = js_sys::Array::from(&event.data());
             let Ok(reply) = data.get(1).dyn_into::<MessagePort>() else { return };
-            let bytes = Uint8Array::new(&data.get(0)).to_vec();
-            let scoped = protocol::decode::<PageMessage>(&bytes).and_then(|message| match message {
-                PageMessage::Http(mut scoped) => {
-                    protocol::trace::stamp(&mut scoped.request.headers, "page", now_ms());
-                    Ok(scoped)
+            let now = js_sys::Date::now();
+            if now - claimed_again_at > RECLAIM_AFTER_MS {
+                claimed_again_at = now;
+                let service_worker = event.source().and_then(|s| s.dyn_into::<web_sys::ServiceWorker>().ok());
+                let claimed = service_worker
+                    .ok_or_else(|| error("a request from no service worker"))
+                    .and_then(|sw| crate::boot::claim_scope(&sw, &scope, assets_url.as_deref()))
+                    .and_then(|port| manager.serve_scope(&scope, &port));
+                if let Err(e) = claimed {
+                    web_sys::console::warn_2(&"could not claim the site's scope again".into(), &e);
                 }
-                other => Err(format!("the service worker sent {other:?}, not a request")),
-            });
-            let outcome = scoped.map_err(error).and_then(|scoped| {
-                if scoped.scope != scope {
-                    return Err(error(format!("scope {} is not served by this page", scoped.scope)));
-                }
-                let give_up = GiveUp::ServiceWorker { via, request_id: scoped.request_id };
-                pool.serve_http(Pending { job: Job::Http(scoped.request), reply: reply.clone(), give_up })
-            });
-            if let Err(e) = outcome {
-                let failure = JobResult::Failed { message: format!("{e:?}"), errno: None };
+            }
+            let forwarded = match protocol::decode::<PageMessage>(&Uint8Array::new(&data.get(0)).to_vec()) {
+                Ok(PageMessage::Http(scoped)) => manager.forward(scoped, &reply).map_err(|e| crate::util::message_of(&e)),
+                Ok(other) => Err(format!("the service worker sent {other:?}, not a request")),
+                Err(e) => Err(e),
+            };
+            if let Err(message) = forwarded {
+                let failure = JobResult::Failed { message, errno: None };
                 let _ = reply.post_message(&Uint8Array::from(&protocol::encode(&failure)[..]));
             }
-        };
-        let handle = std::rc::Rc::new(handle);
-        if let Some(port) = port {
-            let (handle, answer_to) = (handle.clone(), JsValue::from(port.clone()));
-            let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                handle(event, answer_to.clone());
-            });
-            port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-            on_message.forget(); // serves for the page's lifetime
-        }
-        let Some(container) = web_sys::window().map(|w| w.navigator().service_worker()) else { return };
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-            let source = event.source().map(JsValue::from).unwrap_or(JsValue::UNDEFINED);
-            handle(event, source);
         });
         container.add_event_listener_with_callback("message", on_message.as_ref().unchecked_ref()).ok();
         on_message.forget(); // serves for the page's lifetime
@@ -228,14 +237,14 @@ impl Client {
 
     fn path_job(&self, path: String, job: impl FnOnce(String) -> Job) -> Promise {
         match path_arg(&path) {
-            Ok(path) => self.submit(Target::Any, job(path)),
+            Ok(path) => self.submit(JobTarget::Any, job(path)),
             Err(e) => Promise::reject(&e),
         }
     }
 
-    fn submit(&self, target: Target, job: Job) -> Promise {
-        let pool = self.pool.clone();
-        future_to_promise(async move { Ok(submit(&pool, target, job).await?.into()) })
+    fn submit(&self, target: JobTarget, job: Job) -> Promise {
+        let manager = self.manager.clone();
+        future_to_promise(async move { Ok(manager.submit(target, job).await?.into()) })
     }
 
     /// Writes `data` to `path`, creating its parent directories.
@@ -243,28 +252,22 @@ impl Client {
     /// unchanged file keeps its compiled script, and a boot that changes
     /// nothing waits for no save before its first reply.
     pub(crate) async fn write_file_if_changed(&self, path: &str, data: &[u8]) -> Result<(), JsValue> {
-        if let Ok(Reply(JobResult::File(stored))) = submit(&self.pool, Target::Any, Job::ReadFile { path: path.into() }).await {
+        if let Ok(Reply(JobResult::File(stored))) = self.manager.submit(JobTarget::Any, Job::ReadFile { path: path.into() }).await {
             if stored == data {
                 return Ok(());
             }
         }
         if let Some((parent, _)) = path.rsplit_once('/').filter(|(parent, _)| !parent.is_empty()) {
-            submit(&self.pool, Target::Any, Job::Mkdir { path: parent.into() }).await?;
+            self.manager.submit(JobTarget::Any, Job::Mkdir { path: parent.into() }).await?;
         }
-        submit(&self.pool, Target::Any, Job::WriteFile { path: path.into(), data: data.to_vec() }).await?;
+        self.manager.submit(JobTarget::Any, Job::WriteFile { path: path.into(), data: data.to_vec() }).await?;
         Ok(())
     }
 
     pub(crate) async fn is_dir_now(&self, path: &str) -> Result<bool, JsValue> {
-        let Reply(result) = submit(&self.pool, Target::Any, Job::IsDir { path: path.into() }).await?;
+        let Reply(result) = self.manager.submit(JobTarget::Any, Job::IsDir { path: path.into() }).await?;
         Ok(matches!(result, JobResult::Bool(true)))
     }
-}
-
-/// Now on the clock every context shares (for `protocol::trace`).
-fn now_ms() -> f64 {
-    let performance = web_sys::window().and_then(|w| w.performance());
-    performance.map_or(0.0, |p| p.time_origin() + p.now())
 }
 
 /// Calls the listeners of `event.type` and of `*`.
@@ -341,7 +344,7 @@ fn body_bytes(body: &JsValue) -> Result<Vec<u8>, JsValue> {
 }
 
 /// `request()`'s work: the path within the site, headers, body, and the reply.
-async fn request(pool: &Pool, base: String, options: JsValue) -> Result<JsValue, JsValue> {
+async fn request(manager: &Manager, base: String, options: JsValue) -> Result<JsValue, JsValue> {
     let url = optional_string(&options, "url")?.ok_or_else(|| error("request() needs `url`"))?;
     let path_and_query = match url.strip_prefix(&base) {
         Some(rest) => format!("/{rest}"),
@@ -361,12 +364,10 @@ async fn request(pool: &Pool, base: String, options: JsValue) -> Result<JsValue,
         headers,
         body: body_bytes(&get(&options, "body"))?,
     };
-    let Reply(result) = submit(pool, target(&options)?, Job::Http(request)).await?;
+    let Reply(result) = manager.submit(target(&options)?, Job::Http(request)).await?;
     let JobResult::Http(response) = result else { return Err(error("unexpected reply to request()")) };
     Ok(response_object(response.status, &response.headers, &response.body).into())
 }
-
-pub(crate) struct Reply(pub(crate) JobResult);
 
 impl From<Reply> for JsValue {
     fn from(reply: Reply) -> JsValue {
@@ -393,29 +394,10 @@ impl From<Reply> for JsValue {
     }
 }
 
-pub(crate) async fn submit(pool: &Pool, target: Target, job: Job) -> Result<Reply, JsValue> {
-    let channel = MessageChannel::new()?;
-    let (reply, resolve) = next_message(&channel.port1());
-    pool.submit(target, Pending { job, reply: channel.port2(), give_up: GiveUp::Local(resolve) })?;
-    let data = JsFuture::from(reply).await?;
-    channel.port1().close();
-    let bytes = Uint8Array::new(&data).to_vec();
-    match protocol::decode::<JobResult>(&bytes).map_err(error)? {
-        JobResult::Failed { message, errno } => {
-            let e = js_sys::Error::new(&message);
-            if let Some(errno) = errno {
-                set(e.unchecked_ref(), "code", errno.as_str());
-            }
-            Err(e.into())
-        }
-        result => Ok(Reply(result)),
-    }
-}
-
-fn target(options: &JsValue) -> Result<Target, JsValue> {
+fn target(options: &JsValue) -> Result<JobTarget, JsValue> {
     Ok(match optional_u32(options, "worker")? {
-        Some(w) => Target::Worker(w),
-        None => Target::Any,
+        Some(w) => JobTarget::Worker(w),
+        None => JobTarget::Any,
     })
 }
 
@@ -426,7 +408,7 @@ fn path_arg(path: &str) -> Result<String, JsValue> {
     Ok(path.to_string())
 }
 
-async fn run(pool: &Pool, cwd: String, options: JsValue) -> Result<JsValue, JsValue> {
+async fn run(manager: &Manager, cwd: String, options: JsValue) -> Result<JsValue, JsValue> {
     let source = match (optional_string(&options, "code")?, optional_string(&options, "scriptPath")?) {
         (Some(code), None) => RunSource::Code(code),
         (None, Some(path)) => RunSource::Script(path_arg(&path)?),
@@ -435,7 +417,7 @@ async fn run(pool: &Pool, cwd: String, options: JsValue) -> Result<JsValue, JsVa
     };
     let env = string_pairs(&get(&options, "env"));
     let run = RunRequest { source, env, body: body_bytes(&get(&options, "body"))?, cwd };
-    let Reply(result) = submit(pool, target(&options)?, Job::Run(run)).await?;
+    let Reply(result) = manager.submit(target(&options)?, Job::Run(run)).await?;
     let JobResult::Run(output) = result else { return Err(error("unexpected reply to run()")) };
     let out = response_object(output.status, &output.headers, &output.bytes);
     set(&out, "errors", output.errors.clone());
@@ -465,11 +447,11 @@ impl Client {
     /// exits with a non-zero code; the error carries `response`.
     #[wasm_bindgen(unchecked_return_type = "Promise<RunResult>")]
     pub fn run(&self, #[wasm_bindgen(unchecked_param_type = "RunOptions")] options: JsValue) -> Promise {
-        let pool = self.pool.clone();
+        let manager = self.manager.clone();
         let cwd = self.cwd.borrow().clone();
         let listeners = self.listeners.clone();
         future_to_promise(async move {
-            let result = run(&pool, cwd, options).await;
+            let result = run(&manager, cwd, options).await;
             dispatch(&listeners, &request_event(&result));
             result
         })
@@ -479,11 +461,11 @@ impl Client {
     /// `url` is a path within the site (`/a.php?x=1`) or a URL under `absoluteUrl`.
     #[wasm_bindgen(unchecked_return_type = "Promise<PHPResponse>")]
     pub fn request(&self, #[wasm_bindgen(unchecked_param_type = "RequestOptions")] options: JsValue) -> Promise {
-        let pool = self.pool.clone();
+        let manager = self.manager.clone();
         let base = self.absolute_url.clone();
         let listeners = self.listeners.clone();
         future_to_promise(async move {
-            let result = request(&pool, base, options).await;
+            let result = request(&manager, base, options).await;
             dispatch(&listeners, &request_event(&result));
             result
         })
@@ -498,7 +480,7 @@ impl Client {
             None => return Promise::reject(&error("writeFile data must be a string or a Uint8Array")),
         };
         match path_arg(&path) {
-            Ok(path) => self.submit(Target::Any, Job::WriteFile { path, data }),
+            Ok(path) => self.submit(JobTarget::Any, Job::WriteFile { path, data }),
             Err(e) => Promise::reject(&e),
         }
     }
@@ -510,9 +492,9 @@ impl Client {
 
     #[wasm_bindgen(js_name = readFileAsText, unchecked_return_type = "Promise<string>")]
     pub fn read_file_as_text(&self, path: String) -> Promise {
-        let pool = self.pool.clone();
+        let manager = self.manager.clone();
         future_to_promise(async move {
-            let Reply(result) = submit(&pool, Target::Any, Job::ReadFile { path: path_arg(&path)? }).await?;
+            let Reply(result) = manager.submit(JobTarget::Any, Job::ReadFile { path: path_arg(&path)? }).await?;
             let JobResult::File(bytes) = result else { return Err(error("unexpected reply to readFileAsText()")) };
             Ok(JsValue::from_str(&String::from_utf8_lossy(&bytes)))
         })
@@ -534,7 +516,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn mv(&self, from: String, to: String) -> Promise {
         match (path_arg(&from), path_arg(&to)) {
-            (Ok(from), Ok(to)) => self.submit(Target::Any, Job::Rename { from, to }),
+            (Ok(from), Ok(to)) => self.submit(JobTarget::Any, Job::Rename { from, to }),
             (Err(e), _) | (_, Err(e)) => Promise::reject(&e),
         }
     }
@@ -543,7 +525,7 @@ impl Client {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn cp(&self, from: String, to: String) -> Promise {
         match (path_arg(&from), path_arg(&to)) {
-            (Ok(from), Ok(to)) => self.submit(Target::Any, Job::Copy { from, to }),
+            (Ok(from), Ok(to)) => self.submit(JobTarget::Any, Job::Copy { from, to }),
             (Err(e), _) | (_, Err(e)) => Promise::reject(&e),
         }
     }
@@ -579,12 +561,12 @@ impl Client {
         if name.is_empty() || !scalar {
             return Promise::reject(&error(format!("defineConstant({name:?}): a name and a string, number, boolean or null value")));
         }
-        let pool = self.pool.clone();
+        let manager = self.manager.clone();
         let previous = self.constants_chain.borrow().clone();
         let next = future_to_promise(async move {
             let _ = JsFuture::from(previous).await; // its own caller sees its failure
             let path = protocol::CONSTANTS_PATH;
-            let stored = match submit(&pool, Target::Any, Job::ReadFile { path: path.into() }).await {
+            let stored = match manager.submit(JobTarget::Any, Job::ReadFile { path: path.into() }).await {
                 Ok(Reply(JobResult::File(bytes))) => String::from_utf8_lossy(&bytes).into_owned(),
                 _ => "{}".into(),
             };
@@ -592,8 +574,8 @@ impl Client {
             set(constants.unchecked_ref(), &name, value);
             let json = String::from(js_sys::JSON::stringify(&constants)?);
             let parent = path.rsplit_once('/').map(|(dir, _)| dir).unwrap_or("/");
-            submit(&pool, Target::Any, Job::Mkdir { path: parent.into() }).await?;
-            submit(&pool, Target::Any, Job::WriteFile { path: path.into(), data: json.into_bytes() }).await?;
+            manager.submit(JobTarget::Any, Job::Mkdir { path: parent.into() }).await?;
+            manager.submit(JobTarget::Any, Job::WriteFile { path: path.into(), data: json.into_bytes() }).await?;
             Ok(JsValue::UNDEFINED)
         });
         *self.constants_chain.borrow_mut() = next.clone();
@@ -603,7 +585,7 @@ impl Client {
     /// Registers a listener for PHP's `post_message_to_js(data)` from any
     /// worker, for any request; returns a function that removes it. The
     /// first truthy answer (awaited, in the order added) is what PHP gets
-    /// back (host/src/pool.rs `answer_php_message`).
+    /// back (host/src/manager_link.rs `answer_php_message`).
     #[wasm_bindgen(js_name = onMessage, unchecked_return_type = "() => Promise<void>")]
     pub fn on_message(&self, #[wasm_bindgen(unchecked_param_type = "(data: string) => any")] listener: Function) -> JsValue {
         self.message_listeners.borrow_mut().push(listener.clone());
@@ -648,10 +630,10 @@ impl Client {
         #[wasm_bindgen(unchecked_param_type = "ListFilesOptions")] options: JsValue,
     ) -> Promise {
         let prepend = get(&options, "prependPath").as_bool() == Some(true);
-        let pool = self.pool.clone();
+        let manager = self.manager.clone();
         future_to_promise(async move {
             let dir = path_arg(&path)?;
-            let Reply(result) = submit(&pool, Target::Any, Job::ListFiles { path: dir.clone() }).await?;
+            let Reply(result) = manager.submit(JobTarget::Any, Job::ListFiles { path: dir.clone() }).await?;
             let JobResult::Names(names) = result else { return Err(error("unexpected reply to listFiles()")) };
             let prefix = format!("{}/", dir.trim_end_matches('/'));
             let listed = names.into_iter().map(|name| if prepend { format!("{prefix}{name}") } else { name });
@@ -668,7 +650,7 @@ impl Client {
     /// `startPlayground({site: zip})`.
     #[wasm_bindgen(js_name = exportSite, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn export_site(&self) -> Promise {
-        self.submit(Target::Any, Job::ExportSite)
+        self.submit(JobTarget::Any, Job::ExportSite)
     }
 
     /// The site as a new site's prebuilt image: a zip of the document root
@@ -676,13 +658,13 @@ impl Client {
     /// makes the default site's image with it (playground/build.mjs).
     #[wasm_bindgen(js_name = exportSiteImage, unchecked_return_type = "Promise<Uint8Array>")]
     pub fn export_site_image(&self) -> Promise {
-        self.submit(Target::Any, Job::ExportImage)
+        self.submit(JobTarget::Any, Job::ExportImage)
     }
 
     /// `{capacity, used, highWater, max, inodes, memoryBytes}` of the shared filesystem.
     #[wasm_bindgen(unchecked_return_type = "Promise<FilesystemStats>")]
     pub fn stats(&self) -> Promise {
-        self.submit(Target::Any, Job::Stats)
+        self.submit(JobTarget::Any, Job::Stats)
     }
 
     /// Where the site's files live on the shared filesystem.
@@ -713,27 +695,27 @@ impl Client {
     /// The saved site's name; `undefined` for a temporary site (`storage: 'temp'`).
     #[wasm_bindgen(getter, js_name = siteSlug)]
     pub fn site_slug(&self) -> Option<String> {
-        self.pool.storage_slug()
+        self.manager.storage_slug()
     }
 
     /// True when the site was opened from storage, false when it was made new.
     #[wasm_bindgen(getter)]
     pub fn restored(&self) -> bool {
-        self.pool.storage_opened().is_some_and(|o| o.restored)
+        self.manager.storage_opened().is_some_and(|o| o.restored)
     }
 
     /// Milliseconds the storage worker took to read the saved site into the
     /// shared filesystem (0 for a new site).
     #[wasm_bindgen(getter, js_name = storageOpenMs)]
     pub fn storage_open_ms(&self) -> u32 {
-        self.pool.storage_opened().map_or(0, |o| o.open_ms)
+        self.manager.storage_opened().map_or(0, |o| o.open_ms)
     }
 
     /// Set when the stored site was damaged and an older, whole state
     /// opened, or when a site meant to be saved cannot be (no storage here).
     #[wasm_bindgen(getter, js_name = storageNotice)]
     pub fn storage_notice(&self) -> Option<String> {
-        self.pool.storage_opened().and_then(|o| o.notice).or_else(|| self.pool.unsaved_reason())
+        self.manager.storage_opened().and_then(|o| o.notice).or_else(|| self.manager.unsaved_reason())
     }
 
     /// The methods an embedding page may call by postMessage
@@ -765,8 +747,29 @@ impl Client {
         out.into()
     }
 
-    #[wasm_bindgen(unchecked_return_type = "WorkerInfo[]")]
-    pub fn workers(&self) -> js_sys::Array {
-        self.pool.describe()
+    /// Each PHP worker's state and counts, as the process manager has
+    /// them when it answers.
+    #[wasm_bindgen(unchecked_return_type = "Promise<WorkerInfo[]>")]
+    pub fn workers(&self) -> Promise {
+        let manager = self.manager.clone();
+        future_to_promise(async move {
+            let workers = manager.workers().await?;
+            Ok(workers.iter().map(worker_object).collect::<js_sys::Array>().into())
+        })
     }
+}
+
+/// `WorkerInfo` (the TypeScript type above) for the page.
+fn worker_object(info: &WorkerInfo) -> JsValue {
+    let out = Object::new();
+    set(&out, "index", info.index);
+    set(&out, "state", info.state.name());
+    set(&out, "currentJob", info.current_job.map_or(JsValue::NULL, |job| JsValue::from(job as f64)));
+    set(&out, "completed", info.completed as f64);
+    set(&out, "timedOut", info.timed_out as f64);
+    set(&out, "crashed", info.crashed as f64);
+    set(&out, "restarts", info.restarts as f64);
+    set(&out, "recycled", info.recycled as f64);
+    set(&out, "phpHeapBytes", info.php_heap_bytes as f64);
+    out.into()
 }

@@ -1,9 +1,14 @@
-//! The host: the part of the runtime that runs on the page's main thread.
+//! The host: the part of the runtime a page embeds, and its process manager.
 //!
 //! - `boot`: cross-origin isolation check, service worker, shared memory,
-//!   compiling the modules once, starting the workers;
-//! - `pool`: the Web Workers and the messages to and from them;
-//! - `scheduler`: which worker runs what (pure Rust, tested natively);
+//!   compiling the modules once, starting the process manager;
+//! - `manager_link` (on the page) and `manager` (its own worker): the
+//!   process manager, which holds the pool, so that no request waits for
+//!   the page's main thread;
+//! - `pool`: the Web Workers and the messages to and from them (in the
+//!   manager);
+//! - `scheduler`, `supervisor`: which worker runs what, and what each
+//!   worker's death calls for (pure Rust, tested natively);
 //! - `client`: the API an embedding page (and `window.playground`) uses;
 //! - `saved_sites`: which saved site a page opens, one tab per site, and
 //!   listing, renaming and deleting them;
@@ -26,6 +31,10 @@ pub mod wasm_imports;
 mod boot;
 #[cfg(target_arch = "wasm32")]
 mod client;
+#[cfg(target_arch = "wasm32")]
+mod manager;
+#[cfg(target_arch = "wasm32")]
+mod manager_link;
 #[cfg(target_arch = "wasm32")]
 mod pool;
 #[cfg(target_arch = "wasm32")]

@@ -1,20 +1,23 @@
 //! The PHP workers as Web Workers: starting and replacing them, sending them
 //! jobs, enforcing the scheduler's limits with timers, and feeding what the
-//! workers report back into the scheduler.
+//! workers report back into the scheduler. It runs in the process manager
+//! (manager.rs), a worker of its own, never on the page.
 
 use crate::supervisor::{self, AfterDeath, Death, GaveUp, Layout};
+use crate::manager::to_page;
 use crate::scheduler::{AfterJob, BootFailed, Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
-use crate::util::{error, set};
+use crate::util::error;
 use shared_fs::SafePointState;
 use futures_channel::oneshot;
 use js_sys::{Array, Int32Array, Object, Uint8Array, WebAssembly};
+use protocol::manager::{FromManager, StorageOpened, WorkerInfo, WorkerStateName};
 use protocol::{Job, JobEnvelope, JobResult, ToWorker, WorkerConfig, WorkerEvent, WorkerRole};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, MessagePort, Worker, WorkerOptions, WorkerType};
+use web_sys::{MessageEvent, MessagePort, Worker, WorkerGlobalScope, WorkerOptions, WorkerType};
 
 /// A job waiting for or running on a worker. `reply` is transferred to the
 /// worker, which answers on it; `give_up` is how the pool answers instead
@@ -26,41 +29,30 @@ pub struct Pending {
 }
 
 pub enum GiveUp {
-    /// A request the service worker forwarded: answer it through `via` (the
-    /// port the service worker holds, or the service worker itself), which
-    /// has `postMessage`.
-    ServiceWorker { via: JsValue, request_id: u64 },
-    /// A call on this page: resolve its pending promise with the reply bytes.
-    Local(js_sys::Function),
+    /// A request the service worker sent over its port: answer it there.
+    ServiceWorker { port: MessagePort, request_id: u64 },
+    /// A request the service worker sent the page (it had restarted): the
+    /// page passes the answer on.
+    Forwarded { request_id: u64 },
+    /// A call from the page (`ToManager::Submit`).
+    Page { call: u64 },
 }
 
 impl GiveUp {
     fn answer(&self, result: &JobResult) {
+        let result = result.clone();
         match self {
-            GiveUp::ServiceWorker { via, request_id } => {
-                let reply = protocol::PageMessage::Reply { request_id: *request_id, result: result.clone() };
+            GiveUp::ServiceWorker { port, request_id } => {
+                let reply = protocol::PageMessage::Reply { request_id: *request_id, result };
                 let message = Array::of1(&Uint8Array::from(&protocol::encode(&reply)[..]));
-                let post = js_sys::Reflect::get(via, &"postMessage".into()).unwrap_or(JsValue::UNDEFINED);
-                if let Some(post) = post.dyn_ref::<js_sys::Function>() {
-                    let _ = post.call1(via, &message);
+                if let Err(e) = port.post_message(&message) {
+                    web_sys::console::error_2(&"could not answer the service worker".into(), &e);
                 }
             }
-            GiveUp::Local(resolve) => {
-                let _ = resolve.call1(&JsValue::NULL, &Uint8Array::from(&protocol::encode(result)[..]));
-            }
+            GiveUp::Forwarded { request_id } => to_page(&FromManager::ServiceWorkerReply { request_id: *request_id, result }, &Array::new()),
+            GiveUp::Page { call } => to_page(&FromManager::GaveUp { call: *call, result }, &Array::new()),
         }
     }
-}
-
-/// What the worker that keeps the storage found when it opened the site.
-#[derive(Clone)]
-pub struct StorageOpened {
-    pub restored: bool,
-    /// What was damaged, when an older whole state opened instead.
-    pub notice: Option<String>,
-    pub open_ms: u32,
-    /// A damaged image: the site was installed from the zips instead.
-    pub from_zips: bool,
 }
 
 /// Everything needed to start a worker, kept to replace dead ones.
@@ -77,10 +69,6 @@ pub struct BootKit {
     pub config: WorkerConfig,
     /// The saved site's slug (`None`: a temporary site).
     pub storage_slug: Option<String>,
-    /// Why a site meant to be saved is not (no storage in this context).
-    pub unsaved_reason: Option<String>,
-    /// `onSiteStopped`: told when the site stops for good (`fail_site`).
-    pub on_site_stopped: Option<js_sys::Function>,
 }
 
 impl BootKit {
@@ -150,55 +138,25 @@ struct Inner {
     /// worker if it says so, or to answer if it dies.
     file_jobs: RefCell<HashMap<u64, Pending>>,
     next_file_job: Cell<u64>,
-    /// What the worker that keeps the storage found: (restored, notice).
-    storage_opened: RefCell<Option<StorageOpened>>,
     /// Why the site stopped (`fail_site`): every job is answered with it.
     failed: RefCell<Option<String>>,
-    /// `client.onMessage`'s listeners, which answer PHP's `post_message_to_js`.
-    message_listeners: Rc<RefCell<Vec<js_sys::Function>>>,
     /// PHP workers not started yet: they start once the first page is
     /// served, or at once when a job has to wait (`start_deferred`), so the first
     /// page does not share the machine with their start-up.
     deferred: RefCell<Vec<u32>>,
 }
 
-/// What `post_message_to_js(data)` returns to PHP, as in Playground: the
-/// listeners in the order they were added, each awaited, and the first truthy
-/// answer wins (a string as is, anything else as JSON); `""` when none gives
-/// one. A listener that throws is reported and skipped.
-async fn answer_php_message(listeners: &[js_sys::Function], data: &str) -> String {
-    for listener in listeners {
-        let answered = listener.call1(&JsValue::NULL, &JsValue::from_str(data));
-        let answered = match answered {
-            Ok(value) if value.is_instance_of::<js_sys::Promise>() => {
-                wasm_bindgen_futures::JsFuture::from(value.unchecked_into::<js_sys::Promise>()).await
-            }
-            other => other,
-        };
-        match answered {
-            Ok(value) if value.is_truthy() => {
-                return value.as_string().unwrap_or_else(|| {
-                    js_sys::JSON::stringify(&value).map(String::from).unwrap_or_default()
-                });
-            }
-            Ok(_) => {}
-            Err(e) => web_sys::console::error_2(&"an onMessage listener threw".into(), &e),
-        }
-    }
-    String::new()
+fn now() -> f64 {
+    scope().performance().map_or_else(js_sys::Date::now, |p| p.now())
 }
 
-fn now() -> f64 {
-    js_sys::Reflect::get(&js_sys::global(), &"performance".into())
-        .ok()
-        .and_then(|p| p.dyn_into::<web_sys::Performance>().ok())
-        .map(|p| p.now())
-        .unwrap_or_else(js_sys::Date::now)
+fn scope() -> WorkerGlobalScope {
+    js_sys::global().unchecked_into()
 }
 
 fn set_timeout(f: impl FnOnce() + 'static, ms: i32) -> Option<i32> {
     let callback = Closure::once_into_js(f);
-    web_sys::window()?.set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), ms).ok()
+    scope().set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), ms).ok()
 }
 
 /// Answers a job the pool gives up on (`GaveUp::answer`).
@@ -220,11 +178,9 @@ impl Pool {
                 slots: RefCell::new((0..slots).map(|_| Slot::default()).collect()),
                 timer: RefCell::new(None),
                 layout,
-                storage_opened: RefCell::new(None),
                 file_jobs: RefCell::new(HashMap::new()),
                 next_file_job: Cell::new(1),
                 failed: RefCell::new(None),
-                message_listeners: Default::default(),
                 deferred: RefCell::new(Vec::new()),
             }),
         }
@@ -288,31 +244,9 @@ impl Pool {
         });
     }
 
-    /// The listeners PHP's `post_message_to_js` goes to (`client.onMessage`).
-    pub fn message_listeners(&self) -> Rc<RefCell<Vec<js_sys::Function>>> {
-        self.inner.message_listeners.clone()
-    }
-
     /// Which worker does what, for the boot to spawn them.
     pub fn layout(&self) -> Layout {
         self.inner.layout
-    }
-
-    /// The saved site's slug (`None`: a temporary site).
-    pub fn storage_slug(&self) -> Option<String> {
-        self.inner.kit.storage_slug.clone()
-    }
-
-    /// Why a site meant to be saved is not.
-    pub fn unsaved_reason(&self) -> Option<String> {
-        self.inner.kit.unsaved_reason.clone()
-    }
-
-    /// Whether the site came from storage, and what was wrong with it if it
-    /// opened an older state; `None` until the storage opened (or for a
-    /// temporary site).
-    pub fn storage_opened(&self) -> Option<StorageOpened> {
-        self.inner.storage_opened.borrow().clone()
     }
 
     /// A request from the service worker: static files go to the file
@@ -444,7 +378,8 @@ impl Pool {
             }
             match protocol::decode::<WorkerEvent>(&Uint8Array::new(&data).to_vec()) {
                 Ok(WorkerEvent::StorageOpened { restored, notice, open_ms, from_zips }) => {
-                    *pool.inner.storage_opened.borrow_mut() = Some(StorageOpened { restored, notice, open_ms, from_zips });
+                    let opened = StorageOpened { restored, notice, open_ms, from_zips };
+                    to_page(&FromManager::StorageOpened(opened), &Array::new());
                 }
                 Ok(decoded) if role != WorkerRole::Php => pool.on_helper_event(index, decoded, event.ports()),
                 Ok(decoded) => pool.on_event(index, decoded, event.ports()),
@@ -456,6 +391,9 @@ impl Pool {
 
         let pool = self.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+            // Handled here: unhandled, it would go on to the page as the
+            // process manager's own error.
+            event.prevent_default();
             if !pool.is_current(index, generation) {
                 return;
             }
@@ -524,14 +462,6 @@ impl Pool {
     fn fail_site(&self, index: u32, message: &str) {
         let saved = self.inner.kit.storage_slug.is_some();
         let reason = supervisor::site_stopped_reason(index, saved);
-        if let Some(callback) = &self.inner.kit.on_site_stopped {
-            let event = js_sys::Object::new();
-            crate::util::set(&event, "reason", reason.as_str());
-            crate::util::set(&event, "saved", saved);
-            // Later: the jobs below are answered first.
-            let callback = callback.clone();
-            set_timeout(move || drop(callback.call1(&JsValue::NULL, &event)), 0);
-        }
         web_sys::console::error_1(&format!("{reason}\n{message}").into());
         *self.inner.failed.borrow_mut() = Some(reason.clone());
         self.terminate_all();
@@ -549,6 +479,8 @@ impl Pool {
             self.answer_if_failed(&pending);
         }
         self.schedule_expiry();
+        // After the jobs above were answered.
+        to_page(&FromManager::SiteStopped { reason, saved }, &Array::new());
     }
 
     /// Once the site has stopped, answers `pending` with why; true if it did.
@@ -600,19 +532,12 @@ impl Pool {
                 web_sys::console::error_1(&format!("PHP worker {index} cannot serve job {id}").into());
             }
             WorkerEvent::PhpMessage { data } => {
+                // The page's `onMessage` listeners answer on the port.
                 let Ok(port) = ports.get(0).dyn_into::<MessagePort>() else {
                     web_sys::console::error_1(&format!("worker {index}: a PHP message without its reply port").into());
                     return;
                 };
-                let listeners = self.inner.message_listeners.borrow().clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    let answer = answer_php_message(&listeners, &data).await;
-                    let bytes = protocol::encode(&protocol::PhpMessageAnswer(answer));
-                    if let Err(e) = port.post_message(&Uint8Array::from(&bytes[..])) {
-                        web_sys::console::error_2(&"could not answer a PHP message".into(), &e);
-                    }
-                    port.close();
-                });
+                to_page(&FromManager::PhpMessage { data }, &Array::of1(&port));
             }
             WorkerEvent::StorageOpened { .. } => {} // taken in `spawn`'s handler
         }
@@ -647,9 +572,7 @@ impl Pool {
     /// Keeps one timer armed for the scheduler's next deadline.
     fn schedule_expiry(&self) {
         if let Some(handle) = self.inner.timer.borrow_mut().take() {
-            if let Some(window) = web_sys::window() {
-                window.clear_timeout_with_handle(handle);
-            }
+            scope().clear_timeout_with_handle(handle);
         }
         let Some(deadline) = self.inner.scheduler.borrow().next_deadline() else { return };
         let pool = self.clone();
@@ -737,33 +660,32 @@ impl Pool {
         }
     }
 
-    /// `[{index, state, currentJob, completed, timedOut, crashed, restarts, recycled, phpHeapBytes}]` for `client.workers()`.
-    pub fn describe(&self) -> Array {
+    /// Each PHP worker, for `client.workers()`.
+    pub fn describe(&self) -> Vec<WorkerInfo> {
         let scheduler = self.inner.scheduler.borrow();
+        let site_failed = self.inner.failed.borrow().is_some();
         (0..scheduler.worker_count())
-            .map(|w| {
-                let info = Object::new();
-                set(&info, "index", w);
-                let (state, job) = match scheduler.state(w) {
-                    Some(WorkerState::Booting) => ("booting", JsValue::NULL),
-                    Some(WorkerState::Idle) => ("idle", JsValue::NULL),
-                    Some(WorkerState::Busy { job, .. }) => ("busy", JsValue::from(job as f64)),
-                    Some(WorkerState::Stopping { job }) => ("stopping", JsValue::from(job as f64)),
-                    Some(WorkerState::Failed) => ("failed", JsValue::NULL),
-                    None => ("gone", JsValue::NULL),
+            .map(|index| {
+                let (state, current_job) = match scheduler.state(index) {
+                    Some(WorkerState::Booting) => (WorkerStateName::Booting, None),
+                    Some(WorkerState::Idle) => (WorkerStateName::Idle, None),
+                    Some(WorkerState::Busy { job, .. }) => (WorkerStateName::Busy, Some(job)),
+                    Some(WorkerState::Stopping { job }) => (WorkerStateName::Stopping, Some(job)),
+                    Some(WorkerState::Failed) => (WorkerStateName::Failed, None),
+                    None => (WorkerStateName::Gone, None),
                 };
-                let state = if self.inner.failed.borrow().is_some() { "failed" } else { state };
-                set(&info, "state", state);
-                set(&info, "currentJob", job);
-                let counts = scheduler.counts(w).cloned().unwrap_or_default();
-                set(&info, "completed", counts.completed as f64);
-                set(&info, "timedOut", counts.timed_out as f64);
-                set(&info, "crashed", counts.crashed as f64);
-                set(&info, "restarts", counts.restarts as f64);
-                set(&info, "recycled", counts.recycled as f64);
-                let heap = self.inner.slots.borrow().get(w as usize).map_or(0, |s| s.php_heap_bytes);
-                set(&info, "phpHeapBytes", heap as f64);
-                JsValue::from(info)
+                let counts = scheduler.counts(index).cloned().unwrap_or_default();
+                WorkerInfo {
+                    index,
+                    state: if site_failed { WorkerStateName::Failed } else { state },
+                    current_job,
+                    completed: counts.completed,
+                    timed_out: counts.timed_out,
+                    crashed: counts.crashed,
+                    restarts: counts.restarts,
+                    recycled: counts.recycled,
+                    php_heap_bytes: self.inner.slots.borrow().get(index as usize).map_or(0, |s| s.php_heap_bytes),
+                }
             })
             .collect()
     }

@@ -73,24 +73,35 @@ async fn sites_dir() -> Result<FileSystemDirectoryHandle, JsValue> {
     Ok(dir)
 }
 
-/// Takes site `slug`'s lock if nobody holds it; it is held until the page
-/// goes away. False if another tab (or this one) holds it.
+/// Takes site `slug`'s lock, waiting `LOCK_WAIT_MS` for whoever holds it
+/// to let go; it is held until the page goes away. False if another tab (or
+/// this one) still holds it then.
 async fn try_hold(slug: &str) -> Result<bool, JsValue> {
     let locks = lock_manager().ok_or_else(|| error("this browser has no Web Locks"))?;
     let (granted_tx, granted_rx) = futures_channel::oneshot::channel::<bool>();
-    let mut granted_tx = Some(granted_tx);
-    let callback = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |lock: JsValue| {
-        let granted = !lock.is_null();
-        if let Some(tx) = granted_tx.take() {
-            let _ = tx.send(granted);
+    let granted_tx = std::rc::Rc::new(std::cell::RefCell::new(Some(granted_tx)));
+    let answer = {
+        let granted_tx = granted_tx.clone();
+        move |granted: bool| {
+            if let Some(tx) = granted_tx.borrow_mut().take() {
+                let _ = tx.send(granted);
+            }
         }
+    };
+    let on_granted = answer.clone();
+    let callback = Closure::<dyn FnMut(JsValue) -> JsValue>::new(move |_lock: JsValue| {
+        on_granted(true);
         // Held while this promise is pending: forever, for the page's life.
-        if granted { Promise::new(&mut |_, _| {}).into() } else { JsValue::UNDEFINED }
+        Promise::new(&mut |_, _| {}).into()
     });
     let options = Object::new();
-    crate::util::set(&options, "ifAvailable", true);
-    let _ = locks.request_with_options(&lock_name(slug), &options, callback.as_ref().unchecked_ref());
+    crate::util::set(&options, "signal", web_sys::AbortSignal::timeout_with_u32(protocol::storage::LOCK_WAIT_MS));
+    let requested = locks.request_with_options(&lock_name(slug), &options, callback.as_ref().unchecked_ref());
     callback.forget(); // the lock (and so the callback's promise) lives as long as the page
+    // Not granted in time: the request is aborted and the callback never runs.
+    let timed_out = Closure::<dyn FnMut(JsValue)>::new(move |_why: JsValue| answer(false));
+    let _ = requested.catch(&timed_out);
+    timed_out.forget();
     Ok(granted_rx.await.unwrap_or(false))
 }
 

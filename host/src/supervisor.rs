@@ -52,6 +52,12 @@ impl Layout {
     pub fn helpers(&self) -> impl Iterator<Item = u32> {
         self.storage.into_iter().chain(self.file_server)
     }
+
+    /// The workers a boot waits for: the helpers, then PHP worker 0 (the
+    /// other PHP workers start after the first page).
+    pub fn boot_workers(&self) -> Vec<u32> {
+        self.helpers().chain([0]).collect()
+    }
 }
 
 /// What the pool knows when a worker dies (it reported its death, or its
@@ -207,6 +213,13 @@ mod tests {
         assert_eq!((alone.slots(), alone.file_server, alone.storage, alone.formatter()), (1, None, None, 0));
         assert_eq!(alone.role(0), Php);
         assert_eq!(alone.helpers().count(), 0);
+    }
+
+    #[test]
+    fn a_boot_waits_for_the_helpers_then_worker_0_only() {
+        assert_eq!(Layout::new(3, true, true).boot_workers(), [4, 3, 0]);
+        assert_eq!(Layout::new(2, true, false).boot_workers(), [2, 0]);
+        assert_eq!(Layout::new(1, false, true).boot_workers(), [0]);
     }
 
     fn death(role: WorkerRole) -> Death {

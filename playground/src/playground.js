@@ -208,7 +208,7 @@ $('import').addEventListener('change', async (event) => {
 
 // --- Once booted. ---
 window.playground.then(
-	(client) => {
+	async (client) => {
 		currentSlug = client.siteSlug;
 		if (params.has('import')) {
 			// Taken: a reload must not look for it again.
@@ -228,7 +228,7 @@ window.playground.then(
 			$('storage-notice').textContent = client.storageNotice;
 			$('storage-notice').hidden = false;
 		}
-		if (!params.has('workers')) settings.workers.value = client.workers().length;
+		if (!params.has('workers')) settings.workers.value = (await client.workers()).length;
 		wireNavigation(client.absoluteUrl);
 		wireExport(client);
 		renderStatus(client);
@@ -310,9 +310,11 @@ function wireExport(client) {
 
 // --- Status bar: workers every 0.5 s, the filesystem every 2 s (a job on a worker). ---
 function renderStatus(client) {
-	const renderWorkers = () => {
+	const renderWorkers = async () => {
+		if (document.hidden) return;
+		const workers = await client.workers().catch(() => []);
 		$('workers').replaceChildren(
-			...client.workers().map((w) => {
+			...workers.map((w) => {
 				const span = document.createElement('span');
 				span.className = w.state;
 				span.textContent = `#${w.index} ${w.state} (${w.completed})`;

@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 pub mod heap_lock;
+pub mod manager;
 pub mod percent;
 pub mod scope;
 pub mod shared_memory;
@@ -371,11 +372,12 @@ pub enum PageMessage {
     /// Page → service worker: this page serves `scope`. Attachment: the port
     /// the service worker sends the scope's requests over.
     ClaimScope { scope: String, assets_url: Option<String> },
-    /// Service worker → page: schedule this request. Attachment: the port
-    /// the worker answers on.
+    /// Service worker → process manager (over the claim's port; after a
+    /// restart, to the page, which passes it on): schedule this request.
+    /// Attachment: the port the worker answers on.
     Http(ScopedRequest),
-    /// Page → service worker: the answer to a request no worker will answer
-    /// (queue full, timeout, crash).
+    /// Process manager (or page) → service worker: the answer to a request
+    /// no worker will answer (queue full, timeout, crash).
     Reply { request_id: u64, result: JobResult },
 }
 

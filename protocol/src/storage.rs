@@ -36,6 +36,12 @@ pub fn check_slug(slug: &str) -> Result<(), String> {
 /// Where a page stores the slug of the site it opened last (localStorage).
 pub const LAST_SITE_KEY: &str = "php-pool:last-site";
 
+/// How long a page waits for a saved site's lock before it says another
+/// tab has the site open: a page that reloads, or a tab just closed, lets
+/// go of it a moment after the next page asks (seen in Chromium 156 with
+/// the process manager's workers still stopping).
+pub const LOCK_WAIT_MS: u32 = 1500;
+
 /// How long the storage worker goes on trying to open a site's file that
 /// the browser refused with `error` after `waited_ms`, and how long it
 /// waits before the next try; `None`: give up and report `error`. On a

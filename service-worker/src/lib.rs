@@ -61,7 +61,7 @@ fn global() -> ServiceWorkerGlobalScope {
 
 struct Owner {
     client_id: String,
-    /// A port to the host page, made at claim time: requests go over it
+    /// A port to the page's process manager, made at claim time: requests go over it
     /// without looking the page up among the clients each time.
     port: Option<web_sys::MessagePort>,
     /// Where the site's static files that are not in its filesystem live
