@@ -123,11 +123,6 @@ pub struct Claim {
     pub assets_url: Option<String>,
 }
 
-/// A service worker that sends the page requests has lost its port (it was
-/// stopped and started again): the page claims the scope again, once per
-/// this many milliseconds, as the requests that came meanwhile say the same.
-const RECLAIM_AFTER_MS: f64 = 2000.0;
-
 /// See `PlaygroundClient::embeddable_methods`.
 const EMBEDDABLE_METHODS: [&str; 20] = [
     "run", "request", "defineConstant", "writeFile", "readFileAsText", "readFileAsBuffer", "mkdir", "mkdirTree", "unlink", "mv", "cp",
@@ -193,10 +188,8 @@ impl Client {
     }
 
     /// The service worker's requests for our scope go to the process
-    /// manager on `port` (made at claim time) without the page. A service
-    /// worker the browser stopped (idle) and started again has lost the
-    /// port: it sends them to the page, which passes them on and claims the
-    /// scope again, with a new port to the manager.
+    /// manager on `port` (made at claim time) without the page; after a
+    /// service worker restart, through the page (`isolation::claims_again`).
     fn serve_service_worker(&self, Claim { port, assets_url }: Claim) {
         if let Err(e) = self.manager.serve_scope(&self.scope, &port) {
             web_sys::console::error_2(&"the site's requests cannot reach the process manager".into(), &e);
@@ -204,14 +197,14 @@ impl Client {
         let manager = self.manager.clone();
         let scope = self.scope.clone();
         let Some(container) = web_sys::window().map(|w| w.navigator().service_worker()) else { return };
-        let mut claimed_again_at = f64::NEG_INFINITY;
+        let mut claimed_again_at = None;
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             // `[bytes, reply port]` (protocol::PageMessage::Http).
             let data = js_sys::Array::from(&event.data());
             let Ok(reply) = data.get(1).dyn_into::<MessagePort>() else { return };
             let now = js_sys::Date::now();
-            if now - claimed_again_at > RECLAIM_AFTER_MS {
-                claimed_again_at = now;
+            if crate::isolation::claims_again(claimed_again_at, now) {
+                claimed_again_at = Some(now);
                 let service_worker = event.source().and_then(|s| s.dyn_into::<web_sys::ServiceWorker>().ok());
                 let claimed = service_worker
                     .ok_or_else(|| error("a request from no service worker"))

@@ -1,6 +1,8 @@
 //! The isolation ladder: what to do when the page starts, given whether it
-//! is `crossOriginIsolated` and what the service worker can do. The decision
-//! is pure (tested natively); `boot.rs` gathers the facts and acts on it.
+//! is `crossOriginIsolated` and what the service worker can do; and when
+//! the page waits for the service worker's registration, and claims its
+//! scope again. The decisions are pure (tested natively); `boot.rs` and
+//! `client.rs` gather the facts and act on them.
 //!
 //! 1. Already isolated: by the server's headers, or by the service worker's
 //!    (it marks documents it isolated with `Server-Timing: isolation`).
@@ -72,6 +74,17 @@ pub fn must_await_registration(controller_script: Option<&str>, our_script: &str
     controller_script != Some(our_script)
 }
 
+/// A service worker the browser stopped while idle and started again has
+/// lost the port it was given: it sends the scope's requests to the page,
+/// which passes them on to the process manager and claims the scope again
+/// with a new port, so the next ones skip the page. The requests that come
+/// meanwhile say the same thing: one claim per `CLAIM_AGAIN_AFTER_MS`.
+pub const CLAIM_AGAIN_AFTER_MS: f64 = 2000.0;
+
+pub fn claims_again(last_claim_at: Option<f64>, now: f64) -> bool {
+    last_claim_at.is_none_or(|at| now - at > CLAIM_AGAIN_AFTER_MS)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +122,13 @@ mod tests {
         assert!(must_await_registration(None, ours));
         assert!(must_await_registration(Some("http://127.0.0.1:8080/sw.js?coep=require-corp"), ours));
         assert!(!must_await_registration(Some(ours), ours));
+    }
+
+    #[test]
+    fn a_restarted_service_workers_requests_make_one_claim_per_two_seconds() {
+        assert!(claims_again(None, 0.0));
+        assert!(!claims_again(Some(1000.0), 1000.0));
+        assert!(!claims_again(Some(1000.0), 3000.0));
+        assert!(claims_again(Some(1000.0), 3000.5));
     }
 }
