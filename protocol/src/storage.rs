@@ -18,6 +18,18 @@ pub fn lock_name(slug: &str) -> String {
     format!("php-pool-site:{slug}")
 }
 
+/// The lock the storage worker holds while it has the site's files open: a
+/// reloaded page's storage worker waits for it, since the previous page's
+/// may still be running (Firefox stops a worker's own workers some time
+/// after the page is gone), its files open.
+pub fn storage_lock_name(slug: &str) -> String {
+    format!("php-pool-storage:{slug}")
+}
+
+/// How long a storage worker waits for its predecessor to let go of the
+/// site's files before it gives up, saying so.
+pub const STORAGE_LOCK_WAIT_MS: u32 = 15_000;
+
 /// The longest slug accepted.
 pub const SLUG_MAX: usize = 64;
 
@@ -74,5 +86,6 @@ mod tests {
             assert!(check_slug(bad).is_err(), "{bad:?}");
         }
         assert_eq!(lock_name("a"), "php-pool-site:a");
+        assert_eq!(storage_lock_name("a"), "php-pool-storage:a");
     }
 }

@@ -4,6 +4,7 @@
 export async function keepStorageIfAsked(bindings) {
 	const path = bindings.kept_site_path();
 	if (path === undefined) return;
+	await holdForLife(bindings.kept_site_lock(), bindings.storage_lock_wait_ms());
 	let dir = await navigator.storage.getDirectory();
 	for (const name of path) dir = await dir.getDirectoryHandle(name, { create: true });
 	const handles = [];
@@ -12,6 +13,20 @@ export async function keepStorageIfAsked(bindings) {
 		handles.push(await openWhenFree(file, bindings));
 	}
 	bindings.keep_storage(handles);
+}
+
+/** Takes lock `name` (waiting up to `ms` for its holder: a previous
+ *  page's storage worker still running) and keeps it while this worker lives. */
+async function holdForLife(name, ms) {
+	if (!navigator.locks) return;
+	await new Promise((granted, refused) => {
+		navigator.locks
+			.request(name, { signal: AbortSignal.timeout(ms) }, () => {
+				granted();
+				return new Promise(() => {});
+			})
+			.catch(() => refused(new Error(`the site's files are still held by a previous page's storage worker after ${ms} ms`)));
+	});
 }
 
 /** Rust says whether and when to try again (a reload's previous storage

@@ -93,6 +93,19 @@ pub fn kept_site_path() -> Option<Vec<String>> {
     Some(protocol::storage::SITES_PATH.iter().map(|s| s.to_string()).chain([slug]).collect())
 }
 
+/// The lock to hold while the kept site's files are open, and how long to
+/// wait for it (`protocol::storage::storage_lock_name`).
+#[wasm_bindgen]
+pub fn kept_site_lock() -> Option<String> {
+    let slug = CONFIG.with(|c| c.borrow().as_ref().and_then(|c| c.keeps_site.clone()))?;
+    Some(protocol::storage::storage_lock_name(&slug))
+}
+
+#[wasm_bindgen]
+pub fn storage_lock_wait_ms() -> u32 {
+    protocol::storage::STORAGE_LOCK_WAIT_MS
+}
+
 #[wasm_bindgen]
 pub fn storage_file_names() -> Vec<String> {
     protocol::storage::LOG_FILES.iter().map(|s| s.to_string()).collect()
