@@ -11,89 +11,144 @@ use js_sys::{Array, Uint8Array, WebAssembly};
 use protocol::manager::{FromManager, JobTarget, PoolStart, ToManager};
 use protocol::{Job, JobResult, PageMessage, ScopedRequest};
 use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, MessagePort};
 
-thread_local! {
-    static POOL: RefCell<Option<Pool>> = const { RefCell::new(None) };
-    /// The formatting worker's archives, kept until it starts (worker 0
-    /// formats when there are no helpers, once php.wasm is compiled).
-    static BOOT_ARCHIVES: RefCell<Array> = RefCell::new(Array::new());
-    /// The scope the page claimed: the only one whose requests are served.
-    static SCOPE: RefCell<Option<String>> = const { RefCell::new(None) };
+/// Where the page is, for the manager's messages to it: the parent of the
+/// manager's worker, or, when the manager runs on the page itself
+/// (`isolation::manager_in_worker`), one end of a channel.
+#[derive(Clone)]
+pub enum PageLink {
+    Parent,
+    Port(MessagePort),
 }
 
-/// Posts `message` to the page, with `attachments` (transferred).
-pub fn to_page(message: &FromManager, attachments: &Array) {
-    let data = Array::of1(&Uint8Array::from(&protocol::encode(message)[..]));
-    let data = data.concat(attachments);
-    let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    if let Err(e) = scope.post_message_with_transfer(&data, attachments) {
-        web_sys::console::error_2(&format!("could not tell the page {message:?}").into(), &e);
+impl PageLink {
+    /// Posts `message` to the page, with `attachments` (transferred).
+    pub fn post(&self, message: &FromManager, attachments: &Array) {
+        let data = Array::of1(&Uint8Array::from(&protocol::encode(message)[..])).concat(attachments);
+        let posted = match self {
+            PageLink::Parent => js_sys::global().unchecked_into::<DedicatedWorkerGlobalScope>().post_message_with_transfer(&data, attachments),
+            PageLink::Port(port) => port.post_message_with_transferable(&data, attachments),
+        };
+        if let Err(e) = posted {
+            web_sys::console::error_2(&format!("could not tell the page {message:?}").into(), &e);
+        }
     }
 }
 
-/// The manager's entry (host/src-js/manager-worker.js): handles `early`,
-/// the messages that came while its module loaded, then every later one.
+/// One process manager's state.
+struct State {
+    page: PageLink,
+    pool: RefCell<Option<Pool>>,
+    /// The formatting worker's archives, kept until it starts (worker 0
+    /// formats when there are no helpers, once php.wasm is compiled).
+    boot_archives: RefCell<Array>,
+    /// The scope the page claimed: the only one whose requests are served.
+    scope: RefCell<Option<String>>,
+}
+
+type Shared = Rc<State>;
+
+fn new_state(page: PageLink) -> Shared {
+    Rc::new(State { page, pool: RefCell::new(None), boot_archives: RefCell::new(Array::new()), scope: RefCell::new(None) })
+}
+
+/// The manager's entry in its own worker (host/src-js/manager-worker.js):
+/// handles `early`, the messages that came while its module loaded, then
+/// every later one.
 #[wasm_bindgen(js_name = runManager)]
 pub fn run_manager(early: Array) {
+    let state = new_state(PageLink::Parent);
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
-    let handler = Closure::<dyn FnMut(MessageEvent)>::new(|event: MessageEvent| on_message(&event.data()));
+    let handler = {
+        let state = state.clone();
+        Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| on_message(&state, &event.data()))
+    };
     scope.set_onmessage(Some(handler.as_ref().unchecked_ref()));
     handler.forget(); // for the manager's life
     for event in early.iter() {
-        on_message(&event.unchecked_into::<MessageEvent>().data());
+        on_message(&state, &event.unchecked_into::<MessageEvent>().data());
     }
 }
 
-fn pool() -> Option<Pool> {
-    POOL.with(|p| p.borrow().clone())
+/// A manager running on the page's own thread, talking over `port` as it
+/// would from its worker.
+pub struct OnPage {
+    state: Shared,
+    /// Kept while the port listens.
+    _handler: Closure<dyn FnMut(MessageEvent)>,
 }
 
-fn on_message(data: &JsValue) {
+impl OnPage {
+    pub fn run(port: MessagePort) -> OnPage {
+        let state = new_state(PageLink::Port(port.clone()));
+        let handler = {
+            let state = state.clone();
+            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| on_message(&state, &event.data()))
+        };
+        port.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+        OnPage { state, _handler: handler }
+    }
+
+    /// Stops every worker, as terminating the manager's worker would.
+    pub fn stop(&self) {
+        if let PageLink::Port(port) = &self.state.page {
+            port.set_onmessage(None);
+            port.close();
+        }
+        if let Some(pool) = self.state.pool.borrow_mut().take() {
+            pool.terminate_all();
+        }
+    }
+}
+
+fn on_message(state: &Shared, data: &JsValue) {
     let data = Array::from(data);
     let message = match protocol::decode::<ToManager>(&Uint8Array::new(&data.get(0)).to_vec()) {
         Ok(message) => message,
         Err(e) => return web_sys::console::error_1(&format!("the process manager got a {e}").into()),
     };
     let attachment = |i: u32| data.get(i);
+    let pool = || state.pool.borrow().clone();
     match message {
         ToManager::Start(start) => {
             let archives = data.slice(4, data.length());
-            if let Err(e) = start_pool(start, attachment(1), attachment(2), attachment(3), archives) {
-                to_page(&FromManager::BootFailed { message: crate::util::message_of(&e) }, &Array::new());
+            if let Err(e) = start_pool(state, start, attachment(1), attachment(2), attachment(3), archives) {
+                state.page.post(&FromManager::BootFailed { message: crate::util::message_of(&e) }, &Array::new());
             }
         }
         ToManager::PhpModule => {
             let Some(pool) = pool() else { return };
             pool.set_php_module(attachment(1).unchecked_into());
-            let archives = if pool.layout().formatter() == 0 { BOOT_ARCHIVES.with(|a| a.replace(Array::new())) } else { Array::new() };
-            boot_worker(&pool, 0, &archives);
+            let archives = if pool.layout().formatter() == 0 { state.boot_archives.replace(Array::new()) } else { Array::new() };
+            boot_worker(state, &pool, 0, &archives);
         }
         ToManager::Submit { call, target, job } => {
             let reply: MessagePort = attachment(1).unchecked_into();
-            let give_up = GiveUp::Page { call };
+            let give_up = GiveUp::Page { page: state.page.clone(), call };
             let submitted = match pool() {
                 Some(pool) => pool.submit(scheduler_target(target), Pending { job, reply, give_up }),
                 None => Err(crate::util::error("the pool has not started")),
             };
             if let Err(e) = submitted {
                 let result = JobResult::Failed { message: crate::util::message_of(&e), errno: None };
-                to_page(&FromManager::GaveUp { call, result }, &Array::new());
+                state.page.post(&FromManager::GaveUp { call, result }, &Array::new());
             }
         }
         ToManager::ServeScope { scope } => {
-            SCOPE.with(|s| *s.borrow_mut() = Some(scope));
-            serve_service_worker(attachment(1).unchecked_into());
+            *state.scope.borrow_mut() = Some(scope);
+            serve_service_worker(state, attachment(1).unchecked_into());
         }
         ToManager::Forwarded(scoped) => {
-            let give_up = GiveUp::Forwarded { request_id: scoped.request_id };
-            serve(scoped, attachment(1).unchecked_into(), give_up);
+            let give_up = GiveUp::Forwarded { page: state.page.clone(), request_id: scoped.request_id };
+            serve(state, scoped, attachment(1).unchecked_into(), give_up);
         }
         ToManager::DescribeWorkers { call } => {
             let workers = pool().map(|p| p.describe()).unwrap_or_default();
-            to_page(&FromManager::Workers { call, workers }, &Array::new());
+            state.page.post(&FromManager::Workers { call, workers }, &Array::new());
         }
     }
 }
@@ -107,7 +162,7 @@ fn scheduler_target(target: JobTarget) -> Target {
 
 /// Makes the pool and starts its helpers (the formatter first); the PHP
 /// workers but the first start after the first page (`Pool::defer`).
-fn start_pool(start: PoolStart, memory: JsValue, descriptor: JsValue, worker_module: JsValue, archives: Array) -> Result<(), JsValue> {
+fn start_pool(state: &Shared, start: PoolStart, memory: JsValue, descriptor: JsValue, worker_module: JsValue, archives: Array) -> Result<(), JsValue> {
     let PoolStart { workers, limits, script_url, config, storage_slug } = start;
     let limits = Limits {
         max_queue: limits.max_queue as usize,
@@ -124,15 +179,16 @@ fn start_pool(start: PoolStart, memory: JsValue, descriptor: JsValue, worker_mod
         php_module: Default::default(),
         config,
         storage_slug,
+        page: state.page.clone(),
     };
     let pool = Pool::new(workers, limits, kit);
-    POOL.with(|p| *p.borrow_mut() = Some(pool.clone()));
+    *state.pool.borrow_mut() = Some(pool.clone());
     let formatter = pool.layout().formatter();
     pool.defer((1..workers).collect());
-    BOOT_ARCHIVES.with(|a| *a.borrow_mut() = archives);
+    *state.boot_archives.borrow_mut() = archives;
     for index in pool.layout().helpers() {
-        let archives = if index == formatter { BOOT_ARCHIVES.with(|a| a.replace(Array::new())) } else { Array::new() };
-        boot_worker(&pool, index, &archives);
+        let archives = if index == formatter { state.boot_archives.replace(Array::new()) } else { Array::new() };
+        boot_worker(state, &pool, index, &archives);
     }
     Ok(())
 }
@@ -140,30 +196,32 @@ fn start_pool(start: PoolStart, memory: JsValue, descriptor: JsValue, worker_mod
 /// Starts one of the workers the boot waits for, and tells the page when it
 /// is up; if it fails, the boot fails and every worker stops (those still
 /// waiting for the filesystem would wait forever).
-fn boot_worker(pool: &Pool, index: u32, archives: &Array) {
+fn boot_worker(state: &Shared, pool: &Pool, index: u32, archives: &Array) {
+    let page = state.page.clone();
     let ready = match pool.spawn(index, index == pool.layout().formatter(), archives) {
         Ok(ready) => ready,
-        Err(e) => return boot_failed(pool, format!("worker {index} could not start: {}", crate::util::message_of(&e))),
+        Err(e) => return boot_failed(&page, pool, format!("worker {index} could not start: {}", crate::util::message_of(&e))),
     };
     let pool = pool.clone();
     wasm_bindgen_futures::spawn_local(async move {
         match ready.await {
-            Ok(Ok(())) => to_page(&FromManager::WorkerReady { index }, &Array::new()),
-            Ok(Err(message)) => boot_failed(&pool, format!("worker {index} failed to boot: {message}")),
-            Err(_) => boot_failed(&pool, format!("worker {index} went away while booting")),
+            Ok(Ok(())) => page.post(&FromManager::WorkerReady { index }, &Array::new()),
+            Ok(Err(message)) => boot_failed(&page, &pool, format!("worker {index} failed to boot: {message}")),
+            Err(_) => boot_failed(&page, &pool, format!("worker {index} went away while booting")),
         }
     });
 }
 
-fn boot_failed(pool: &Pool, message: String) {
+fn boot_failed(page: &PageLink, pool: &Pool, message: String) {
     pool.terminate_all();
-    to_page(&FromManager::BootFailed { message }, &Array::new());
+    page.post(&FromManager::BootFailed { message }, &Array::new());
 }
 
 /// Requests from the service worker, on the port the page claimed the
 /// scope with; a request no worker will answer is answered on it too.
-fn serve_service_worker(port: MessagePort) {
+fn serve_service_worker(state: &Shared, port: MessagePort) {
     let answer_to = port.clone();
+    let state = state.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
         // `[bytes, reply port]` (protocol::PageMessage::Http).
         let data = Array::from(&event.data());
@@ -171,7 +229,7 @@ fn serve_service_worker(port: MessagePort) {
         match protocol::decode::<PageMessage>(&Uint8Array::new(&data.get(0)).to_vec()) {
             Ok(PageMessage::Http(scoped)) => {
                 let give_up = GiveUp::ServiceWorker { port: answer_to.clone(), request_id: scoped.request_id };
-                serve(scoped, reply, give_up);
+                serve(&state, scoped, reply, give_up);
             }
             Ok(other) => fail(&reply, format!("the service worker sent {other:?}, not a request")),
             Err(e) => fail(&reply, e),
@@ -181,12 +239,13 @@ fn serve_service_worker(port: MessagePort) {
     on_message.forget(); // serves for the manager's life
 }
 
-fn serve(mut scoped: ScopedRequest, reply: MessagePort, give_up: GiveUp) {
-    protocol::trace::stamp(&mut scoped.request.headers, "manager", now_ms());
-    if SCOPE.with(|s| s.borrow().as_deref() != Some(scoped.scope.as_str())) {
+fn serve(state: &Shared, mut scoped: ScopedRequest, reply: MessagePort, give_up: GiveUp) {
+    protocol::trace::stamp(&mut scoped.request.headers, "manager", crate::util::now_ms());
+    if state.scope.borrow().as_deref() != Some(scoped.scope.as_str()) {
         return fail(&reply, format!("scope {} is not served by this page", scoped.scope));
     }
-    let served = match pool() {
+    let pool = state.pool.borrow().clone();
+    let served = match pool {
         Some(pool) => pool.serve_http(Pending { job: Job::Http(scoped.request), reply: reply.clone(), give_up }),
         None => Err(crate::util::error("the pool has not started")),
     };
@@ -198,10 +257,4 @@ fn serve(mut scoped: ScopedRequest, reply: MessagePort, give_up: GiveUp) {
 fn fail(reply: &MessagePort, message: String) {
     let failure = JobResult::Failed { message, errno: None };
     let _ = reply.post_message(&Uint8Array::from(&protocol::encode(&failure)[..]));
-}
-
-/// Now on the clock every context shares (for `protocol::trace`).
-fn now_ms() -> f64 {
-    let scope: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
-    scope.performance().map_or(0.0, |p| p.time_origin() + p.now())
 }

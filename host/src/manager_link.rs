@@ -3,6 +3,7 @@
 //! the `onMessage` listeners, `onSiteStopped`, and passing an answer to the
 //! service worker for a request it sent the page.
 
+use crate::supervisor::ManagerPlace;
 use crate::util::{error, next_message, set};
 use futures_channel::oneshot;
 use js_sys::{Array, Function, Object, Uint8Array, WebAssembly};
@@ -32,8 +33,34 @@ pub struct Manager {
     inner: Rc<Inner>,
 }
 
+/// The manager's end: its worker, or (Firefox, `supervisor::manager_place`)
+/// a channel to it running on this page.
+enum Endpoint {
+    Worker(Worker),
+    Page { port: MessagePort, manager: crate::manager::OnPage },
+}
+
+impl Endpoint {
+    fn post(&self, data: &Array, transfer: &Array) -> Result<(), JsValue> {
+        match self {
+            Endpoint::Worker(worker) => worker.post_message_with_transfer(data, transfer),
+            Endpoint::Page { port, .. } => port.post_message_with_transferable(data, transfer),
+        }
+    }
+
+    fn terminate(&self) {
+        match self {
+            Endpoint::Worker(worker) => worker.terminate(),
+            Endpoint::Page { port, manager } => {
+                port.close();
+                manager.stop();
+            }
+        }
+    }
+}
+
 struct Inner {
-    worker: Worker,
+    endpoint: Endpoint,
     next_call: Cell<u64>,
     /// Calls waiting for their reply: resolved by the worker's answer on
     /// the call's port, or by the manager's `GaveUp`.
@@ -73,15 +100,24 @@ impl Manager {
     /// and the pool in it: its helpers start at once. The receiver hears
     /// when the boot's workers are up, or why not.
     pub fn start(start: Start) -> Result<(Manager, oneshot::Receiver<Result<(), String>>), JsValue> {
-        let options = WorkerOptions::new();
-        options.set_type(WorkerType::Module);
-        options.set_name("php-pool-manager");
-        let worker = Worker::new_with_options(&start.script_url, &options)?;
+        let user_agent = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
+        let endpoint = match crate::supervisor::manager_place(&user_agent) {
+            ManagerPlace::OwnWorker => {
+                let options = WorkerOptions::new();
+                options.set_type(WorkerType::Module);
+                options.set_name("php-pool-manager");
+                Endpoint::Worker(Worker::new_with_options(&start.script_url, &options)?)
+            }
+            ManagerPlace::Page => {
+                let channel = MessageChannel::new()?;
+                Endpoint::Page { manager: crate::manager::OnPage::run(channel.port2()), port: channel.port1() }
+            }
+        };
         let (done, booted) = oneshot::channel();
         let boot = Boot { waiting: start.boot_workers, on_worker_ready: start.on_worker_ready, done };
         let manager = Manager {
             inner: Rc::new(Inner {
-                worker,
+                endpoint,
                 next_call: Cell::new(1),
                 calls: Default::default(),
                 describing: Default::default(),
@@ -115,29 +151,23 @@ impl Manager {
                 Err(e) => web_sys::console::error_1(&format!("the process manager sent a {e}").into()),
             }
         });
-        self.inner.worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let worker = match &self.inner.endpoint {
+            Endpoint::Worker(worker) => worker,
+            Endpoint::Page { port, .. } => {
+                port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                on_message.forget(); // for the page's life
+                return;
+            }
+        };
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         on_message.forget(); // for the page's life
         let manager = self.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
             let detail = js_sys::Reflect::get(&event, &"message".into()).ok().and_then(|m| m.as_string());
             manager.stopped(format!("The process manager stopped ({}).", detail.unwrap_or_else(|| "no reason given".into())));
         });
-        self.inner.worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         on_error.forget();
-        // Firefox leaves a worker's own workers running for a while after
-        // the page goes away unless it is stopped: the storage worker's file
-        // handles would keep the reloaded page from opening the site. (A
-        // page kept for going back is frozen, not gone.)
-        let worker = self.inner.worker.clone();
-        let on_page_hide = Closure::<dyn FnMut(web_sys::PageTransitionEvent)>::new(move |event: web_sys::PageTransitionEvent| {
-            if !event.persisted() {
-                worker.terminate();
-            }
-        });
-        if let Some(window) = web_sys::window() {
-            let _ = window.add_event_listener_with_callback("pagehide", on_page_hide.as_ref().unchecked_ref());
-        }
-        on_page_hide.forget();
     }
 
     /// The manager is gone: every call waiting, and every later one, fails.
@@ -218,7 +248,7 @@ impl Manager {
 
     fn post(&self, message: &ToManager, attachments: &Array, transfer: &Array) -> Result<(), JsValue> {
         let data = Array::of1(&Uint8Array::from(&protocol::encode(message)[..])).concat(attachments);
-        self.inner.worker.post_message_with_transfer(&data, transfer)
+        self.inner.endpoint.post(&data, transfer)
     }
 
     /// php.wasm is compiled: PHP worker 0 starts.
@@ -284,7 +314,7 @@ impl Manager {
 
     /// Stops the manager and, with it, every worker: for a boot that failed.
     pub fn terminate(&self) {
-        self.inner.worker.terminate();
+        self.inner.endpoint.terminate();
     }
 
     pub fn storage_opened(&self) -> Option<StorageOpened> {

@@ -4,7 +4,7 @@
 //! (manager.rs), a worker of its own, never on the page.
 
 use crate::supervisor::{self, AfterDeath, Death, GaveUp, Layout};
-use crate::manager::to_page;
+use crate::manager::PageLink;
 use crate::scheduler::{AfterJob, BootFailed, Dispatch, Expired, JobId, Limits, Rejected, Scheduler, Target, WorkerState};
 use crate::util::error;
 use shared_fs::SafePointState;
@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, MessagePort, Worker, WorkerGlobalScope, WorkerOptions, WorkerType};
+use web_sys::{MessageEvent, MessagePort, Worker, WorkerOptions, WorkerType};
 
 /// A job waiting for or running on a worker. `reply` is transferred to the
 /// worker, which answers on it; `give_up` is how the pool answers instead
@@ -33,9 +33,9 @@ pub enum GiveUp {
     ServiceWorker { port: MessagePort, request_id: u64 },
     /// A request the service worker sent the page (it had restarted): the
     /// page passes the answer on.
-    Forwarded { request_id: u64 },
+    Forwarded { page: PageLink, request_id: u64 },
     /// A call from the page (`ToManager::Submit`).
-    Page { call: u64 },
+    Page { page: PageLink, call: u64 },
 }
 
 impl GiveUp {
@@ -49,8 +49,8 @@ impl GiveUp {
                     web_sys::console::error_2(&"could not answer the service worker".into(), &e);
                 }
             }
-            GiveUp::Forwarded { request_id } => to_page(&FromManager::ServiceWorkerReply { request_id: *request_id, result }, &Array::new()),
-            GiveUp::Page { call } => to_page(&FromManager::GaveUp { call: *call, result }, &Array::new()),
+            GiveUp::Forwarded { page, request_id } => page.post(&FromManager::ServiceWorkerReply { request_id: *request_id, result }, &Array::new()),
+            GiveUp::Page { page, call } => page.post(&FromManager::GaveUp { call: *call, result }, &Array::new()),
         }
     }
 }
@@ -69,6 +69,8 @@ pub struct BootKit {
     pub config: WorkerConfig,
     /// The saved site's slug (`None`: a temporary site).
     pub storage_slug: Option<String>,
+    /// Where the pool's news for the page goes.
+    pub page: PageLink,
 }
 
 impl BootKit {
@@ -147,16 +149,7 @@ struct Inner {
 }
 
 fn now() -> f64 {
-    scope().performance().map_or_else(js_sys::Date::now, |p| p.now())
-}
-
-fn scope() -> WorkerGlobalScope {
-    js_sys::global().unchecked_into()
-}
-
-fn set_timeout(f: impl FnOnce() + 'static, ms: i32) -> Option<i32> {
-    let callback = Closure::once_into_js(f);
-    scope().set_timeout_with_callback_and_timeout_and_arguments_0(callback.unchecked_ref(), ms).ok()
+    crate::util::get(&js_sys::global(), "performance").dyn_into::<web_sys::Performance>().map_or_else(|_| js_sys::Date::now(), |p| p.now())
 }
 
 /// Answers a job the pool gives up on (`GaveUp::answer`).
@@ -228,7 +221,7 @@ impl Pool {
                 BootFailed::RetryAfterMs(ms) => {
                     web_sys::console::warn_1(&format!("worker {index} failed to start ({why}); trying again").into());
                     let again = pool.clone();
-                    set_timeout(move || again.stop_then_respawn(index), ms);
+                    crate::util::set_timeout(move || again.stop_then_respawn(index), ms);
                 }
                 BootFailed::GiveUp(stranded) => {
                     web_sys::console::error_1(&format!("worker {index} failed to start, for good: {why}").into());
@@ -379,7 +372,7 @@ impl Pool {
             match protocol::decode::<WorkerEvent>(&Uint8Array::new(&data).to_vec()) {
                 Ok(WorkerEvent::StorageOpened { restored, notice, open_ms, from_zips }) => {
                     let opened = StorageOpened { restored, notice, open_ms, from_zips };
-                    to_page(&FromManager::StorageOpened(opened), &Array::new());
+                    pool.inner.kit.page.post(&FromManager::StorageOpened(opened), &Array::new());
                 }
                 Ok(decoded) if role != WorkerRole::Php => pool.on_helper_event(index, decoded, event.ports()),
                 Ok(decoded) => pool.on_event(index, decoded, event.ports()),
@@ -480,7 +473,7 @@ impl Pool {
         }
         self.schedule_expiry();
         // After the jobs above were answered.
-        to_page(&FromManager::SiteStopped { reason, saved }, &Array::new());
+        self.inner.kit.page.post(&FromManager::SiteStopped { reason, saved }, &Array::new());
     }
 
     /// Once the site has stopped, answers `pending` with why; true if it did.
@@ -537,7 +530,7 @@ impl Pool {
                     web_sys::console::error_1(&format!("worker {index}: a PHP message without its reply port").into());
                     return;
                 };
-                to_page(&FromManager::PhpMessage { data }, &Array::of1(&port));
+                self.inner.kit.page.post(&FromManager::PhpMessage { data }, &Array::of1(&port));
             }
             WorkerEvent::StorageOpened { .. } => {} // taken in `spawn`'s handler
         }
@@ -572,12 +565,12 @@ impl Pool {
     /// Keeps one timer armed for the scheduler's next deadline.
     fn schedule_expiry(&self) {
         if let Some(handle) = self.inner.timer.borrow_mut().take() {
-            scope().clear_timeout_with_handle(handle);
+            crate::util::clear_timeout(handle);
         }
         let Some(deadline) = self.inner.scheduler.borrow().next_deadline() else { return };
         let pool = self.clone();
         let delay = (deadline - now()).max(0.0).ceil() as i32 + 1;
-        *self.inner.timer.borrow_mut() = set_timeout(move || pool.expire(), delay);
+        *self.inner.timer.borrow_mut() = Some(crate::util::set_timeout(move || pool.expire(), delay));
     }
 
     fn expire(&self) {
@@ -636,7 +629,7 @@ impl Pool {
                 // Inside module code: asked to stop (its lock waits give up);
                 // come back when it has left.
                 let pool = self.clone();
-                set_timeout(move || pool.stop_then_respawn(index), STOP_RETRY_MS);
+                crate::util::set_timeout(move || pool.stop_then_respawn(index), STOP_RETRY_MS);
                 return;
             }
             worker.terminate();

@@ -60,6 +60,26 @@ impl Layout {
     }
 }
 
+/// Where the process manager runs: in a worker of its own, so that no
+/// request waits for the page's main thread (where the site's own scripts,
+/// the block editor, run), except in Firefox, where a worker's own
+/// `new Worker()` sometimes never returned (ESR 153: the manager hung
+/// creating its first or second worker in about 1 of 4 runs of
+/// e2e/firefox.test.mjs); there it runs on the page, as one would before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagerPlace {
+    OwnWorker,
+    Page,
+}
+
+pub fn manager_place(user_agent: &str) -> ManagerPlace {
+    if user_agent.contains("Firefox/") {
+        ManagerPlace::Page
+    } else {
+        ManagerPlace::OwnWorker
+    }
+}
+
 /// What the pool knows when a worker dies (it reported its death, or its
 /// script failed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,6 +214,16 @@ pub fn site_stopped_reason(worker: u32, saved: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_manager_runs_on_the_page_only_in_firefox() {
+        let firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:153.0) Gecko/20100101 Firefox/153.0";
+        let chromium = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36";
+        let safari = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15";
+        assert_eq!(manager_place(firefox), ManagerPlace::Page);
+        assert_eq!(manager_place(chromium), ManagerPlace::OwnWorker);
+        assert_eq!(manager_place(safari), ManagerPlace::OwnWorker);
+    }
 
     #[test]
     fn roles_follow_the_layout() {

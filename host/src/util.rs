@@ -69,3 +69,28 @@ pub fn optional_string(options: &JsValue, key: &str) -> Result<Option<String>, J
     }
     value.as_string().map(Some).ok_or_else(|| error(format!("option `{key}` must be a string")))
 }
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global timer functions, the same on the page and in a worker
+    /// (the process manager runs in either).
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn global_set_timeout(handler: &js_sys::Function, ms: i32) -> i32;
+    #[wasm_bindgen(js_name = clearTimeout)]
+    fn global_clear_timeout(handle: i32);
+}
+
+/// Runs `f` once after `ms`; the handle cancels it (`clear_timeout`).
+pub fn set_timeout(f: impl FnOnce() + 'static, ms: i32) -> i32 {
+    let callback = Closure::once_into_js(f);
+    global_set_timeout(callback.unchecked_ref(), ms)
+}
+
+pub fn clear_timeout(handle: i32) {
+    global_clear_timeout(handle);
+}
+
+/// Now on the clock every context shares (for `protocol::trace`).
+pub fn now_ms() -> f64 {
+    get(&js_sys::global(), "performance").dyn_into::<web_sys::Performance>().map_or(0.0, |p| p.time_origin() + p.now())
+}
