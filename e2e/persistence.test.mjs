@@ -42,11 +42,16 @@ test('writes from several workers are there after a reload; a temp site is not s
 		const out = await php(page, `<?php file_put_contents('/wordpress/from-${w}.txt', 'worker ${w}'); $db = new PDO('sqlite:${DB}'); $db->exec("INSERT INTO wp_options(option_name, option_value) VALUES ('saved_by_${w}', 'yes')"); echo 'done';`, w);
 		assert.equal(out, 'done');
 	}
+	// The site's files are not downloaded again for a site that reopens
+	// (requests made for them, by the page or a worker).
+	const siteDownloads = [];
+	context.on('request', (r) => /\/(site-images|wordpress)\/[^/]+\.zip$/.test(r.url()) && siteDownloads.push(r.url()));
 	await page.reload();
 	const second = await boot(page, `${env.origin}/?workers=2&site-slug=reload-test`);
 	assert.ok(second.ok, second.error);
 	assert.equal(second.restored, true);
 	assert.equal(second.notice, null);
+	assert.deepEqual(siteDownloads.filter((url) => !url.endsWith('/sqlite-database-integration.zip')), []);
 	const back = await php(page, `<?php echo file_get_contents('/wordpress/from-0.txt'), '|', file_get_contents('/wordpress/from-1.txt'), '|'; $db = new PDO('sqlite:${DB}'); echo implode(',', $db->query("SELECT option_name FROM wp_options WHERE option_name LIKE 'saved_by_%' ORDER BY 1")->fetchAll(PDO::FETCH_COLUMN)), '|', $db->query('PRAGMA integrity_check')->fetchColumn();`);
 	assert.equal(back, 'worker 0|worker 1|saved_by_0,saved_by_1|ok');
 	// Changes made after reopening are saved too.
@@ -155,10 +160,16 @@ test("a new site's first save cut short before its header opens as a new site, n
 		await writable.write(bytes);
 		await writable.close();
 	});
+	// The page took the files for a saved site and skipped its download:
+	// the storage worker fetches the zips when the site does not reopen.
+	const siteDownloads = [];
+	context.on('request', (r) => /\/(site-images|wordpress)\/[^/]+\.zip$/.test(r.url()) && siteDownloads.push(r.url().replace(/^.*\//, '')));
 	const opened = await boot(page, `${env.origin}/?workers=2&site-slug=cut-first-image`);
 	assert.ok(opened.ok, opened.error);
 	assert.equal(opened.restored, false);
 	assert.equal(opened.notice, null);
+	assert.ok(siteDownloads.some((name) => /^wp-[\d.]+\.zip$/.test(name)), siteDownloads.join(', '));
+	assert.equal(await php(page, `<?php require '/wordpress/wp-load.php'; echo is_blog_installed() ? 'installed' : 'no';`), 'installed');
 	assert.equal(await php(page, `<?php file_put_contents('/wordpress/kept.txt', 'kept'); echo 'ok';`), 'ok');
 	await page.reload();
 	const again = await boot(page, `${env.origin}/?workers=2&site-slug=cut-first-image`);

@@ -520,7 +520,26 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     // whether it reopens is known only once its storage is open.
     let image = crate::versions::site_image(&options.wordpress, options.php_version, php_build)
         .filter(|_| matches!(options.site, Site::WordPress));
-    let site_download = fetch_site(&window, &options.site, &options.wordpress, image, &options.asset_base);
+    // A saved site that reopens needs no download: whether its files are
+    // there is looked up first (a few ms), and the download starts after.
+    let likely_reopened = (options.saved && matches!(options.site, Site::WordPress)).then(|| options.site_slug.clone());
+    let site_download = {
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        let (window, site, wordpress, image, asset_base) =
+            (window.clone(), options.site.clone(), options.wordpress.clone(), image.clone(), options.asset_base.clone());
+        wasm_bindgen_futures::spawn_local(async move {
+            let reopened = match likely_reopened {
+                Some(requested) => crate::saved_sites::likely_reopened(requested).await,
+                None => None,
+            };
+            let fetched = match reopened {
+                Some(_) => None,
+                None => Some(fetch_site(&window, &site, &wordpress, image, &asset_base).await),
+            };
+            let _ = sender.send((reopened, fetched));
+        });
+        receiver
+    };
 
     let registration = registering_service_worker(&window, &options.asset_base);
     let isolated = get(&window, "crossOriginIsolated").as_bool() == Some(true);
@@ -572,7 +591,22 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     // The service worker's scope is the origin's root, so the site's URL is
     // known before its registration settles.
     let absolute_url = protocol::scope::url(&window.location().origin()?, &scope);
-    let (site_kind, archives) = site_download.await?;
+    let (reopened, fetched) = site_download.await.map_err(|_| error("the site download was dropped"))?;
+    let (site_kind, archives, fetch_if_new) = match fetched {
+        Some(fetched) => {
+            let (kind, archives) = fetched?;
+            (kind, archives, Vec::new())
+        }
+        // The formatter fetches the zips should the site not reopen after all.
+        None if reopened.is_some() && reopened == storage_slug => {
+            (SiteKind::WordPress, js_sys::Array::new(), site_archive_urls(&options.site, &options.wordpress, &options.asset_base))
+        }
+        // The saved site found is not the one this page holds (another tab has it).
+        None => {
+            let (kind, archives) = fetch_site(&window, &options.site, &options.wordpress, image, &options.asset_base).await?;
+            (kind, archives, Vec::new())
+        }
+    };
     let from_zips = site_kind == SiteKind::WordPress;
     // A damaged image: the formatting worker installs the zips instead.
     let image_fallback = match site_kind {
@@ -614,6 +648,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         keeps_site: None,
         networking: options.networking,
         image_fallback,
+        fetch_if_new,
     };
     let layout = Layout::new(options.workers, memory.is_some(), storage_slug.is_some());
     // The process manager holds the pool, off this thread. A helper (the

@@ -126,6 +126,23 @@ fn remember(slug: &str) {
     }
 }
 
+/// The site `claim` will likely open, if it has saved files: it then
+/// reopens, and the boot need not download the site (the storage worker
+/// fetches it should it not reopen after all). `None` when in doubt.
+pub async fn likely_reopened(requested: Option<String>) -> Option<String> {
+    let slug = requested.or_else(last_site)?;
+    let site: FileSystemDirectoryHandle = JsFuture::from(sites_dir().await.ok()?.get_directory_handle(&slug)).await.ok()?.unchecked_into();
+    for name in protocol::storage::LOG_FILES {
+        let Ok(handle) = JsFuture::from(site.get_file_handle(name)).await else { continue };
+        let handle: web_sys::FileSystemFileHandle = handle.unchecked_into();
+        let file: web_sys::File = JsFuture::from(handle.get_file()).await.ok()?.unchecked_into();
+        if file.size() > 0.0 {
+            return Some(slug);
+        }
+    }
+    None
+}
+
 /// The site this page opens: `requested`, else the one this browser
 /// opened last if no other tab has it, else a new one. Holds its lock, or
 /// fails clearly when another tab has the requested site open.

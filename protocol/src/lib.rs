@@ -204,6 +204,9 @@ pub struct WorkerConfig {
     /// With `SiteKind::Image`: the archives to install instead (as
     /// `SiteKind::WordPress`) if the image is damaged.
     pub image_fallback: Vec<String>,
+    /// Where the site's archives are when the page sent none, expecting the
+    /// saved site to reopen: the formatter fetches them only if it does not.
+    pub fetch_if_new: Vec<String>,
 }
 
 /// The `networking` option given as a name (the page's `?networking=no`):
@@ -451,6 +454,7 @@ mod tests {
             keeps_site: None,
             networking: false,
             image_fallback: vec!["http://h/wordpress/wp-6.5.zip".into()],
+            fetch_if_new: vec!["http://h/site-images/wp-6.5.img".into()],
         };
         assert_eq!(decode::<WorkerConfig>(&encode(&config)).unwrap(), config);
     }
@@ -533,6 +537,7 @@ mod tests {
             keeps_site: Some("my-site".into()),
             networking: true,
             image_fallback: Vec::new(),
+            fetch_if_new: Vec::new(),
         });
         let job = ToWorker::Job(JobEnvelope { id: 1, job: Job::Stats });
         for message in [boot, job, ToWorker::Recycle] {

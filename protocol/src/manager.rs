@@ -160,6 +160,7 @@ mod tests {
             keeps_site: None,
             networking: true,
             image_fallback: vec!["http://h/wordpress/wp-6.5.zip".into()],
+            fetch_if_new: Vec::new(),
         }
     }
 

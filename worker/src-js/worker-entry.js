@@ -179,23 +179,28 @@ async function boot({ memory, memoryDescriptor, stackBytes, workerModule, phpMod
 }
 
 /** Attaches to the shared filesystem (formatting it, for the first worker).
- *  If Rust names archives to fall back on (a damaged site image), fetches
- *  them and attaches with those. */
+ *  If Rust names archives to fetch (a saved site that did not reopen, a
+ *  damaged site image), fetches them and attaches with those. */
 async function attachSite(archives) {
-	try {
-		bindings.attach(archives);
-	} catch (error) {
-		const urls = bindings.image_fallback_urls();
-		if (!urls) throw error;
-		const zips = await Promise.all(
-			urls.map(async (url) => {
-				const response = await fetch(url);
-				if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status}`);
-				return new Uint8Array(await response.arrayBuffer());
-			})
-		);
-		bindings.attach(zips);
+	for (;;) {
+		try {
+			return bindings.attach(archives);
+		} catch (error) {
+			const urls = bindings.archives_to_fetch();
+			if (!urls) throw error;
+			archives = await fetchAll(urls);
+		}
 	}
+}
+
+function fetchAll(urls) {
+	return Promise.all(
+		urls.map(async (url) => {
+			const response = await fetch(url);
+			if (!response.ok) throw new Error(`cannot fetch ${url}: HTTP ${response.status}`);
+			return new Uint8Array(await response.arrayBuffer());
+		})
+	);
 }
 
 /** php.onMessage listener for PHP's outgoing HTTP (worker/src/net.rs): Rust

@@ -156,6 +156,14 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 OPENED.with(|o| o.set(Some(Opened { restored: true, notice, open_ms, from_zips: false })));
                 fs
             }
+            None if archives.length() == 0 && !config.fetch_if_new.is_empty() => {
+                // The page expected the saved site to reopen and sent no
+                // archives: the JS glue fetches them and attaches again.
+                let urls = config.fetch_if_new.clone();
+                CONFIG.with(|c| *c.borrow_mut() = Some(WorkerConfig { fetch_if_new: Vec::new(), ..config }));
+                TO_FETCH.with(|f| *f.borrow_mut() = Some(ToFetch { urls: Some(urls), notice: None }));
+                return Err(JsValue::from_str("the site's archives are not here yet"));
+            }
             None => {
                 let formatted = FileSystem::new(fs_config)
                     .map_err(|e| JsValue::from_str(&format!("cannot create the shared filesystem: {}", e.name())))?;
@@ -176,17 +184,17 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 let archives: Vec<&dyn archive::ZipBytes> = archives.iter().map(|a| a as &dyn archive::ZipBytes).collect();
                 if let Err(e) = site::install(&formatted, &config.site, &archives, &config.document_root) {
                     if config.site == protocol::SiteKind::Image && !config.image_fallback.is_empty() {
-                        // The JS glue fetches the zips (`image_fallback_urls`)
+                        // The JS glue fetches the zips (`archives_to_fetch`)
                         // and attaches again; this filesystem is dropped.
                         let notice = format!("The prebuilt site image is damaged ({e}); the site was installed from the WordPress zips instead.");
                         let urls = config.image_fallback.clone();
                         let retry = WorkerConfig { site: protocol::SiteKind::WordPress, image_fallback: Vec::new(), ..config };
                         CONFIG.with(|c| *c.borrow_mut() = Some(retry));
-                        IMAGE_FALLBACK.with(|f| *f.borrow_mut() = Some((urls, notice)));
+                        TO_FETCH.with(|f| *f.borrow_mut() = Some(ToFetch { urls: Some(urls), notice: Some(notice) }));
                     }
                     return Err(JsValue::from_str(&format!("cannot install the site: {e}")));
                 }
-                let notice = IMAGE_FALLBACK.with(|f| f.borrow_mut().take()).map(|(_, notice)| notice);
+                let notice = TO_FETCH.with(|f| f.borrow_mut().take()).and_then(|fetched| fetched.notice);
                 // Only a damaged image leaves a notice here.
                 let from_zips = notice.is_some();
                 OPENED.with(|o| o.set(Some(Opened { restored: false, notice, open_ms: 0, from_zips })));
@@ -215,17 +223,24 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
     Ok(())
 }
 
-thread_local! {
-    /// After a damaged image: the archives to install instead, and the
-    /// notice that says so.
-    static IMAGE_FALLBACK: std::cell::RefCell<Option<(Vec<String>, String)>> = const { std::cell::RefCell::new(None) };
+/// Archives `attach` asks the JS glue to fetch before it attaches again:
+/// the site's, for a saved site that did not reopen after all, or the
+/// zips instead of a damaged image (with the notice that says so).
+struct ToFetch {
+    /// Taken by the glue (`archives_to_fetch`): asked for once.
+    urls: Option<Vec<String>>,
+    notice: Option<String>,
 }
 
-/// After `attach` failed on a damaged image: the archives the JS glue
-/// fetches and attaches with instead; `None` for any other failure.
+thread_local! {
+    static TO_FETCH: std::cell::RefCell<Option<ToFetch>> = const { std::cell::RefCell::new(None) };
+}
+
+/// After `attach` failed: the archives to fetch and attach with; `None`
+/// for a failure that fetching does not mend.
 #[wasm_bindgen]
-pub fn image_fallback_urls() -> Option<Vec<String>> {
-    IMAGE_FALLBACK.with(|f| f.borrow().as_ref().map(|(urls, _)| urls.clone()))
+pub fn archives_to_fetch() -> Option<Vec<String>> {
+    TO_FETCH.with(|f| f.borrow_mut().as_mut().and_then(|fetch| fetch.urls.take()))
 }
 
 /// A zip in a worker's own (unshared) JS buffer.
