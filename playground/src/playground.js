@@ -332,7 +332,9 @@ function renderStatus(client) {
 		}
 	};
 	renderWorkers();
-	renderFs();
+	// Not at once: a job now would make the site's first page wait, and
+	// the pool then starts every other worker during it (Pool::defer).
+	setTimeout(renderFs, 2000);
 	setInterval(renderWorkers, 500);
 	setInterval(renderFs, 2000);
 }
