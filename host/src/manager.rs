@@ -4,6 +4,8 @@
 //! go on to a PHP worker, which answers the service worker directly: no
 //! request waits for the page's main thread, where the site's own scripts
 //! (the block editor) run. The page's calls come as `ToManager::Submit`.
+//! In Firefox it runs on the page instead (`OnPage`,
+//! `supervisor::manager_place`).
 
 use crate::pool::{BootKit, GiveUp, Pending, Pool};
 use crate::scheduler::{Limits, Target};
@@ -18,7 +20,7 @@ use web_sys::{DedicatedWorkerGlobalScope, MessageEvent, MessagePort};
 
 /// Where the page is, for the manager's messages to it: the parent of the
 /// manager's worker, or, when the manager runs on the page itself
-/// (`isolation::manager_in_worker`), one end of a channel.
+/// (`supervisor::manager_place`), one end of a channel.
 #[derive(Clone)]
 pub enum PageLink {
     Parent,
