@@ -143,8 +143,8 @@ struct Inner {
     /// Why the site stopped (`fail_site`): every job is answered with it.
     failed: RefCell<Option<String>>,
     /// PHP workers not started yet: they start once the first page is
-    /// served, or at once when a job has to wait (`start_deferred`), so the first
-    /// page does not share the machine with their start-up.
+    /// served, or as many as the jobs that wait need (`start_for_waiting`),
+    /// so the first page does not share the machine with their start-up.
     deferred: RefCell<Vec<u32>>,
 }
 
@@ -196,6 +196,25 @@ impl Pool {
     /// Starts the deferred workers, once.
     fn start_deferred(&self) {
         let indices = std::mem::take(&mut *self.inner.deferred.borrow_mut());
+        for index in indices {
+            self.join_site(index);
+        }
+    }
+
+    /// A job waits: starts the deferred workers the queue calls for
+    /// (`supervisor::deferred_to_start`).
+    fn start_for_waiting(&self) {
+        let deferred = self.inner.deferred.borrow().len();
+        if deferred == 0 {
+            return;
+        }
+        let (waiting, booting) = {
+            let scheduler = self.inner.scheduler.borrow();
+            let booting = (0..scheduler.worker_count()).filter(|&i| scheduler.state(i) == Some(WorkerState::Booting)).count();
+            (scheduler.queued(), booting)
+        };
+        let starting = crate::supervisor::deferred_to_start(waiting, booting.saturating_sub(deferred), deferred);
+        let indices: Vec<u32> = self.inner.deferred.borrow_mut().drain(..starting).collect();
         for index in indices {
             self.join_site(index);
         }
@@ -546,7 +565,7 @@ impl Pool {
         }
         let submitted = self.inner.scheduler.borrow_mut().submit(target, pending, now());
         match submitted {
-            Ok(None) => self.start_deferred(), // it waits: more hands now
+            Ok(None) => self.start_for_waiting(), // it waits: more hands now
             Ok(dispatch) => self.run(dispatch),
             Err(Rejected::QueueFull(p)) => {
                 let http = matches!(p.job, Job::Http(_));

@@ -80,6 +80,16 @@ pub fn manager_place(user_agent: &str) -> ManagerPlace {
     }
 }
 
+/// How many of the `deferred` PHP workers (not started, so that the first
+/// page has the machine to itself) to start when a job has to wait: one
+/// for each of the `waiting` jobs that the `coming` ones (started, not up
+/// yet) will not take. So one request that waits during the first page
+/// (WordPress's own cron request, a status poll) starts one worker, not
+/// all of them; a burst starts as many as it needs.
+pub fn deferred_to_start(waiting: usize, coming: usize, deferred: usize) -> usize {
+    waiting.saturating_sub(coming).min(deferred)
+}
+
 /// What the pool knows when a worker dies (it reported its death, or its
 /// script failed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -214,6 +224,16 @@ pub fn site_stopped_reason(worker: u32, saved: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_job_that_waits_starts_one_more_worker_not_all() {
+        assert_eq!(deferred_to_start(1, 0, 7), 1, "the cron request behind the first page");
+        assert_eq!(deferred_to_start(1, 1, 6), 0, "one is already coming for it");
+        assert_eq!(deferred_to_start(16, 1, 6), 6, "a burst takes them all");
+        assert_eq!(deferred_to_start(3, 1, 6), 2);
+        assert_eq!(deferred_to_start(2, 0, 0), 0, "none left to start");
+        assert_eq!(deferred_to_start(0, 0, 3), 0);
+    }
 
     #[test]
     fn the_manager_runs_on_the_page_only_in_firefox() {
