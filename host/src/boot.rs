@@ -11,7 +11,7 @@ use crate::util::{error, get, message_of, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
 use crate::versions::WordPress;
-use protocol::manager::{JobTarget, PoolLimits, PoolStart};
+use protocol::manager::{JobTarget, PoolStart};
 use protocol::{PhpBuild, SiteKind, SiteSource, WorkerConfig, WorkerRole};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -286,7 +286,7 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     let fs_initial_mb = optional_u32(options, "fsInitialMb")?.unwrap_or(1);
     let defaults = Limits::default();
     let limits = Limits {
-        max_queue: optional_u32(options, "maxQueue")?.map(|n| n as usize).unwrap_or(defaults.max_queue),
+        max_queue: optional_u32(options, "maxQueue")?.unwrap_or(defaults.max_queue),
         queue_timeout_ms: optional_u32(options, "queueTimeoutMs")?.map(f64::from).unwrap_or(defaults.queue_timeout_ms),
         request_timeout_ms: optional_u32(options, "requestTimeoutMs")?
             .map(f64::from)
@@ -681,13 +681,7 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     let (manager, booted) = Manager::start(early_manager, Start {
         pool: PoolStart {
             workers: options.workers,
-            limits: PoolLimits {
-                max_queue: options.limits.max_queue as u32,
-                queue_timeout_ms: options.limits.queue_timeout_ms,
-                request_timeout_ms: options.limits.request_timeout_ms,
-                max_requests: options.limits.max_requests,
-                php_heap_limit_bytes: options.limits.php_heap_limit_bytes,
-            },
+            limits: options.limits,
             script_url: format!("{}worker/worker-entry.js", options.asset_base),
             config,
             storage_slug: storage_slug.clone(),

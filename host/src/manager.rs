@@ -8,7 +8,7 @@
 //! `supervisor::manager_place`).
 
 use crate::pool::{BootKit, GiveUp, Pending, Pool};
-use crate::scheduler::{Limits, Target};
+use crate::scheduler::Target;
 use js_sys::{Array, Uint8Array, WebAssembly};
 use protocol::manager::{FromManager, JobTarget, PoolStart, ToManager};
 use protocol::{Job, JobResult, PageMessage, ScopedRequest, SiteSource};
@@ -176,13 +176,6 @@ fn scheduler_target(target: JobTarget) -> Target {
 /// first start after the first page (`Pool::defer`).
 fn start_pool(state: &Shared, start: PoolStart, memory: JsValue, descriptor: JsValue, worker_module: JsValue) -> Result<(), JsValue> {
     let PoolStart { workers, limits, script_url, config, storage_slug } = start;
-    let limits = Limits {
-        max_queue: limits.max_queue as usize,
-        queue_timeout_ms: limits.queue_timeout_ms,
-        request_timeout_ms: limits.request_timeout_ms,
-        max_requests: limits.max_requests,
-        php_heap_limit_bytes: limits.php_heap_limit_bytes,
-    };
     let kit = BootKit {
         script_url,
         memory: (!memory.is_null()).then(|| memory.unchecked_into::<WebAssembly::Memory>()),

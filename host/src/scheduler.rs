@@ -6,6 +6,9 @@
 
 use std::collections::VecDeque;
 
+/// The limits the page gives the pool (one type, from the protocol).
+pub use protocol::manager::PoolLimits as Limits;
+
 pub type JobId = u64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,34 +43,6 @@ pub enum BootFailed<J> {
     RetryAfterMs(i32),
     /// Give it up (`WorkerState::Failed`); these jobs waited for it alone.
     GiveUp(Vec<(JobId, J)>),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Limits {
-    /// Jobs allowed to wait when every worker is busy.
-    pub max_queue: usize,
-    pub queue_timeout_ms: f64,
-    pub request_timeout_ms: f64,
-    /// Jobs a PHP runtime serves before its worker swaps it for a fresh one
-    /// (php-wasm's runtimes grow old: see `recycle_due`); 0: never by count.
-    pub max_requests: u32,
-    /// A PHP runtime whose heap has grown past this many bytes is swapped
-    /// after its job, whatever else is going on.
-    pub php_heap_limit_bytes: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_queue: 256,
-            queue_timeout_ms: 30_000.0,
-            request_timeout_ms: 60_000.0,
-            // Playground's process manager uses the same count.
-            max_requests: 400,
-            // Half of php.wasm's 2 GiB heap maximum.
-            php_heap_limit_bytes: 1 << 30,
-        }
-    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -177,7 +152,7 @@ impl<J> Scheduler<J> {
             Target::Worker(w) => (self.states[w as usize] == WorkerState::Idle).then_some(w),
             Target::Any => self.states.iter().position(|s| *s == WorkerState::Idle).map(|w| w as u32),
         };
-        if idle.is_none() && self.queue.len() >= self.limits.max_queue {
+        if idle.is_none() && self.queue.len() >= self.limits.max_queue as usize {
             return Err(Rejected::QueueFull(job));
         }
         let id = self.next_id;

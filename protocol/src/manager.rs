@@ -20,14 +20,34 @@ pub enum JobTarget {
     Worker(u32),
 }
 
-/// The scheduler's limits (host/src/scheduler.rs `Limits`).
+/// The scheduler's limits (host/src/scheduler.rs): the page parses them
+/// from its options, the manager's scheduler keeps to them.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq)]
 pub struct PoolLimits {
+    /// Jobs allowed to wait when every worker is busy.
     pub max_queue: u32,
     pub queue_timeout_ms: f64,
     pub request_timeout_ms: f64,
+    /// Jobs a PHP runtime serves before its worker swaps it for a fresh one
+    /// (php-wasm's runtimes grow old: see `recycle_due`); 0: never by count.
     pub max_requests: u32,
+    /// A PHP runtime whose heap has grown past this many bytes is swapped
+    /// after its job, whatever else is going on.
     pub php_heap_limit_bytes: u64,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        PoolLimits {
+            max_queue: 256,
+            queue_timeout_ms: 30_000.0,
+            request_timeout_ms: 60_000.0,
+            // Playground's process manager uses the same count.
+            max_requests: 400,
+            // Half of php.wasm's 2 GiB heap maximum.
+            php_heap_limit_bytes: 1 << 30,
+        }
+    }
 }
 
 /// What the manager starts: `workers` PHP workers (and the helpers the
