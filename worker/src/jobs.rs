@@ -12,23 +12,47 @@ use shared_fs::{Errno, FileSystem};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-/// What `start_job` hands back to the JS glue: the finished reply, the
-/// options of a `php.run` the glue must await before calling `finish_job`,
-/// or (file server) an event that hands the job back to the host. Every entry into this module is synchronous, so a worker is
-/// never inside module code while PHP runs or while it awaits anything (the
-/// host may terminate it then; see `safe_point_address`).
-fn glue_step(id: Option<u64>, reply: Option<JobResult>, php: Option<(PhpRun, Object, String)>) -> JsValue {
-    let out = Object::new();
-    set(&out, "id", &id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL));
-    if let Some(result) = reply {
-        set(&out, "reply", &Uint8Array::from(&protocol::encode(&result)[..]));
+/// What `start_job` tells the JS glue to do with a job. Every entry into
+/// this module is synchronous, so a worker is never inside module code
+/// while PHP runs or while it awaits anything (the host may terminate it
+/// then; see `safe_point_address`): the glue carries the plan out between
+/// calls.
+enum JobPlan {
+    /// Swap the PHP runtime for a fresh one (`ToWorker::Recycle`).
+    Recycle,
+    /// Send `reply` on the job's port (`id`: `None` for a message that was
+    /// no job).
+    Reply { id: Option<u64>, reply: JobResult },
+    /// Await `php.run(options)`, after a run of `prelude` if it is not
+    /// empty, then call `finish_job` with its response.
+    RunPhp { id: u64, run: PhpRun, options: Object, prelude: String },
+    /// The file server has no PHP: this event goes back to the host, with
+    /// the job's port.
+    HandBack(WorkerEvent),
+}
+
+impl JobPlan {
+    /// The plan as the glue reads it (worker-entry.js `runJob`):
+    /// `{recycle}`, `{id, reply}`, `{id, php, prelude}` or `{handBack}`.
+    fn into_js(self) -> JsValue {
+        let out = Object::new();
+        let id = |id: Option<u64>| id.map(|i| JsValue::from(i as f64)).unwrap_or(JsValue::NULL);
+        match self {
+            JobPlan::Recycle => set(&out, "recycle", &JsValue::TRUE),
+            JobPlan::Reply { id: job, reply } => {
+                set(&out, "id", &id(job));
+                set(&out, "reply", &Uint8Array::from(&protocol::encode(&reply)[..]));
+            }
+            JobPlan::RunPhp { id: job, run, options, prelude } => {
+                set(&out, "id", &id(Some(job)));
+                set(&out, "prelude", &JsValue::from_str(&prelude));
+                set(&out, "php", &options);
+                PLANNED.with(|p| *p.borrow_mut() = Some(run));
+            }
+            JobPlan::HandBack(event) => set(&out, "handBack", &Uint8Array::from(&protocol::encode(&event)[..])),
+        }
+        out.into()
     }
-    if let Some((run, options, cwd)) = php {
-        set(&out, "prelude", &JsValue::from_str(&prelude(&cwd)));
-        set(&out, "php", &options);
-        PLANNED.with(|p| *p.borrow_mut() = Some(run));
-    }
-    out.into()
 }
 
 /// What a planned PHP run's output becomes.
@@ -183,16 +207,12 @@ pub fn shared_paths() -> Result<Vec<String>, JsValue> {
 pub fn start_job(envelope: &[u8]) -> JsValue {
     let JobEnvelope { id, job } = match protocol::decode::<ToWorker>(envelope) {
         Ok(ToWorker::Job(envelope)) => envelope,
-        Ok(ToWorker::Recycle) => {
-            let out = Object::new();
-            set(&out, "recycle", &JsValue::TRUE);
-            return out.into();
-        }
+        Ok(ToWorker::Recycle) => return JobPlan::Recycle.into_js(),
         Ok(ToWorker::Boot(_)) => {
             let message = "the worker is already booted".to_string();
-            return glue_step(None, Some(JobResult::Failed { message, errno: None }), None);
+            return JobPlan::Reply { id: None, reply: JobResult::Failed { message, errno: None } }.into_js();
         }
-        Err(message) => return glue_step(None, Some(JobResult::Failed { message, errno: None }), None),
+        Err(message) => return JobPlan::Reply { id: None, reply: JobResult::Failed { message, errno: None } }.into_js(),
     };
     if !crate::serves_php() {
         crate::fault::helper_fault_point(crate::fault::HelperFault::FileServer);
@@ -215,17 +235,12 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
         Job::ExportImage => with_fs(export_image).map(|zip| Step::Reply(JobResult::File(zip))),
         Job::UpgradeSqliteIntegration { zip } => with_fs(|fs| upgrade_sqlite_integration(fs, &zip)).map(Step::Reply),
     };
-    match outcome.unwrap_or_else(Step::Reply) {
-        Step::Reply(result) => glue_step(Some(id), Some(result), None),
-        Step::Php(run, options, cwd) if crate::serves_php() => glue_step(Some(id), None, Some((run, options, cwd))),
-        Step::Php(..) => {
-            // The file server has no PHP: the job goes back to the host (the
-            // glue sends this event with the reply port).
-            let out = Object::new();
-            set(&out, "handBack", &Uint8Array::from(&protocol::encode(&WorkerEvent::NeedsPhp { id })[..]));
-            out.into()
-        }
-    }
+    let plan = match outcome.unwrap_or_else(Step::Reply) {
+        Step::Reply(reply) => JobPlan::Reply { id: Some(id), reply },
+        Step::Php(run, options, cwd) if crate::serves_php() => JobPlan::RunPhp { id, run, options, prelude: prelude(&cwd) },
+        Step::Php(..) => JobPlan::HandBack(WorkerEvent::NeedsPhp { id }),
+    };
+    plan.into_js()
 }
 
 /// Whether `php.run` rejected because php.wasm itself died (a trap, or
