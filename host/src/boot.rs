@@ -3,7 +3,7 @@
 //! filesystem, the others attach to it).
 
 use crate::client::Client;
-use crate::manager_link::{Early, Manager, Reply, Start};
+use crate::manager_link::{Manager, Reply, Start};
 use crate::supervisor::Layout;
 use crate::isolation::{decide, must_await_registration, Decision, Facts, Mode};
 use crate::scheduler::Limits;
@@ -570,8 +570,6 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         receiver
     };
 
-    // The manager's worker loads while the page checks its storage.
-    let early_manager = Early::spawn(&format!("{}host/manager-worker.js", options.asset_base))?;
     // A saved site is held by this page from here on (one tab per site).
     // Where the browser gives this page no storage, the site is temporary
     // and says why (`client.storageNotice`). Asked at once: a new
@@ -678,7 +676,8 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         let progress = progress.clone();
         move || progress.step("worker-ready")
     };
-    let (manager, booted) = Manager::start(early_manager, Start {
+    let (manager, booted) = Manager::start(Start {
+        script_url: format!("{}host/manager-worker.js", options.asset_base),
         pool: PoolStart {
             workers: options.workers,
             limits: options.limits,

@@ -40,40 +40,6 @@ enum Endpoint {
     Page { port: MessagePort, manager: crate::manager::OnPage },
 }
 
-/// The manager's worker, started at the very beginning of the boot so that
-/// its script and module load while the page checks its storage and
-/// downloads the site (`Manager::start` takes it). Dropped unused (the boot
-/// failed first), it stops.
-pub struct Early(Option<Endpoint>);
-
-impl Early {
-    /// `script_url`: host/src-js/manager-worker.js.
-    pub fn spawn(script_url: &str) -> Result<Early, JsValue> {
-        let user_agent = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
-        let endpoint = match crate::supervisor::manager_place(&user_agent) {
-            ManagerPlace::OwnWorker => {
-                let options = WorkerOptions::new();
-                options.set_type(WorkerType::Module);
-                options.set_name("php-pool-manager");
-                Endpoint::Worker(Worker::new_with_options(script_url, &options)?)
-            }
-            ManagerPlace::Page => {
-                let channel = MessageChannel::new()?;
-                Endpoint::Page { manager: crate::manager::OnPage::run(channel.port2()), port: channel.port1() }
-            }
-        };
-        Ok(Early(Some(endpoint)))
-    }
-}
-
-impl Drop for Early {
-    fn drop(&mut self) {
-        if let Some(endpoint) = self.0.take() {
-            endpoint.terminate();
-        }
-    }
-}
-
 impl Endpoint {
     fn post(&self, data: &Array, transfer: &Array) -> Result<(), JsValue> {
         match self {
@@ -114,6 +80,7 @@ struct Inner {
 
 /// Everything the page gives the manager to start the pool.
 pub struct Start {
+    pub script_url: String,
     pub pool: PoolStart,
     pub memory: Option<WebAssembly::Memory>,
     pub memory_descriptor: Object,
@@ -127,10 +94,23 @@ pub struct Start {
 }
 
 impl Manager {
-    /// Starts the pool in the manager's worker (`early`): its helpers start
-    /// at once. The receiver hears when the boot's workers are up, or why not.
-    pub fn start(mut early: Early, start: Start) -> Result<(Manager, oneshot::Receiver<Result<(), String>>), JsValue> {
-        let endpoint = early.0.take().ok_or_else(|| error("the process manager was already started"))?;
+    /// Starts the manager's worker (`script_url`: host/src-js/manager-worker.js)
+    /// and the pool in it: its helpers start at once. The receiver hears
+    /// when the boot's workers are up, or why not.
+    pub fn start(start: Start) -> Result<(Manager, oneshot::Receiver<Result<(), String>>), JsValue> {
+        let user_agent = web_sys::window().and_then(|w| w.navigator().user_agent().ok()).unwrap_or_default();
+        let endpoint = match crate::supervisor::manager_place(&user_agent) {
+            ManagerPlace::OwnWorker => {
+                let options = WorkerOptions::new();
+                options.set_type(WorkerType::Module);
+                options.set_name("php-pool-manager");
+                Endpoint::Worker(Worker::new_with_options(&start.script_url, &options)?)
+            }
+            ManagerPlace::Page => {
+                let channel = MessageChannel::new()?;
+                Endpoint::Page { manager: crate::manager::OnPage::run(channel.port2()), port: channel.port1() }
+            }
+        };
         let (done, booted) = oneshot::channel();
         let boot = Boot { waiting: start.boot_workers, on_worker_ready: start.on_worker_ready, done };
         let manager = Manager {
