@@ -570,24 +570,6 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         receiver
     };
 
-    // A saved site is held by this page from here on (one tab per site).
-    // Where the browser gives this page no storage, the site is temporary
-    // and says why (`client.storageNotice`). Asked at once: a new
-    // profile's first storage access is slow (200-300 ms here).
-    let storage = {
-        let (sender, receiver) = futures_channel::oneshot::channel();
-        let (saved, site_slug) = (options.saved, options.site_slug.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            let unsaved_reason = if saved { crate::saved_sites::unavailable().await } else { None };
-            let storage_slug = match (saved, &unsaved_reason) {
-                (true, None) => crate::saved_sites::claim(site_slug).await.map(Some),
-                _ => Ok(None),
-            };
-            let _ = sender.send(storage_slug.map(|slug| (unsaved_reason, slug)));
-        });
-        receiver
-    };
-
     let registration = registering_service_worker(&window, &options.asset_base);
     let isolated = get(&window, "crossOriginIsolated").as_bool() == Some(true);
     // An isolated page boots its workers while the service worker is still
@@ -619,7 +601,14 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     if !shared {
         options.workers = 1;
     }
-    let (unsaved_reason, storage_slug) = storage.await.map_err(|_| error("the saved site's check was dropped"))??;
+    // A saved site is held by this page from here on (one tab per site).
+    // Where the browser gives this page no storage, the site is temporary
+    // and says why (`client.storageNotice`).
+    let unsaved_reason = if options.saved { crate::saved_sites::unavailable().await } else { None };
+    let storage_slug = match (options.saved, &unsaved_reason) {
+        (true, None) => Some(crate::saved_sites::claim(options.site_slug.clone()).await?),
+        _ => None,
+    };
     // The file server and the storage worker report ready like a worker.
     let helpers = u32::from(shared) * (1 + u32::from(storage_slug.is_some()));
     // The boot waits for worker 0 (and the helpers); the other PHP workers
