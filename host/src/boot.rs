@@ -12,7 +12,7 @@ use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
 use crate::versions::WordPress;
 use protocol::manager::{JobTarget, PoolStart};
-use protocol::{PhpBuild, SiteKind, SiteSource, WorkerConfig, WorkerRole};
+use protocol::{PhpBuild, SiteKind, WorkerConfig, WorkerRole};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -487,35 +487,6 @@ fn compile(window: &Window, url: String) -> impl std::future::Future<Output = Re
     }
 }
 
-/// What the formatting worker installs, and the archives it installs from:
-/// the download's, or none for a saved site expected to reopen (it fetches
-/// the zips itself if it does not).
-async fn site_source(
-    window: &Window,
-    (site, wordpress, asset_base): (&Site, &WordPress, &str),
-    image: Option<String>,
-    reopened: Option<String>,
-    fetched: Option<Result<(SiteKind, js_sys::Array), JsValue>>,
-    storage_slug: Option<&str>,
-) -> Result<(SiteSource, js_sys::Array), JsValue> {
-    let urls = || site_archive_urls(site, wordpress, asset_base);
-    let (kind, archives, fetch_if_new) = match fetched {
-        Some(fetched) => {
-            let (kind, archives) = fetched?;
-            (kind, archives, Vec::new())
-        }
-        None if reopened.is_some() && reopened.as_deref() == storage_slug => (SiteKind::WordPress, js_sys::Array::new(), urls()),
-        // The saved site found is not the one this page holds (another tab has it).
-        None => {
-            let (kind, archives) = fetch_site(window, site, wordpress, image, asset_base).await?;
-            (kind, archives, Vec::new())
-        }
-    };
-    // A damaged image: the formatting worker installs the zips instead.
-    let image_fallback = if kind == SiteKind::Image { urls() } else { Vec::new() };
-    Ok((SiteSource { kind, image_fallback, fetch_if_new }, archives))
-}
-
 /// The worker module's bytes: compiled once here, and read for the memory
 /// limits it declares.
 async fn compile_worker_module(url: String, download: js_sys::Promise) -> Result<(WebAssembly::Module, MemoryLimits), JsValue> {
@@ -620,6 +591,30 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
     // The service worker's scope is the origin's root, so the site's URL is
     // known before its registration settles.
     let absolute_url = protocol::scope::url(&window.location().origin()?, &scope);
+    let (reopened, fetched) = site_download.await.map_err(|_| error("the site download was dropped"))?;
+    let (site_kind, archives, fetch_if_new) = match fetched {
+        Some(fetched) => {
+            let (kind, archives) = fetched?;
+            (kind, archives, Vec::new())
+        }
+        // The formatter fetches the zips should the site not reopen after all.
+        None if reopened.is_some() && reopened == storage_slug => {
+            (SiteKind::WordPress, js_sys::Array::new(), site_archive_urls(&options.site, &options.wordpress, &options.asset_base))
+        }
+        // The saved site found is not the one this page holds (another tab has it).
+        None => {
+            let (kind, archives) = fetch_site(&window, &options.site, &options.wordpress, image, &options.asset_base).await?;
+            (kind, archives, Vec::new())
+        }
+    };
+    let from_zips = site_kind == SiteKind::WordPress;
+    // A damaged image: the formatting worker installs the zips instead.
+    let image_fallback = match site_kind {
+        SiteKind::Image => site_archive_urls(&options.site, &options.wordpress, &options.asset_base),
+        _ => Vec::new(),
+    };
+    progress.step("site-download");
+
     let (worker_module, limits) = compile_worker_module(worker_module_url, worker_module_download).await?;
     progress.step("worker-module");
     let max_pages = options.memory_max_bytes / PAGE;
@@ -640,7 +635,8 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
 
     let config = WorkerConfig {
         index: 0,
-        formats: None,
+        format: false,
+        site: site_kind,
         site_url: absolute_url.trim_end_matches('/').to_string(),
         document_root: DOCUMENT_ROOT.into(),
         fs_initial_bytes: options.fs_initial_bytes,
@@ -651,14 +647,15 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         role: WorkerRole::Php,
         keeps_site: None,
         networking: options.networking,
+        image_fallback,
+        fetch_if_new,
     };
     let layout = Layout::new(options.workers, memory.is_some(), storage_slug.is_some());
     // The process manager holds the pool, off this thread. A helper (the
     // storage worker, else the file server) formats the filesystem —
     // opening the saved site, or installing the site — and needs no
-    // php.wasm: the helpers start now, while the site downloads and
-    // php.wasm compiles; the formatter once the site is here, worker 0 once
-    // php.wasm is, and then waits for the filesystem. Without helpers (no
+    // php.wasm: the helpers start now, while it still compiles, and worker
+    // 0 once it is, then waits for the filesystem. Without helpers (no
     // isolation) the single worker formats it. The formatter's failure (a
     // site that cannot be opened) ends the boot.
     let worker_ready = {
@@ -677,42 +674,15 @@ pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
         memory,
         memory_descriptor: descriptor,
         worker_module,
+        archives,
         unsaved_reason: unsaved_reason.map(|why| format!("This site is not saved: {why}.")),
         on_site_stopped,
         boot_workers: layout.boot_workers().len() as u32,
         on_worker_ready: Box::new(worker_ready),
     })?;
-    // The site and php.wasm reach the manager in the order they arrive.
-    let site_sent = {
-        let (sender, receiver) = futures_channel::oneshot::channel();
-        let (manager, progress, storage_slug) = (manager.clone(), progress.clone(), storage_slug.clone());
-        let (window, site, wordpress, asset_base) = (window.clone(), options.site.clone(), options.wordpress.clone(), options.asset_base.clone());
-        wasm_bindgen_futures::spawn_local(async move {
-            let sent = async {
-                let (reopened, fetched) = site_download.await.map_err(|_| error("the site download was dropped"))?;
-                let (source, archives) = site_source(&window, (&site, &wordpress, &asset_base), image, reopened, fetched, storage_slug.as_deref()).await?;
-                progress.step("site-download");
-                manager.site(source.clone(), &archives)?;
-                Ok::<_, JsValue>(source.kind == SiteKind::WordPress)
-            };
-            let _ = sender.send(sent.await);
-        });
-        receiver
-    };
     let php_module = php_module.await.inspect_err(|_| manager.terminate())?;
     progress.step("php-module");
     manager.php_module(&php_module)?;
-    let from_zips = match site_sent.await {
-        Ok(Ok(from_zips)) => from_zips,
-        Ok(Err(failed)) => {
-            manager.terminate();
-            return Err(failed);
-        }
-        Err(_) => {
-            manager.terminate();
-            return Err(error("the site download was dropped"));
-        }
-    };
     let workers_ready = async {
         match booted.await {
             Ok(Ok(())) => Ok(()),

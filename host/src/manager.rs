@@ -11,7 +11,7 @@ use crate::pool::{BootKit, GiveUp, Pending, Pool};
 use crate::scheduler::Target;
 use js_sys::{Array, Uint8Array, WebAssembly};
 use protocol::manager::{FromManager, JobTarget, PoolStart, ToManager};
-use protocol::{Job, JobResult, PageMessage, ScopedRequest, SiteSource};
+use protocol::{Job, JobResult, PageMessage, ScopedRequest};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -45,10 +45,9 @@ impl PageLink {
 struct State {
     page: PageLink,
     pool: RefCell<Option<Pool>>,
-    /// What the formatting worker installs, and its archives, kept until it
-    /// starts (worker 0 formats when there are no helpers, once php.wasm is
-    /// compiled too).
-    site: RefCell<Option<(SiteSource, Array)>>,
+    /// The formatting worker's archives, kept until it starts (worker 0
+    /// formats when there are no helpers, once php.wasm is compiled).
+    boot_archives: RefCell<Array>,
     /// The scope the page claimed: the only one whose requests are served.
     scope: RefCell<Option<String>>,
 }
@@ -56,7 +55,7 @@ struct State {
 type Shared = Rc<State>;
 
 fn new_state(page: PageLink) -> Shared {
-    Rc::new(State { page, pool: RefCell::new(None), site: RefCell::new(None), scope: RefCell::new(None) })
+    Rc::new(State { page, pool: RefCell::new(None), boot_archives: RefCell::new(Array::new()), scope: RefCell::new(None) })
 }
 
 /// The manager's entry in its own worker (host/src-js/manager-worker.js):
@@ -118,24 +117,16 @@ fn on_message(state: &Shared, data: &JsValue) {
     let pool = || state.pool.borrow().clone();
     match message {
         ToManager::Start(start) => {
-            if let Err(e) = start_pool(state, start, attachment(1), attachment(2), attachment(3)) {
+            let archives = data.slice(4, data.length());
+            if let Err(e) = start_pool(state, start, attachment(1), attachment(2), attachment(3), archives) {
                 state.page.post(&FromManager::BootFailed { message: crate::util::message_of(&e) }, &Array::new());
-            }
-        }
-        ToManager::Site(source) => {
-            *state.site.borrow_mut() = Some((source, data.slice(1, data.length())));
-            if let Some(pool) = pool() {
-                boot_formatter_when_ready(state, &pool);
             }
         }
         ToManager::PhpModule => {
             let Some(pool) = pool() else { return };
             pool.set_php_module(attachment(1).unchecked_into());
-            if pool.layout().formatter() == 0 {
-                boot_formatter_when_ready(state, &pool);
-            } else {
-                boot_worker(state, &pool, 0, None, &Array::new());
-            }
+            let archives = if pool.layout().formatter() == 0 { state.boot_archives.replace(Array::new()) } else { Array::new() };
+            boot_worker(state, &pool, 0, &archives);
         }
         ToManager::Submit { call, target, job } => {
             let reply: MessagePort = attachment(1).unchecked_into();
@@ -171,10 +162,9 @@ fn scheduler_target(target: JobTarget) -> Target {
     }
 }
 
-/// Makes the pool and starts its helpers but the formatter, which starts
-/// once the site is known (`ToManager::Site`); the PHP workers but the
-/// first start after the first page (`Pool::defer`).
-fn start_pool(state: &Shared, start: PoolStart, memory: JsValue, descriptor: JsValue, worker_module: JsValue) -> Result<(), JsValue> {
+/// Makes the pool and starts its helpers (the formatter first); the PHP
+/// workers but the first start after the first page (`Pool::defer`).
+fn start_pool(state: &Shared, start: PoolStart, memory: JsValue, descriptor: JsValue, worker_module: JsValue, archives: Array) -> Result<(), JsValue> {
     let PoolStart { workers, limits, script_url, config, storage_slug } = start;
     let kit = BootKit {
         script_url,
@@ -190,30 +180,20 @@ fn start_pool(state: &Shared, start: PoolStart, memory: JsValue, descriptor: JsV
     *state.pool.borrow_mut() = Some(pool.clone());
     let formatter = pool.layout().formatter();
     pool.defer((1..workers).collect());
-    for index in pool.layout().helpers().filter(|&index| index != formatter) {
-        boot_worker(state, &pool, index, None, &Array::new());
+    *state.boot_archives.borrow_mut() = archives;
+    for index in pool.layout().helpers() {
+        let archives = if index == formatter { state.boot_archives.replace(Array::new()) } else { Array::new() };
+        boot_worker(state, &pool, index, &archives);
     }
-    boot_formatter_when_ready(state, &pool);
     Ok(())
-}
-
-/// Starts the worker that formats the filesystem once the site is known
-/// and, when that is worker 0 (no helpers), php.wasm is compiled.
-fn boot_formatter_when_ready(state: &Shared, pool: &Pool) {
-    let formatter = pool.layout().formatter();
-    if formatter == 0 && !pool.has_php_module() {
-        return;
-    }
-    let Some((source, archives)) = state.site.borrow_mut().take() else { return };
-    boot_worker(state, pool, formatter, Some(source), &archives);
 }
 
 /// Starts one of the workers the boot waits for, and tells the page when it
 /// is up; if it fails, the boot fails and every worker stops (those still
 /// waiting for the filesystem would wait forever).
-fn boot_worker(state: &Shared, pool: &Pool, index: u32, formats: Option<SiteSource>, archives: &Array) {
+fn boot_worker(state: &Shared, pool: &Pool, index: u32, archives: &Array) {
     let page = state.page.clone();
-    let ready = match pool.spawn(index, formats, archives) {
+    let ready = match pool.spawn(index, index == pool.layout().formatter(), archives) {
         Ok(ready) => ready,
         Err(e) => return boot_failed(&page, pool, format!("worker {index} could not start: {}", crate::util::message_of(&e))),
     };

@@ -8,7 +8,7 @@ use crate::util::{error, next_message, set};
 use futures_channel::oneshot;
 use js_sys::{Array, Function, Object, Uint8Array, WebAssembly};
 use protocol::manager::{FromManager, JobTarget, PoolStart, StorageOpened, ToManager, WorkerInfo};
-use protocol::{Job, JobResult, PageMessage, ScopedRequest, SiteSource};
+use protocol::{Job, JobResult, PageMessage, ScopedRequest};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -85,6 +85,8 @@ pub struct Start {
     pub memory: Option<WebAssembly::Memory>,
     pub memory_descriptor: Object,
     pub worker_module: WebAssembly::Module,
+    /// The formatting worker's archives (transferred).
+    pub archives: Array,
     pub unsaved_reason: Option<String>,
     pub on_site_stopped: Option<Function>,
     /// How many workers the boot waits for (`Layout::boot_workers`), and
@@ -133,8 +135,10 @@ impl Manager {
             &start.memory.map(JsValue::from).unwrap_or(JsValue::NULL),
             &start.memory_descriptor,
             &start.worker_module,
-        );
-        manager.post(&ToManager::Start(start.pool), &attachments, &Array::new())?;
+        )
+        .concat(&start.archives);
+        let buffers: Array = start.archives.iter().map(|a| JsValue::from(Uint8Array::new(&a).buffer())).collect();
+        manager.post(&ToManager::Start(start.pool), &attachments, &buffers)?;
         Ok((manager, booted))
     }
 
@@ -245,13 +249,6 @@ impl Manager {
     fn post(&self, message: &ToManager, attachments: &Array, transfer: &Array) -> Result<(), JsValue> {
         let data = Array::of1(&Uint8Array::from(&protocol::encode(message)[..])).concat(attachments);
         self.inner.endpoint.post(&data, transfer)
-    }
-
-    /// The site is downloaded (or expected to reopen): the worker that
-    /// formats the filesystem starts with `archives` (transferred).
-    pub fn site(&self, source: SiteSource, archives: &Array) -> Result<(), JsValue> {
-        let buffers: Array = archives.iter().map(|a| JsValue::from(Uint8Array::new(&a).buffer())).collect();
-        self.post(&ToManager::Site(source), archives, &buffers)
     }
 
     /// php.wasm is compiled: PHP worker 0 starts.

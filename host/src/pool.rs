@@ -11,7 +11,7 @@ use shared_fs::SafePointState;
 use futures_channel::oneshot;
 use js_sys::{Array, Int32Array, Object, Uint8Array, WebAssembly};
 use protocol::manager::{FromManager, StorageOpened, WorkerInfo, WorkerStateName};
-use protocol::{Job, JobEnvelope, JobResult, SiteSource, ToWorker, WorkerConfig, WorkerEvent, WorkerRole};
+use protocol::{Job, JobEnvelope, JobResult, ToWorker, WorkerConfig, WorkerEvent, WorkerRole};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -75,12 +75,12 @@ pub struct BootKit {
 
 impl BootKit {
     /// `[ToWorker::Boot, memory, descriptor, stack bytes, worker module, php module, ...archives]`.
-    fn message(&self, index: u32, formats: Option<SiteSource>, role: WorkerRole, archives: &Array) -> Array {
+    fn message(&self, index: u32, format: bool, role: WorkerRole, archives: &Array) -> Array {
         // The storage worker keeps the saved site; without a shared memory
         // the single PHP worker keeps it itself.
         let keeps = role == WorkerRole::Storage || (self.memory.is_none() && role == WorkerRole::Php);
         let keeps_site = if keeps { self.storage_slug.clone() } else { None };
-        let config = WorkerConfig { index, formats, role, keeps_site, ..self.config.clone() };
+        let config = WorkerConfig { index, format, role, keeps_site, ..self.config.clone() };
         let bytes = Uint8Array::from(&protocol::encode(&ToWorker::Boot(config))[..]);
         let message = Array::of5(
             &bytes,
@@ -184,10 +184,6 @@ impl Pool {
         let _ = self.inner.kit.php_module.set(module);
     }
 
-    pub fn has_php_module(&self) -> bool {
-        self.inner.kit.php_module.get().is_some()
-    }
-
     /// PHP workers to start later (see `Inner::deferred`).
     pub fn defer(&self, indices: Vec<u32>) {
         *self.inner.deferred.borrow_mut() = indices;
@@ -223,7 +219,7 @@ impl Pool {
     /// Starts PHP worker `index` for a site that is up; a start that fails
     /// is retried, then given up (`Scheduler::boot_failed`).
     fn join_site(&self, index: u32) {
-        let ready = match self.spawn(index, None, &Array::new()) {
+        let ready = match self.spawn(index, false, &Array::new()) {
             Ok(ready) => ready,
             Err(e) => {
                 web_sys::console::error_2(&format!("could not start worker {index}").into(), &e);
@@ -353,12 +349,12 @@ impl Pool {
     }
 
     /// Starts worker `index`; the receiver fires when it is ready (or failed).
-    /// The worker that formats the filesystem (`formats`) installs the site
-    /// from `archives` (transferred: the page keeps no copy).
+    /// The worker that formats the filesystem installs the site from
+    /// `archives` (transferred: the page keeps no copy).
     pub fn spawn(
         &self,
         index: u32,
-        formats: Option<SiteSource>,
+        format: bool,
         archives: &Array,
     ) -> Result<oneshot::Receiver<Result<(), String>>, JsValue> {
         let options = WorkerOptions::new();
@@ -426,7 +422,7 @@ impl Pool {
         on_error.forget();
 
         let buffers: Array = archives.iter().map(|a| JsValue::from(Uint8Array::new(&a).buffer())).collect();
-        worker.post_message_with_transfer(&self.inner.kit.message(index, formats, role, archives), &buffers)?;
+        worker.post_message_with_transfer(&self.inner.kit.message(index, format, role, archives), &buffers)?;
         self.inner.slots.borrow_mut()[index as usize].worker = Some(worker);
         Ok(receiver)
     }

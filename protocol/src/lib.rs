@@ -179,9 +179,10 @@ pub enum JobResult {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct WorkerConfig {
     pub index: u32,
-    /// Set for the one worker that formats the shared filesystem: it opens
-    /// the saved site, or installs this one; the others attach.
-    pub formats: Option<SiteSource>,
+    /// The first worker formats the shared filesystem and installs the
+    /// site into it; the others attach.
+    pub format: bool,
+    pub site: SiteKind,
     /// The site's base URL without a trailing slash (WordPress's home URL).
     pub site_url: String,
     pub document_root: String,
@@ -200,14 +201,6 @@ pub struct WorkerConfig {
     /// PHP's outgoing HTTP goes out through `fetch()`; off, it fails with a
     /// clear error (worker/src/net.rs).
     pub networking: bool,
-}
-
-/// What the formatting worker installs when no saved site reopens. The
-/// page knows it once its download is done, so the worker that formats
-/// starts then (the others start before).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub struct SiteSource {
-    pub kind: SiteKind,
     /// With `SiteKind::Image`: the archives to install instead (as
     /// `SiteKind::WordPress`) if the image is damaged.
     pub image_fallback: Vec<String>,
@@ -448,11 +441,8 @@ mod tests {
     fn worker_config_round_trips() {
         let config = WorkerConfig {
             index: 3,
-            formats: Some(SiteSource {
-                kind: SiteKind::WordPress,
-                image_fallback: vec!["http://h/wordpress/wp-6.5.zip".into()],
-                fetch_if_new: vec!["http://h/site-images/wp-6.5.img".into()],
-            }),
+            format: true,
+            site: SiteKind::WordPress,
             site_url: "http://127.0.0.1:8080/scope:1".into(),
             document_root: "/wordpress".into(),
             fs_initial_bytes: 1 << 20,
@@ -463,6 +453,8 @@ mod tests {
             role: WorkerRole::Files,
             keeps_site: None,
             networking: false,
+            image_fallback: vec!["http://h/wordpress/wp-6.5.zip".into()],
+            fetch_if_new: vec!["http://h/site-images/wp-6.5.img".into()],
         };
         assert_eq!(decode::<WorkerConfig>(&encode(&config)).unwrap(), config);
     }
@@ -532,7 +524,8 @@ mod tests {
     fn envelopes_round_trip() {
         let boot = ToWorker::Boot(WorkerConfig {
             index: 0,
-            formats: Some(SiteSource { kind: SiteKind::Blank, image_fallback: Vec::new(), fetch_if_new: Vec::new() }),
+            format: true,
+            site: SiteKind::Blank,
             site_url: "http://h/scope:a".into(),
             document_root: "/wordpress".into(),
             fs_initial_bytes: 1,
@@ -543,6 +536,8 @@ mod tests {
             role: WorkerRole::Php,
             keeps_site: Some("my-site".into()),
             networking: true,
+            image_fallback: Vec::new(),
+            fetch_if_new: Vec::new(),
         });
         let job = ToWorker::Job(JobEnvelope { id: 1, job: Job::Stats });
         for message in [boot, job, ToWorker::Recycle] {

@@ -6,7 +6,7 @@
 //! As everywhere, a message is `[bytes, ...attachments]`; each variant names
 //! its attachments.
 
-use crate::{Job, JobResult, ScopedRequest, SiteSource, WorkerConfig};
+use crate::{Job, JobResult, ScopedRequest, WorkerConfig};
 use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
@@ -79,13 +79,9 @@ pub struct StorageOpened {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub enum ToManager {
     /// Always the first. Attachments: the shared memory (or null without
-    /// isolation), the memory's descriptor, the worker module. The helpers
-    /// start at once, but the one that formats the filesystem (`Site`).
+    /// isolation), the memory's descriptor, the worker module, then the
+    /// formatting worker's archives. The helpers start at once.
     Start(PoolStart),
-    /// What the formatting worker installs should no saved site reopen; it
-    /// starts now. Attachments: the site's archives (none when the saved
-    /// site is expected to reopen).
-    Site(SiteSource),
     /// php.wasm is compiled. Attachment: its module. Worker 0 starts; the
     /// other PHP workers start after the first page.
     PhpModule,
@@ -171,7 +167,8 @@ mod tests {
     fn config() -> WorkerConfig {
         WorkerConfig {
             index: 0,
-            formats: None,
+            format: false,
+            site: SiteKind::Image,
             site_url: "http://127.0.0.1:8080/scope:1".into(),
             document_root: "/wordpress".into(),
             fs_initial_bytes: 1 << 20,
@@ -182,6 +179,8 @@ mod tests {
             role: WorkerRole::Php,
             keeps_site: None,
             networking: true,
+            image_fallback: vec!["http://h/wordpress/wp-6.5.zip".into()],
+            fetch_if_new: Vec::new(),
         }
     }
 
@@ -196,8 +195,6 @@ mod tests {
         for message in [
             ToManager::Start(PoolStart { workers: 4, limits, script_url: "http://h/worker/worker-entry.js".into(), config: config(), storage_slug: Some("my-site".into()) }),
             ToManager::Start(PoolStart { workers: 1, limits, script_url: "w.js".into(), config: config(), storage_slug: None }),
-            ToManager::Site(SiteSource { kind: SiteKind::Image, image_fallback: vec!["http://h/wordpress/wp-6.5.zip".into()], fetch_if_new: Vec::new() }),
-            ToManager::Site(SiteSource { kind: SiteKind::WordPress, image_fallback: Vec::new(), fetch_if_new: vec!["a.zip".into(), "b.zip".into()] }),
             ToManager::PhpModule,
             ToManager::Submit { call: 3, target: JobTarget::Any, job: Job::Stats },
             ToManager::Submit { call: u64::MAX, target: JobTarget::Worker(7), job: Job::ReadFile { path: "/wordpress/é.php".into() } },

@@ -20,7 +20,7 @@ mod net;
 mod php_ini;
 pub mod routing;
 
-use protocol::{SiteSource, WorkerConfig};
+use protocol::WorkerConfig;
 use shared_fs::{Config, Errno, FileSystem, Timespec};
 use std::sync::OnceLock;
 use wasm_bindgen::prelude::*;
@@ -134,7 +134,7 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
     let config = CONFIG
         .with(|c| c.borrow_mut().take())
         .ok_or_else(|| JsValue::from_str("attach before configure"))?;
-    let fs = if let Some(source) = config.formats.clone() {
+    let fs = if config.format {
         // Set before the filesystem: a worker woken by it reads them at once.
         // (Already set when attaching again after a damaged image.)
         if DOCUMENT_ROOT.get() != Some(&config.document_root) {
@@ -156,12 +156,11 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 OPENED.with(|o| o.set(Some(Opened { restored: true, notice, open_ms, from_zips: false })));
                 fs
             }
-            None if archives.length() == 0 && !source.fetch_if_new.is_empty() => {
+            None if archives.length() == 0 && !config.fetch_if_new.is_empty() => {
                 // The page expected the saved site to reopen and sent no
                 // archives: the JS glue fetches them and attaches again.
-                let urls = source.fetch_if_new.clone();
-                let formats = Some(SiteSource { fetch_if_new: Vec::new(), ..source });
-                CONFIG.with(|c| *c.borrow_mut() = Some(WorkerConfig { formats, ..config }));
+                let urls = config.fetch_if_new.clone();
+                CONFIG.with(|c| *c.borrow_mut() = Some(WorkerConfig { fetch_if_new: Vec::new(), ..config }));
                 TO_FETCH.with(|f| *f.borrow_mut() = Some(ToFetch { urls: Some(urls), notice: None }));
                 return Err(JsValue::from_str("the site's archives are not here yet"));
             }
@@ -183,14 +182,13 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 // and their entries never sit whole in the shared heap.
                 let archives: Vec<JsZip> = archives.iter().map(|a| JsZip(js_sys::Uint8Array::new(&a))).collect();
                 let archives: Vec<&dyn archive::ZipBytes> = archives.iter().map(|a| a as &dyn archive::ZipBytes).collect();
-                if let Err(e) = site::install(&formatted, &source.kind, &archives, &config.document_root) {
-                    if source.kind == protocol::SiteKind::Image && !source.image_fallback.is_empty() {
+                if let Err(e) = site::install(&formatted, &config.site, &archives, &config.document_root) {
+                    if config.site == protocol::SiteKind::Image && !config.image_fallback.is_empty() {
                         // The JS glue fetches the zips (`archives_to_fetch`)
                         // and attaches again; this filesystem is dropped.
                         let notice = format!("The prebuilt site image is damaged ({e}); the site was installed from the WordPress zips instead.");
-                        let urls = source.image_fallback.clone();
-                        let formats = Some(SiteSource { kind: protocol::SiteKind::WordPress, image_fallback: Vec::new(), ..source });
-                        let retry = WorkerConfig { formats, ..config };
+                        let urls = config.image_fallback.clone();
+                        let retry = WorkerConfig { site: protocol::SiteKind::WordPress, image_fallback: Vec::new(), ..config };
                         CONFIG.with(|c| *c.borrow_mut() = Some(retry));
                         TO_FETCH.with(|f| *f.borrow_mut() = Some(ToFetch { urls: Some(urls), notice: Some(notice) }));
                     }
