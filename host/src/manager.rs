@@ -235,7 +235,7 @@ fn serve_service_worker(state: &Shared, port: MessagePort) {
 }
 
 fn serve(state: &Shared, mut scoped: ScopedRequest, reply: MessagePort, give_up: GiveUp) {
-    protocol::trace::stamp(&mut scoped.request.headers, "manager", crate::util::now_ms());
+    protocol::trace::stamp(&mut scoped.request.headers, "manager", protocol::clock::now_ms());
     if state.scope.borrow().as_deref() != Some(scoped.scope.as_str()) {
         return fail(&reply, format!("scope {} is not served by this page", scoped.scope));
     }

@@ -148,10 +148,6 @@ struct Inner {
     deferred: RefCell<Vec<u32>>,
 }
 
-fn now() -> f64 {
-    crate::util::get(&js_sys::global(), "performance").dyn_into::<web_sys::Performance>().map_or_else(|_| js_sys::Date::now(), |p| p.now())
-}
-
 /// Answers a job the pool gives up on (`GaveUp::answer`).
 fn give_up(to: &GiveUp, http: bool, why: &GaveUp) {
     to.answer(&why.answer(http));
@@ -519,7 +515,7 @@ impl Pool {
             WorkerEvent::Ready { safe_point, .. } => {
                 self.inner.slots.borrow_mut()[index as usize].safe_point = Some(safe_point);
                 self.boot_finished(index, Ok(()));
-                let next = self.inner.scheduler.borrow_mut().worker_ready(index, now());
+                let next = self.inner.scheduler.borrow_mut().worker_ready(index, protocol::clock::now_ms());
                 self.run(next);
             }
             WorkerEvent::JobDone { id, php_heap_bytes } => {
@@ -530,7 +526,7 @@ impl Pool {
                     page_done = slots[index as usize].in_flight.take().is_some_and(|f| f.http);
                 }
                 drop(slots);
-                let after = self.inner.scheduler.borrow_mut().complete_or_recycle(index, id, now(), php_heap_bytes);
+                let after = self.inner.scheduler.borrow_mut().complete_or_recycle(index, id, protocol::clock::now_ms(), php_heap_bytes);
                 match after {
                     AfterJob::Next(next) => self.run(next),
                     // It reports `Ready` once its fresh runtime is up.
@@ -559,7 +555,7 @@ impl Pool {
         if self.answer_if_failed(&pending) {
             return Ok(());
         }
-        let submitted = self.inner.scheduler.borrow_mut().submit(target, pending, now());
+        let submitted = self.inner.scheduler.borrow_mut().submit(target, pending, protocol::clock::now_ms());
         match submitted {
             Ok(None) => self.start_for_waiting(), // it waits: more hands now
             Ok(dispatch) => self.run(dispatch),
@@ -588,13 +584,13 @@ impl Pool {
         }
         let Some(deadline) = self.inner.scheduler.borrow().next_deadline() else { return };
         let pool = self.clone();
-        let delay = (deadline - now()).max(0.0).ceil() as i32 + 1;
+        let delay = (deadline - protocol::clock::now_ms()).max(0.0).ceil() as i32 + 1;
         *self.inner.timer.borrow_mut() = Some(crate::util::set_timeout(move || pool.expire(), delay));
     }
 
     fn expire(&self) {
         *self.inner.timer.borrow_mut() = None;
-        let Expired { queued, overdue } = self.inner.scheduler.borrow_mut().expire(now());
+        let Expired { queued, overdue } = self.inner.scheduler.borrow_mut().expire(protocol::clock::now_ms());
         for (_, pending) in queued {
             let http = matches!(pending.job, Job::Http(_));
             give_up(&pending.give_up, http, &GaveUp::WaitedTooLong);

@@ -89,8 +89,3 @@ pub fn set_timeout(f: impl FnOnce() + 'static, ms: i32) -> i32 {
 pub fn clear_timeout(handle: i32) {
     global_clear_timeout(handle);
 }
-
-/// Now on the clock every context shares (for `protocol::trace`).
-pub fn now_ms() -> f64 {
-    get(&js_sys::global(), "performance").dyn_into::<web_sys::Performance>().map_or(0.0, |p| p.time_origin() + p.now())
-}

@@ -11,6 +11,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "clock")]
+pub mod clock;
 pub mod heap_lock;
 pub mod manager;
 pub mod percent;

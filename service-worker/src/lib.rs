@@ -83,7 +83,7 @@ fn claim_scope(scope: String, client_id: String, assets_url: Option<String>, por
 /// Answers one fetch. The JS glue calls this only for same-origin requests.
 #[wasm_bindgen]
 pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
-    let arrived = now_ms();
+    let arrived = protocol::clock::now_ms();
     let url = web_sys::Url::new(&request.url())?;
     if url.pathname() == protocol::trace::CONTROL_PATH {
         // The bench's control: our Response alone, without the hops.
@@ -136,12 +136,6 @@ fn describe(e: &JsValue) -> String {
         .map(|err| String::from(err.message()))
         .or_else(|| e.as_string())
         .unwrap_or_else(|| format!("{e:?}"))
-}
-
-/// Now on the clock every context shares (for `protocol::trace`).
-fn now_ms() -> f64 {
-    let performance = global().performance();
-    performance.as_ref().map_or(0.0, |p| p.time_origin() + p.now())
 }
 
 async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: String, arrived: f64) -> Result<Response, JsValue> {
@@ -209,7 +203,7 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
     match protocol::decode::<JobResult>(&bytes).map_err(|e| JsValue::from_str(&e))? {
         JobResult::Http(response) if is_static_miss(&response) => static_asset(scope, rest, response).await,
         JobResult::Http(mut response) => {
-            protocol::trace::stamp(&mut response.headers, "sw-out", now_ms());
+            protocol::trace::stamp(&mut response.headers, "sw-out", protocol::clock::now_ms());
             to_response(response)
         }
         JobResult::Failed { message, .. } => error_response(500, &message),

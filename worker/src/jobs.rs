@@ -24,8 +24,9 @@ enum JobPlan {
     /// no job).
     Reply { id: Option<u64>, reply: JobResult },
     /// Await `php.run(options)`, after a run of `prelude` if it is not
-    /// empty, then call `finish_job` with its response.
-    RunPhp { id: u64, run: PhpRun, options: Object, prelude: String },
+    /// empty, then call `finish_job` with its response (what becomes of it
+    /// is in `PLANNED`).
+    RunPhp { id: u64, options: Object, prelude: String },
     /// The file server has no PHP: this event goes back to the host, with
     /// the job's port.
     HandBack(WorkerEvent),
@@ -43,11 +44,10 @@ impl JobPlan {
                 set(&out, "id", &id(job));
                 set(&out, "reply", &Uint8Array::from(&protocol::encode(&reply)[..]));
             }
-            JobPlan::RunPhp { id: job, run, options, prelude } => {
+            JobPlan::RunPhp { id: job, options, prelude } => {
                 set(&out, "id", &id(Some(job)));
                 set(&out, "prelude", &JsValue::from_str(&prelude));
                 set(&out, "php", &options);
-                PLANNED.with(|p| *p.borrow_mut() = Some(run));
             }
             JobPlan::HandBack(event) => set(&out, "handBack", &Uint8Array::from(&protocol::encode(&event)[..])),
         }
@@ -237,7 +237,10 @@ pub fn start_job(envelope: &[u8]) -> JsValue {
     };
     let plan = match outcome.unwrap_or_else(Step::Reply) {
         Step::Reply(reply) => JobPlan::Reply { id: Some(id), reply },
-        Step::Php(run, options, cwd) if crate::serves_php() => JobPlan::RunPhp { id, run, options, prelude: prelude(&cwd) },
+        Step::Php(run, options, cwd) if crate::serves_php() => {
+            PLANNED.with(|p| *p.borrow_mut() = Some(run));
+            JobPlan::RunPhp { id, options, prelude: prelude(&cwd) }
+        }
         Step::Php(..) => JobPlan::HandBack(WorkerEvent::NeedsPhp { id }),
     };
     plan.into_js()
@@ -271,7 +274,7 @@ pub fn finish_job(response: JsValue) -> Vec<u8> {
         Some(PhpRun::Http { request_uri, trace }) => {
             let mut http = keep_cookies(http_response(&response), &request_uri);
             if let Some(trace) = trace {
-                http.headers.push((protocol::trace::HEADER.into(), protocol::trace::append(&trace, "php", now_ms())));
+                http.headers.push((protocol::trace::HEADER.into(), protocol::trace::append(&trace, "php", protocol::clock::now_ms())));
             }
             JobResult::Http(http)
         }
@@ -326,15 +329,6 @@ fn js_failure(e: JsValue) -> JobResult {
     JobResult::Failed { message: crate::message_of(&e), errno: None }
 }
 
-/// Now on the clock every context shares (for `protocol::trace`).
-fn now_ms() -> f64 {
-    let performance = get(&js_sys::global(), "performance");
-    let call = |name: &str| {
-        get(&performance, name).dyn_ref::<js_sys::Function>().and_then(|f| f.call0(&performance).ok()).and_then(|v| v.as_f64())
-    };
-    get(&performance, "timeOrigin").as_f64().unwrap_or(0.0) + call("now").unwrap_or(0.0)
-}
-
 fn set(target: &Object, key: &str, value: &JsValue) {
     // Setting a property on a plain object we just made cannot fail.
     let _ = Reflect::set(target, &JsValue::from_str(key), value);
@@ -382,7 +376,7 @@ fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
     Ok(match routing::route(fs, document_root(), &path) {
         Route::Php { script_path, script_name } => {
             let (options, request_uri) = script_options(request, &script_path, &script_name, query);
-            let trace = protocol::trace::find(&request.headers).map(|t| protocol::trace::append(t, "worker", now_ms()));
+            let trace = protocol::trace::find(&request.headers).map(|t| protocol::trace::append(t, "worker", protocol::clock::now_ms()));
             // PHP's built-in server runs a request in the document root.
             Step::Php(PhpRun::Http { request_uri, trace }, options, document_root().to_string())
         }
