@@ -61,8 +61,18 @@ fn storage_manager() -> Option<web_sys::StorageManager> {
     get_directory.is_function().then(|| storage.unchecked_into())
 }
 
+thread_local! {
+    /// `sites_dir`, once opened: a boot asks for it twice (`likely_reopened`,
+    /// `unavailable`), and each opening is a few OPFS calls, which take tens
+    /// of ms while php.wasm downloads.
+    static SITES_DIR: std::cell::RefCell<Option<FileSystemDirectoryHandle>> = const { std::cell::RefCell::new(None) };
+}
+
 /// The folder holding every saved site (created on first use).
 async fn sites_dir() -> Result<FileSystemDirectoryHandle, JsValue> {
+    if let Some(dir) = SITES_DIR.with(|d| d.borrow().clone()) {
+        return Ok(dir);
+    }
     let storage = storage_manager().ok_or_else(|| js_sys::Error::new(NO_STORAGE))?;
     let mut dir: FileSystemDirectoryHandle = JsFuture::from(storage.get_directory()).await?.unchecked_into();
     let create = FileSystemGetDirectoryOptions::new();
@@ -70,6 +80,7 @@ async fn sites_dir() -> Result<FileSystemDirectoryHandle, JsValue> {
     for name in SITES_PATH {
         dir = JsFuture::from(dir.get_directory_handle_with_options(name, &create)).await?.unchecked_into();
     }
+    SITES_DIR.with(|d| *d.borrow_mut() = Some(dir.clone()));
     Ok(dir)
 }
 
