@@ -393,7 +393,7 @@ fn registering_service_worker(window: &Window, asset_base: &str) -> js_sys::Prom
 async fn service_worker_ready(registering: &js_sys::Promise) -> Result<ServiceWorkerRegistration, String> {
     match JsFuture::from(registering.clone()).await {
         Ok(registration) => Ok(registration.unchecked_into()),
-        Err(why) => Err(why.as_string().unwrap_or_else(|| format!("{why:?}"))),
+        Err(why) => Err(crate::util::message_of(&why)),
     }
 }
 

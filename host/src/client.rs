@@ -176,7 +176,7 @@ impl Client {
             constants_chain: RefCell::new(Promise::resolve(&JsValue::UNDEFINED)),
         };
         if let Some(claim) = claim {
-            client.serve_service_worker(claim);
+            client.route_scope_to_manager(claim);
         }
         client
     }
@@ -190,7 +190,7 @@ impl Client {
     /// The service worker's requests for our scope go to the process
     /// manager on `port` (made at claim time) without the page; after a
     /// service worker restart, through the page (`isolation::claims_again`).
-    fn serve_service_worker(&self, Claim { port, assets_url }: Claim) {
+    fn route_scope_to_manager(&self, Claim { port, assets_url }: Claim) {
         if let Err(e) = self.manager.serve_scope(&self.scope, &port) {
             web_sys::console::error_2(&"the site's requests cannot reach the process manager".into(), &e);
         }
@@ -214,11 +214,8 @@ impl Client {
                     web_sys::console::warn_2(&"could not claim the site's scope again".into(), &e);
                 }
             }
-            let forwarded = match protocol::decode::<PageMessage>(&Uint8Array::new(&data.get(0)).to_vec()) {
-                Ok(PageMessage::Http(scoped)) => manager.forward(scoped, &reply).map_err(|e| crate::util::message_of(&e)),
-                Ok(other) => Err(format!("the service worker sent {other:?}, not a request")),
-                Err(e) => Err(e),
-            };
+            let forwarded = PageMessage::decode_request(&Uint8Array::new(&data.get(0)).to_vec())
+                .and_then(|scoped| manager.forward(scoped, &reply).map_err(|e| crate::util::message_of(&e)));
             if let Err(message) = forwarded {
                 let failure = JobResult::Failed { message, errno: None };
                 let _ = reply.post_message(&Uint8Array::from(&protocol::encode(&failure)[..]));
@@ -654,7 +651,8 @@ impl Client {
         self.submit(JobTarget::Any, Job::ExportImage)
     }
 
-    /// `{capacity, used, highWater, max, inodes, memoryBytes}` of the shared filesystem.
+    /// `{capacity, used, highWater, max, inodes, memoryBytes, heapBytes,
+    /// heapPeak}`: the shared filesystem and the shared Rust heap.
     #[wasm_bindgen(unchecked_return_type = "Promise<FilesystemStats>")]
     pub fn stats(&self) -> Promise {
         self.submit(JobTarget::Any, Job::Stats)

@@ -221,12 +221,11 @@ fn serve_service_worker(state: &Shared, port: MessagePort) {
         // `[bytes, reply port]` (protocol::PageMessage::Http).
         let data = Array::from(&event.data());
         let Ok(reply) = data.get(1).dyn_into::<MessagePort>() else { return };
-        match protocol::decode::<PageMessage>(&Uint8Array::new(&data.get(0)).to_vec()) {
-            Ok(PageMessage::Http(scoped)) => {
+        match PageMessage::decode_request(&Uint8Array::new(&data.get(0)).to_vec()) {
+            Ok(scoped) => {
                 let give_up = GiveUp::ServiceWorker { port: answer_to.clone(), request_id: scoped.request_id };
                 serve(&state, scoped, reply, give_up);
             }
-            Ok(other) => fail(&reply, format!("the service worker sent {other:?}, not a request")),
             Err(e) => fail(&reply, e),
         }
     });
@@ -235,7 +234,7 @@ fn serve_service_worker(state: &Shared, port: MessagePort) {
 }
 
 fn serve(state: &Shared, mut scoped: ScopedRequest, reply: MessagePort, give_up: GiveUp) {
-    protocol::trace::stamp(&mut scoped.request.headers, "manager", protocol::clock::now_ms());
+    protocol::trace::stamp(&mut scoped.request.headers, "manager", protocol::web::now_ms());
     if state.scope.borrow().as_deref() != Some(scoped.scope.as_str()) {
         return fail(&reply, format!("scope {} is not served by this page", scoped.scope));
     }

@@ -515,7 +515,7 @@ impl Pool {
             WorkerEvent::Ready { safe_point, .. } => {
                 self.inner.slots.borrow_mut()[index as usize].safe_point = Some(safe_point);
                 self.boot_finished(index, Ok(()));
-                let next = self.inner.scheduler.borrow_mut().worker_ready(index, protocol::clock::now_ms());
+                let next = self.inner.scheduler.borrow_mut().worker_ready(index, protocol::web::now_ms());
                 self.run(next);
             }
             WorkerEvent::JobDone { id, php_heap_bytes } => {
@@ -526,7 +526,7 @@ impl Pool {
                     page_done = slots[index as usize].in_flight.take().is_some_and(|f| f.http);
                 }
                 drop(slots);
-                let after = self.inner.scheduler.borrow_mut().complete_or_recycle(index, id, protocol::clock::now_ms(), php_heap_bytes);
+                let after = self.inner.scheduler.borrow_mut().complete_or_recycle(index, id, protocol::web::now_ms(), php_heap_bytes);
                 match after {
                     AfterJob::Next(next) => self.run(next),
                     // It reports `Ready` once its fresh runtime is up.
@@ -555,7 +555,7 @@ impl Pool {
         if self.answer_if_failed(&pending) {
             return Ok(());
         }
-        let submitted = self.inner.scheduler.borrow_mut().submit(target, pending, protocol::clock::now_ms());
+        let submitted = self.inner.scheduler.borrow_mut().submit(target, pending, protocol::web::now_ms());
         match submitted {
             Ok(None) => self.start_for_waiting(), // it waits: more hands now
             Ok(dispatch) => self.run(dispatch),
@@ -584,13 +584,13 @@ impl Pool {
         }
         let Some(deadline) = self.inner.scheduler.borrow().next_deadline() else { return };
         let pool = self.clone();
-        let delay = (deadline - protocol::clock::now_ms()).max(0.0).ceil() as i32 + 1;
+        let delay = (deadline - protocol::web::now_ms()).max(0.0).ceil() as i32 + 1;
         *self.inner.timer.borrow_mut() = Some(crate::util::set_timeout(move || pool.expire(), delay));
     }
 
     fn expire(&self) {
         *self.inner.timer.borrow_mut() = None;
-        let Expired { queued, overdue } = self.inner.scheduler.borrow_mut().expire(protocol::clock::now_ms());
+        let Expired { queued, overdue } = self.inner.scheduler.borrow_mut().expire(protocol::web::now_ms());
         for (_, pending) in queued {
             let http = matches!(pending.job, Job::Http(_));
             give_up(&pending.give_up, http, &GaveUp::WaitedTooLong);

@@ -18,14 +18,7 @@ pub fn error(message: impl AsRef<str>) -> JsValue {
     js_sys::Error::new(message.as_ref()).into()
 }
 
-/// What a thrown value says, for a person: an `Error`'s message, a string
-/// as is, anything else as the console would show it.
-pub fn message_of(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
-}
+pub use protocol::web::message_of;
 
 /// A promise of the data of the next message on `port`, and its resolve
 /// function so the reply can also come from elsewhere.

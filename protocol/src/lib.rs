@@ -11,8 +11,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-#[cfg(feature = "clock")]
-pub mod clock;
 pub mod heap_lock;
 pub mod manager;
 pub mod percent;
@@ -21,6 +19,8 @@ pub mod shared_memory;
 pub mod static_files;
 pub mod storage;
 pub mod trace;
+#[cfg(feature = "web")]
+pub mod web;
 
 /// Marks a worker's 404 for a static file the shared filesystem lacks, so
 /// the service worker may serve it from the site's static assets instead.
@@ -386,6 +386,18 @@ pub enum PageMessage {
     Reply { request_id: u64, result: JobResult },
 }
 
+impl PageMessage {
+    /// The request in a message to the process manager (`Http`), or why
+    /// there is none: the manager's port and the page's fallback after a
+    /// service worker restart take requests alike.
+    pub fn decode_request(bytes: &[u8]) -> Result<ScopedRequest, String> {
+        match decode::<PageMessage>(bytes)? {
+            PageMessage::Http(scoped) => Ok(scoped),
+            other => Err(alloc::format!("the service worker sent {other:?}, not a request")),
+        }
+    }
+}
+
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Serializing these plain types into a Vec cannot fail.
     postcard::to_allocvec(value).unwrap_or_default()
@@ -554,12 +566,17 @@ mod tests {
         };
         for message in [
             PageMessage::ClaimScope { scope: "a".into(), assets_url: Some("/wordpress/wp-6.5/".into()) },
-            PageMessage::Http(ScopedRequest { request_id: 3, scope: "a".into(), request }),
+            PageMessage::Http(ScopedRequest { request_id: 3, scope: "a".into(), request: request.clone() }),
             PageMessage::Reply { request_id: 3, result: JobResult::Failed { message: "busy".into(), errno: None } },
         ] {
             assert_eq!(decode::<PageMessage>(&encode(&message)).unwrap(), message);
         }
         assert!(decode::<PageMessage>(&[0xff, 0xff]).is_err(), "a stray message is an error, not a guess");
+        let http = PageMessage::Http(ScopedRequest { request_id: 4, scope: "a".into(), request });
+        assert_eq!(PageMessage::decode_request(&encode(&http)).unwrap().request_id, 4);
+        let claim = encode(&PageMessage::ClaimScope { scope: "a".into(), assets_url: None });
+        assert!(PageMessage::decode_request(&claim).unwrap_err().contains("not a request"));
+        assert!(PageMessage::decode_request(&[0xff, 0xff]).unwrap_err().starts_with("malformed message"));
     }
 
     #[test]

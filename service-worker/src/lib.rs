@@ -83,7 +83,7 @@ fn claim_scope(scope: String, client_id: String, assets_url: Option<String>, por
 /// Answers one fetch. The JS glue calls this only for same-origin requests.
 #[wasm_bindgen]
 pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
-    let arrived = protocol::clock::now_ms();
+    let arrived = protocol::web::now_ms();
     let url = web_sys::Url::new(&request.url())?;
     if url.pathname() == protocol::trace::CONTROL_PATH {
         // The bench's control: our Response alone, without the hops.
@@ -95,7 +95,7 @@ pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
             let scope_url = protocol::scope::url(&url.origin(), scope);
             match serve_scoped(&request, scope, &rest, scope_url, arrived).await {
                 Ok(response) => Ok(response),
-                Err(e) => error_response(502, &format!("The PHP site could not answer: {}", describe(&e))),
+                Err(e) => error_response(502, &format!("The PHP site could not answer: {}", protocol::web::message_of(&e))),
             }
         }
         None => {
@@ -129,13 +129,6 @@ fn isolate(response: Response) -> Result<Response, JsValue> {
     init.set_status_text(&response.status_text());
     init.set_headers(&headers);
     Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
-}
-
-fn describe(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|err| String::from(err.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
 }
 
 async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: String, arrived: f64) -> Result<Response, JsValue> {
@@ -203,7 +196,7 @@ async fn serve_scoped(request: &Request, scope: &str, rest: &str, scope_url: Str
     match protocol::decode::<JobResult>(&bytes).map_err(|e| JsValue::from_str(&e))? {
         JobResult::Http(response) if is_static_miss(&response) => static_asset(scope, rest, response).await,
         JobResult::Http(mut response) => {
-            protocol::trace::stamp(&mut response.headers, "sw-out", protocol::clock::now_ms());
+            protocol::trace::stamp(&mut response.headers, "sw-out", protocol::web::now_ms());
             to_response(response)
         }
         JobResult::Failed { message, .. } => error_response(500, &message),

@@ -274,7 +274,7 @@ pub fn finish_job(response: JsValue) -> Vec<u8> {
         Some(PhpRun::Http { request_uri, trace }) => {
             let mut http = keep_cookies(http_response(&response), &request_uri);
             if let Some(trace) = trace {
-                http.headers.push((protocol::trace::HEADER.into(), protocol::trace::append(&trace, "php", protocol::clock::now_ms())));
+                http.headers.push((protocol::trace::HEADER.into(), protocol::trace::append(&trace, "php", protocol::web::now_ms())));
             }
             JobResult::Http(http)
         }
@@ -376,7 +376,7 @@ fn http_step(request: &HttpRequest) -> Result<Step, JobResult> {
     Ok(match routing::route(fs, document_root(), &path) {
         Route::Php { script_path, script_name } => {
             let (options, request_uri) = script_options(request, &script_path, &script_name, query);
-            let trace = protocol::trace::find(&request.headers).map(|t| protocol::trace::append(t, "worker", protocol::clock::now_ms()));
+            let trace = protocol::trace::find(&request.headers).map(|t| protocol::trace::append(t, "worker", protocol::web::now_ms()));
             // PHP's built-in server runs a request in the document root.
             Step::Php(PhpRun::Http { request_uri, trace }, options, document_root().to_string())
         }
