@@ -20,3 +20,5 @@ export function listSavedSites(): Promise<SavedSite[]>;
 export function renameSavedSite(from: string, to: string): Promise<void>;
 /** Deletes a saved site and its files; refused while it is open in a tab. */
 export function deleteSavedSite(slug: string): Promise<void>;
+/** A name no saved site has, made from an imported file's name. */
+export function slugForImport(fileName: string): Promise<string>;

@@ -6,6 +6,7 @@ import init, {
 	listSavedSites as listSites,
 	renameSavedSite as renameSite,
 	deleteSavedSite as deleteSite,
+	slugForImport as slugFor,
 } from '@bindgen/host';
 
 let loading;
@@ -37,4 +38,10 @@ export async function renameSavedSite(from, to) {
 export async function deleteSavedSite(slug) {
 	await ready();
 	return deleteSite(slug);
+}
+
+/** A free name for a site imported from the file `fileName`. */
+export async function slugForImport(fileName) {
+	await ready();
+	return slugFor(fileName);
 }

@@ -181,11 +181,16 @@ pub async fn claim(requested: Option<String>) -> Result<String, JsValue> {
     Ok(slug)
 }
 
-/// Every saved site: `[{slug, bytes, open}]`, `open` when a tab (this one
-/// included) has it open.
-#[wasm_bindgen(js_name = listSavedSites)]
-pub async fn list_saved_sites() -> Result<Array, JsValue> {
-    let dir = sites_dir().await?;
+/// A name for a site imported from the file `file_name` that no saved
+/// site has (`protocol::storage::slug_for_import`).
+#[wasm_bindgen(js_name = slugForImport)]
+pub async fn slug_for_import(file_name: String) -> Result<String, JsValue> {
+    let taken = saved_slugs(&sites_dir().await?).await?;
+    Ok(protocol::storage::slug_for_import(&file_name, &taken))
+}
+
+/// The slugs of every saved site, sorted.
+async fn saved_slugs(dir: &FileSystemDirectoryHandle) -> Result<Vec<String>, JsValue> {
     let keys = dir.keys();
     let mut slugs = Vec::new();
     loop {
@@ -198,6 +203,15 @@ pub async fn list_saved_sites() -> Result<Array, JsValue> {
         }
     }
     slugs.sort();
+    Ok(slugs)
+}
+
+/// Every saved site: `[{slug, bytes, open}]`, `open` when a tab (this one
+/// included) has it open.
+#[wasm_bindgen(js_name = listSavedSites)]
+pub async fn list_saved_sites() -> Result<Array, JsValue> {
+    let dir = sites_dir().await?;
+    let slugs = saved_slugs(&dir).await?;
     let out = Array::new();
     for slug in slugs {
         let site: FileSystemDirectoryHandle = JsFuture::from(dir.get_directory_handle(&slug)).await?.unchecked_into();

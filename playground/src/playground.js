@@ -2,7 +2,7 @@
 // the client as `window.playground` (a promise), the same client an
 // embedding page gets from startPlayground(). The page's options live in
 // its URL, so every setting change is a navigation to a new URL (a reboot).
-import { startPlayground, listSavedSites, renameSavedSite, deleteSavedSite } from './host/index.js';
+import { startPlayground, listSavedSites, renameSavedSite, deleteSavedSite, slugForImport } from './host/index.js';
 import { serveEmbedder } from './embed-api.js';
 
 const $ = (id) => document.getElementById(id);
@@ -196,11 +196,7 @@ $('import').addEventListener('change', async (event) => {
 			return;
 		}
 		// A new name from the file's; an existing site would ignore the zip.
-		const taken = new Set((await listSavedSites()).map((s) => s.slug));
-		const base = file.name.replace(/\.zip$/i, '').replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 50) || 'imported';
-		let slug = base;
-		for (let n = 2; taken.has(slug); n++) slug = `${base}-${n}`;
-		reboot({ 'site-slug': slug, import: '1' });
+		reboot({ 'site-slug': await slugForImport(file.name), import: '1' });
 	} catch (error) {
 		$('site-error').textContent = `Import failed: ${error?.message ?? error}`;
 	}

@@ -45,6 +45,34 @@ pub fn check_slug(slug: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A slug for a site imported from the file `file_name`, none of `taken`:
+/// the file's name without `.zip`, each run of other characters as one
+/// `-`, then `-2`, `-3`, ... until it is free; `imported` if nothing is left.
+pub fn slug_for_import(file_name: &str, taken: &[String]) -> String {
+    let stem = file_name.len().checked_sub(4).filter(|&at| file_name.is_char_boundary(at) && file_name[at..].eq_ignore_ascii_case(".zip"));
+    let stem = stem.map_or(file_name, |at| &file_name[..at]);
+    let mut base = String::new();
+    for c in stem.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+            base.push(c);
+        } else if !base.ends_with('-') {
+            base.push('-');
+        }
+    }
+    // Room for a numbered suffix within SLUG_MAX.
+    base.truncate(SLUG_MAX - 8);
+    if base.is_empty() {
+        base.push_str("imported");
+    }
+    let mut slug = base.clone();
+    let mut n = 2;
+    while taken.iter().any(|t| *t == slug) {
+        slug = format!("{base}-{n}");
+        n += 1;
+    }
+    slug
+}
+
 /// Where a page stores the slug of the site it opened last (localStorage).
 pub const LAST_SITE_KEY: &str = "php-pool:last-site";
 
@@ -69,6 +97,22 @@ pub fn retry_open_after(error: &str, waited_ms: u32) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_imported_files_name_becomes_a_free_valid_slug() {
+        let taken = |names: &[&str]| names.iter().map(|n| String::from(*n)).collect::<alloc::vec::Vec<_>>();
+        assert_eq!(slug_for_import("My Site (copy).ZIP", &[]), "My-Site-copy-");
+        assert_eq!(slug_for_import("blog.zip", &taken(&["blog", "blog-2"])), "blog-3");
+        assert_eq!(slug_for_import("Ünïcode.zip", &[]), "-n-code");
+        assert_eq!(slug_for_import(".zip", &[]), "imported");
+        assert_eq!(slug_for_import("", &taken(&["imported"])), "imported-2");
+        assert_eq!(slug_for_import("a.zip.tar", &[]), "a-zip-tar");
+        let long = slug_for_import(&"x".repeat(300), &taken(&[&"x".repeat(SLUG_MAX - 8)]));
+        assert!(check_slug(&long).is_ok() && long.ends_with("-2"), "{long}");
+        for name in ["My Site (copy).ZIP", "Ünïcode.zip", "", "日本.zip", "a/b\\c.zip"] {
+            assert!(check_slug(&slug_for_import(name, &[])).is_ok(), "{name}");
+        }
+    }
 
     #[test]
     fn a_file_still_held_by_the_previous_page_is_retried_for_5_seconds_only() {

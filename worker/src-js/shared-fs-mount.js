@@ -207,30 +207,11 @@ export function createSharedFs(FS, calls, memory, phpHeap) {
 // - fcntl(F_GETLK / F_SETLK / F_SETLKW) goes to shared-fs's byte-range locks
 //   (php-wasm's web build answers them with a no-op, which is what corrupts
 //   SQLite under concurrency): ../src/mount/fcntl.rs;
-// - flock() arrives from the PHP polyfill below: ../src/mount/flock.rs;
+// - flock() arrives from the PHP polyfill (../src/mount/flock-polyfill.php,
+//   sorted by ../src/php_messages.rs): ../src/mount/flock.rs;
 // - getdents on a shared-fs directory lists its snapshot in one call:
 //   ../src/mount/getdents.rs.
 
-/** Replaces php.wasm's flock(), a no-op stub compiled into the binary: php.ini
- *  disables the built-in (PHP 8 then allows redefining it) and this preload
- *  file asks the worker over post_message_to_js. PHP 7.4 cannot redefine a
- *  built-in: there it keeps the stub (worker/src/php_ini.rs). */
-export const FLOCK_POLYFILL = `<?php
-if (PHP_VERSION_ID >= 80000) {
-function flock($stream, int $operation, &$would_block = null): bool {
-	$would_block = false;
-	$meta = stream_get_meta_data($stream);
-	$stat = fstat($stream);
-	$reply = post_message_to_js(json_encode(['shared-fs-flock' => [
-		$meta['uri'] ?? '', $stat ? $stat['ino'] : -1, (int) $stream, $operation,
-	]]));
-	if ($reply === 'EWOULDBLOCK') {
-		$would_block = true;
-	}
-	return $reply === 'ok';
-}
-}
-`;
 
 // The hooks call Rust (`calls`) only from syscalls, which PHP makes once the
 // filesystem is attached; `wrapImports` runs before that.
@@ -303,17 +284,8 @@ export function createSyscallHooks(calls, sharedMemory) {
 		setFS(fs) {
 			FS = fs;
 		},
-		/** php.onMessage listener: answers the flock() polyfill, ignores the rest. */
-		onPhpMessage(data) {
-			let message;
-			try {
-				message = JSON.parse(data);
-			} catch {
-				return undefined;
-			}
-			const args = message?.['shared-fs-flock'];
-			return args ? flock(...args) : undefined;
-		},
+		/** The flock() polyfill's call (worker/src/php_messages.rs). */
+		flock,
 		/** A request ended: every stream it opened is gone with it, so are
 		 *  this worker's flocks. */
 		requestEnded() {

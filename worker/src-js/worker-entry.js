@@ -5,7 +5,7 @@
 
 import { loadPHPRuntime, PHP, __private__dont__use, setPhpIniEntries } from '@php-wasm/universal';
 import * as bindings from '@bindgen/worker';
-import { createSharedFs, createSyscallHooks, FLOCK_POLYFILL } from './shared-fs-mount.js';
+import { createSharedFs, createSyscallHooks } from './shared-fs-mount.js';
 import { keepStorageIfAsked, storeForever } from './storage-files.js';
 
 // Safe-point word values, from shared-fs (its owner.rs holds the handshake;
@@ -147,12 +147,15 @@ async function boot({ memory, memoryDescriptor, stackBytes, workerModule, phpMod
 	syscalls.setFS(php[__private__dont__use].FS);
 	await setPhpIniEntries(php, bindings.php_ini_entries()); // worker/src/php_ini.rs
 	php.mkdir('/internal/shared/preload');
-	php.writeFile('/internal/shared/preload/shared-fs-flock.php', FLOCK_POLYFILL);
+	php.writeFile('/internal/shared/preload/shared-fs-flock.php', bindings.flock_preload_php());
 	php.writeFile('/internal/shared/preload/php-pool-net.php', bindings.net_preload_php());
-	php.onMessage(
-		(data) =>
-			(FAULT_INJECTION && injectFault(data)) || outgoingHttp(data) || syscalls.onPhpMessage(data) || toPage(data)
-	);
+	php.onMessage((data) => {
+		const route = rust.route_php_message(data); // worker/src/php_messages.rs
+		if (route.net) return outgoingHttp(route.net);
+		if (route.flock) return syscalls.flock(...route.flock);
+		if (route.fault) return injectFault(data);
+		return route.page ? toPage(data) : route.reply;
+	});
 	// The PHP runtime started while the first worker may still be installing
 	// the site; attaching waits for it.
 	await keepStorageIfAsked(bindings); // the single worker without isolation
@@ -203,12 +206,10 @@ function fetchAll(urls) {
 	);
 }
 
-/** php.onMessage listener for PHP's outgoing HTTP (worker/src/net.rs): Rust
- *  reads PHP's request and writes PHP's answer; only fetch() happens here.
- *  Never rejects (php-wasm would hand PHP a null), unless the module died. */
-function outgoingHttp(data) {
-	const plan = rust.net_plan(data);
-	if (!plan) return undefined; // not a network message
+/** PHP's outgoing HTTP (worker/src/net.rs): Rust reads PHP's request and
+ *  writes PHP's answer; only fetch() happens here. Never rejects (php-wasm
+ *  would hand PHP a null), unless the module died. */
+function outgoingHttp(plan) {
 	if (!plan.url) return plan.reply; // answered without the network
 	const sent = fetch(plan.url, plan.init);
 	if (plan.reply) {
@@ -311,13 +312,7 @@ async function runJob(job, port) {
  *  it held the allocator lock (to show what happens without that). */
 function injectFault(data) {
 	if (!FAULT_INJECTION) return undefined;
-	let fault;
-	try {
-		fault = JSON.parse(data)?.['fault-injection'];
-	} catch {
-		return undefined;
-	}
-	if (!fault) return undefined;
+	const fault = JSON.parse(data)['fault-injection'];
 	faultStaysInside = !!fault.staysInside;
 	faultHidesAllocator = !!fault.hidesAllocator;
 	if (fault.panic) rust.fault_panic_at(fault.panic, fault.step);

@@ -18,6 +18,7 @@ mod jobs;
 mod mount;
 mod net;
 mod php_ini;
+mod php_messages;
 pub mod routing;
 
 use protocol::WorkerConfig;
@@ -25,14 +26,7 @@ use shared_fs::{Config, Errno, FileSystem, Timespec};
 use std::sync::OnceLock;
 use wasm_bindgen::prelude::*;
 
-/// What a thrown value says, for a person: an `Error`'s message, a string
-/// as is, anything else as the console would show it.
-pub(crate) fn message_of(e: &JsValue) -> String {
-    e.dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| e.as_string())
-        .unwrap_or_else(|| format!("{e:?}"))
-}
+pub(crate) use protocol::web::message_of;
 
 /// Statics live in the shared memory, so this is the same slot in every worker.
 static FS: OnceLock<FileSystem> = OnceLock::new();
@@ -168,7 +162,7 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 let formatted = FileSystem::new(fs_config)
                     .map_err(|e| JsValue::from_str(&format!("cannot create the shared filesystem: {}", e.name())))?;
                 if storage::keeps_storage() {
-                    // Saved by the first `storage_step` (or `settle`), off the
+                    // Saved by the first `storage_step` (or `store_before_reply`), off the
                     // boot's path; a change before then waits for it.
                     formatted.track_changes();
                 }

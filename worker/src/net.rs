@@ -76,7 +76,7 @@ pub struct Request {
 /// What to do with one PHP message.
 #[derive(Debug, PartialEq, Eq)]
 pub enum MessageRoute {
-    /// Some other message (flock, fault injection).
+    /// Some other message (`php_messages.rs` sorts them).
     NotOurs,
     /// Answer PHP at once with this reply, without the network.
     Answer(Vec<u8>),
@@ -393,6 +393,12 @@ pub(crate) fn configure(networking: bool) {
     NETWORKING.with(|n| n.set(networking));
 }
 
+pub(crate) fn networking() -> bool {
+    NETWORKING.with(Cell::get)
+}
+
+pub(crate) use bindings::plan_js;
+
 mod bindings {
     use super::*;
     use js_sys::{Array, Function, Object, Reflect, Uint8Array};
@@ -404,14 +410,14 @@ mod bindings {
         let _ = Reflect::set(target, &JsValue::from_str(key), value);
     }
 
-    /// For the JS glue's `php.onMessage`: `undefined` for a message that is
-    /// not ours; `{reply}` to answer PHP at once; `{url, init}` to fetch and
-    /// hand the outcome to `net_response` / `net_failure`; `{url, init,
-    /// reply}` to fetch without waiting and answer PHP with `reply` at once.
-    #[wasm_bindgen]
-    pub fn net_plan(message: &str) -> JsValue {
+    /// What the JS glue does with a network message (worker-entry.js
+    /// `outgoingHttp`): `{reply}` to answer PHP at once; `{url, init}` to
+    /// fetch and hand the outcome to `net_response` / `net_failure`; `{url,
+    /// init, reply}` to fetch without waiting and answer PHP with `reply`
+    /// at once.
+    pub(crate) fn plan_js(route: MessageRoute) -> JsValue {
         let out = Object::new();
-        match route_message(message, NETWORKING.with(Cell::get)) {
+        match route {
             MessageRoute::NotOurs => return JsValue::UNDEFINED,
             MessageRoute::Answer(reply) => set(&out, "reply", &Uint8Array::from(&reply[..])),
             MessageRoute::Fetch(request) => {
@@ -548,7 +554,7 @@ mod tests {
 
     #[test]
     fn other_messages_are_not_ours() {
-        assert_eq!(route_message(r#"{"shared-fs-flock":[3,2]}"#, true), MessageRoute::NotOurs);
+        assert_eq!(route_message("php-pool-flock?1 2 2 /a", true), MessageRoute::NotOurs);
         assert_eq!(route_message("php-pool-net", true), MessageRoute::NotOurs);
     }
 

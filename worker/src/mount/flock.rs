@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn the_polyfill_compares_with_these_replies() {
-        let polyfill = include_str!("../../src-js/shared-fs-mount.js");
+        let polyfill = include_str!("flock-polyfill.php");
         for reply in [Reply::Ok, Reply::WouldBlock] {
             assert!(polyfill.contains(&format!("$reply === '{}'", reply.as_str())), "{reply:?}");
         }
