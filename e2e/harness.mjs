@@ -40,11 +40,11 @@ export const CHROMIUM_ARGS = [
 	'--disable-component-update',
 	'--disable-sync',
 	'--no-first-run',
-	// Hermetic: a name other than the local server's fails at once. The
+	// Hermetic: a name other than the local servers' fails at once. The
 	// site's pages load images from other hosts (the admin bar's avatar)
 	// and a page's load event waited on this machine's DNS, which now and
 	// then took longer than a test's 30 s wait.
-	'--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+	'--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE localhost',
 ];
 
 export async function startBrowser(extraArgs = []) {
