@@ -584,7 +584,9 @@ impl Pool {
         }
         let Some(deadline) = self.inner.scheduler.borrow().next_deadline() else { return };
         let pool = self.clone();
-        let delay = (deadline - protocol::web::now_ms()).max(0.0).ceil() as i32 + 1;
+        // A browser fires a longer delay than i32::MAX ms at once (a
+        // requestTimeoutMs that large would spin this timer).
+        let delay = ((deadline - protocol::web::now_ms()).max(0.0).ceil() + 1.0).min(i32::MAX as f64) as i32;
         *self.inner.timer.borrow_mut() = Some(crate::util::set_timeout(move || pool.expire(), delay));
     }
 

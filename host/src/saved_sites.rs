@@ -41,7 +41,7 @@ pub async fn unavailable() -> Option<String> {
     if storage_manager().is_none() || lock_manager().is_none() {
         return Some(NO_STORAGE.into());
     }
-    if let Err(e) = sites_dir().await {
+    if let Err(e) = boot_sites_dir().await {
         return Some(format!("the browser denies this page its storage ({})", message_of(&e)));
     }
     if let Err(e) = is_held_elsewhere("-").await {
@@ -62,17 +62,25 @@ fn storage_manager() -> Option<web_sys::StorageManager> {
 }
 
 thread_local! {
-    /// `sites_dir`, once opened: a boot asks for it twice (`likely_reopened`,
-    /// `unavailable`), and each opening is a few OPFS calls, which take tens
-    /// of ms while php.wasm downloads.
-    static SITES_DIR: std::cell::RefCell<Option<FileSystemDirectoryHandle>> = const { std::cell::RefCell::new(None) };
+    /// `boot_sites_dir`, once opened: a boot asks for it twice
+    /// (`likely_reopened`, `unavailable`), and each opening is a few OPFS
+    /// calls, which take tens of ms while php.wasm downloads. Only the boot
+    /// uses it: the page's later calls open the folder again, so clearing
+    /// the site's data while the page is open leaves no stale handle.
+    static BOOT_SITES_DIR: std::cell::RefCell<Option<FileSystemDirectoryHandle>> = const { std::cell::RefCell::new(None) };
+}
+
+async fn boot_sites_dir() -> Result<FileSystemDirectoryHandle, JsValue> {
+    if let Some(dir) = BOOT_SITES_DIR.with(|d| d.borrow().clone()) {
+        return Ok(dir);
+    }
+    let dir = sites_dir().await?;
+    BOOT_SITES_DIR.with(|d| *d.borrow_mut() = Some(dir.clone()));
+    Ok(dir)
 }
 
 /// The folder holding every saved site (created on first use).
 async fn sites_dir() -> Result<FileSystemDirectoryHandle, JsValue> {
-    if let Some(dir) = SITES_DIR.with(|d| d.borrow().clone()) {
-        return Ok(dir);
-    }
     let storage = storage_manager().ok_or_else(|| js_sys::Error::new(NO_STORAGE))?;
     let mut dir: FileSystemDirectoryHandle = JsFuture::from(storage.get_directory()).await?.unchecked_into();
     let create = FileSystemGetDirectoryOptions::new();
@@ -80,7 +88,6 @@ async fn sites_dir() -> Result<FileSystemDirectoryHandle, JsValue> {
     for name in SITES_PATH {
         dir = JsFuture::from(dir.get_directory_handle_with_options(name, &create)).await?.unchecked_into();
     }
-    SITES_DIR.with(|d| *d.borrow_mut() = Some(dir.clone()));
     Ok(dir)
 }
 
@@ -142,7 +149,7 @@ fn remember(slug: &str) {
 /// fetches it should it not reopen after all). `None` when in doubt.
 pub async fn likely_reopened(requested: Option<String>) -> Option<String> {
     let slug = requested.or_else(last_site)?;
-    let site: FileSystemDirectoryHandle = JsFuture::from(sites_dir().await.ok()?.get_directory_handle(&slug)).await.ok()?.unchecked_into();
+    let site: FileSystemDirectoryHandle = JsFuture::from(boot_sites_dir().await.ok()?.get_directory_handle(&slug)).await.ok()?.unchecked_into();
     for name in protocol::storage::LOG_FILES {
         let Ok(handle) = JsFuture::from(site.get_file_handle(name)).await else { continue };
         let handle: web_sys::FileSystemFileHandle = handle.unchecked_into();

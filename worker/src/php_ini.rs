@@ -56,7 +56,7 @@ fn entries_for(php_version: &str, compiled_cache: Option<String>) -> Vec<(&'stat
         ("opcache.max_accelerated_files", "4000".into()),
         ("realpath_cache_size", "4096K".into()),
     ];
-    // php.wasm's flock() is a no-op stub; the mount's polyfill replaces it,
+    // php.wasm's flock() is a no-op stub; mount/flock-polyfill.php replaces it,
     // except on PHP 7.4, which cannot redefine a disabled built-in (the stub
     // stays: flock() succeeds and locks nothing).
     if php_version != "7.4" {

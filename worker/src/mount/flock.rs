@@ -1,6 +1,6 @@
 //! `flock()`: php.wasm's own is a no-op compiled into the binary, so php.ini
-//! disables it and a preloaded PHP function (`FLOCK_POLYFILL` in the mount
-//! adapter) asks the worker for each call. This is the worker's side: which
+//! disables it and a preloaded PHP function (`flock-polyfill.php`, its
+//! messages sorted by `php_messages.rs`) asks the worker for each call. This is the worker's side: which
 //! open file description a PHP stream is, which descriptions the worker
 //! holds a flock with, and when they are released.
 //!
