@@ -329,10 +329,7 @@ fn js_failure(e: JsValue) -> JobResult {
     JobResult::Failed { message: crate::message_of(&e), errno: None }
 }
 
-fn set(target: &Object, key: &str, value: &JsValue) {
-    // Setting a property on a plain object we just made cannot fail.
-    let _ = Reflect::set(target, &JsValue::from_str(key), value);
-}
+use crate::set;
 
 fn get(target: &JsValue, key: &str) -> JsValue {
     Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)

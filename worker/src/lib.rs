@@ -28,6 +28,12 @@ use wasm_bindgen::prelude::*;
 
 pub(crate) use protocol::web::message_of;
 
+/// Sets `key` on a plain object made for the JS glue (a plan or a route).
+pub(crate) fn set(target: &js_sys::Object, key: &str, value: &JsValue) {
+    // Setting a property on a plain object we just made cannot fail.
+    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
+}
+
 /// Statics live in the shared memory, so this is the same slot in every worker.
 static FS: OnceLock<FileSystem> = OnceLock::new();
 static DOCUMENT_ROOT: OnceLock<String> = OnceLock::new();

@@ -405,10 +405,7 @@ mod bindings {
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
 
-    fn set(target: &Object, key: &str, value: &JsValue) {
-        // Setting a property on a plain object we just made cannot fail.
-        let _ = Reflect::set(target, &JsValue::from_str(key), value);
-    }
+    use crate::set;
 
     /// What the JS glue does with a network message (worker-entry.js
     /// `outgoingHttp`): `{reply}` to answer PHP at once; `{url, init}` to

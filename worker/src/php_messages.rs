@@ -63,10 +63,7 @@ mod bindings {
     use js_sys::{Array, Object};
     use wasm_bindgen::prelude::*;
 
-    fn set(target: &Object, key: &str, value: &JsValue) {
-        // Setting a property on a plain object we just made cannot fail.
-        let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
-    }
+    use crate::set;
 
     /// For the glue's `php.onMessage`: `{net}` (a plan for
     /// worker-entry.js `outgoingHttp`), `{flock: [path, ino, resource,
