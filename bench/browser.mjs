@@ -271,6 +271,114 @@ export async function serviceWorkerOverhead(browser, origin) {
 }
 
 
+/** Where a front page's CPU goes in the thread that runs PHP: a V8 CPU
+ *  profile (Chrome tracing) of `N` sequential front pages, ours and the
+ *  peer's, each after warm-up. Shares, not times: the profiler slows
+ *  every thread about alike (a traced front page takes 1.5-2 times as long). */
+export async function requestProfile(browser, origin) {
+	const N = 30;
+	const sides = { ours: { path: '?workers=1' }, peer: { path: 'bench-peer/peer.html' } };
+	for (const side of Object.values(sides)) {
+		const { page, context } = await open(browser, origin, side.path);
+		await page.evaluate(async () => {
+			const { url, get } = await window.benchSite();
+			for (let i = 0; i < 15; i++) await get(url);
+		});
+		await browser.startTracing(page, { categories: ['__metadata', 'disabled-by-default-v8.cpu_profiler'] });
+		await page.evaluate(async (N) => {
+			const { url, get } = await window.benchSite();
+			for (let i = 0; i < N; i++) await get(url);
+		}, N);
+		side.split = cpuByCode(JSON.parse((await browser.stopTracing()).toString()).traceEvents);
+		await context.close();
+	}
+	const names = exportedFunctionNames(readFileSync(join(distDir, 'worker', 'php-8.3-jspi.wasm')));
+	const top = (split) =>
+		Object.entries(split.phpFunctions)
+			.sort((a, b) => b[1] - a[1])
+			.slice(0, 5)
+			.map(([index, ms]) => `${names.get(Number(index)) ?? `function ${index}`} ${((100 * ms) / split.busy).toFixed(1)} %`)
+			.join(', ');
+	const how = (split) =>
+		`CPU profile of the thread that runs PHP over ${N} sequential front pages after 15 (1 worker; the peer in its own worker): ${(split.busy / N).toFixed(1)} ms busy per page under the profiler; php.wasm's hottest functions: ${top(split)}`;
+	const ours = sides.ours.split;
+	const peer = sides.peer.split;
+	return [
+		figure('front page: php.wasm share of the PHP thread, ours', ours.php, ours.busy, 'ms', 'report', true, how(ours)),
+		figure('front page: php.wasm share of the PHP thread, peer', peer.php, peer.busy, 'ms', 'report', true, how(peer)),
+		figure('front page: the worker module and its JS share of the PHP thread, ours', ours.ownCode, ours.busy, 'ms', 'report', true,
+			`${how(ours)}; the worker module (shared-fs and the mount's rules, Rust) ${(ours.workerWasm / N).toFixed(2)} ms and the worker's JS bundle (the mount adapter, the job glue and php-wasm's JS API) ${(ours.js / N).toFixed(2)} ms per page; V8's own (JS-wasm transitions, GC, built-ins) ${(ours.v8 / N).toFixed(2)} ms`),
+	];
+}
+
+/** Busy ms by kind of code in the profiled thread that ran the most
+ *  php.wasm: php.wasm (and per function index), other wasm (our worker
+ *  module), JS, and V8's own (no script). */
+function cpuByCode(events) {
+	const profiles = new Map();
+	for (const e of events) {
+		if (e.name !== 'Profile' && e.name !== 'ProfileChunk') continue;
+		const key = `${e.pid}:${e.tid}:${e.id}`;
+		if (!profiles.has(key)) profiles.set(key, { nodes: new Map(), samples: [], deltas: [] });
+		const p = profiles.get(key);
+		const data = e.args?.data ?? {};
+		for (const node of data.cpuProfile?.nodes ?? []) p.nodes.set(node.id, node.callFrame);
+		p.samples.push(...(data.cpuProfile?.samples ?? []));
+		p.deltas.push(...(data.timeDeltas ?? []));
+	}
+	const splits = [...profiles.values()].map(({ nodes, samples, deltas }) => {
+		const split = { busy: 0, php: 0, workerWasm: 0, js: 0, v8: 0, ownCode: 0, phpFunctions: {} };
+		samples.forEach((id, i) => {
+			const frame = nodes.get(id);
+			const ms = (deltas[i + 1] ?? 0) / 1000;
+			if (!frame || frame.functionName === '(idle)') return;
+			split.busy += ms;
+			const file = (frame.url ?? '').split('/').pop();
+			const wasm = /^wasm:|\.wasm$/.test(frame.url ?? '');
+			if (wasm && /^php[-_]/.test(file)) {
+				split.php += ms;
+				const index = /wasm-function\[(\d+)\]/.exec(frame.functionName)?.[1];
+				if (index) split.phpFunctions[index] = (split.phpFunctions[index] ?? 0) + ms;
+			} else if (wasm) split.workerWasm += ms;
+			else if (frame.url) split.js += ms;
+			else split.v8 += ms;
+		});
+		split.ownCode = split.workerWasm + split.js;
+		return split;
+	});
+	return splits.sort((a, b) => b.php - a.php)[0];
+}
+
+/** php.wasm carries no name section; its exports name its hot functions. */
+function exportedFunctionNames(bytes) {
+	const names = new Map();
+	let at = 8;
+	const leb = () => {
+		let value = 0;
+		for (let shift = 0; ; shift += 7) {
+			const byte = bytes[at++];
+			value += (byte & 127) * 2 ** shift;
+			if (byte < 128) return value;
+		}
+	};
+	while (at < bytes.length) {
+		const section = bytes[at++];
+		const end = leb() + at;
+		if (section === 7) {
+			for (let n = leb(); n > 0; n--) {
+				const length = leb();
+				const name = bytes.subarray(at, at + length).toString();
+				at += length;
+				const kind = bytes[at++];
+				const index = leb();
+				if (kind === 0 && !names.has(index)) names.set(index, name);
+			}
+		}
+		at = end;
+	}
+	return names;
+}
+
 const PEER = "peer = Playground's engine (@php-wasm/web + @wp-playground/wordpress 3.1.55, bench/peer/) booting the same zips in a module worker as Playground's web worker does (PHP 8.3, SAPI cli, OPcache's file cache); the page posts it the URL";
 
 /** The peer's engine as its PHP reports it (bench/peer/peer-worker.js). */
