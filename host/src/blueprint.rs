@@ -141,8 +141,9 @@ pub use wasm::start_playground_with_engine;
 #[cfg(target_arch = "wasm32")]
 mod wasm {
     use super::*;
-    use crate::util::{error, get, message_of, optional_string, set};
-    use js_sys::{Function, Object, Promise, Reflect};
+    use crate::util::{error, get, message_of, optional_string};
+    use crate::versions::AskedVersions;
+    use js_sys::{Function, Promise};
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
@@ -159,6 +160,10 @@ mod wasm {
         #[wasm_bindgen(unchecked_param_type = "StartOptions & { assetBase: string }")] options: JsValue,
         #[wasm_bindgen(unchecked_param_type = "() => Promise<{ compile: Function, run: Function }>")] load_engine: Function,
     ) -> Result<JsValue, JsValue> {
+        // Read once, before anything is fetched; the Blueprint adjusts them.
+        let mut boot_options = crate::boot::parse_options(&options)?;
+        // Opened here, once the steps ran, at the Blueprint's landing page.
+        let iframe = boot_options.iframe.take();
         let declaration = declaration(&options).await?;
         let engine = match &declaration {
             Some(_) => {
@@ -167,26 +172,11 @@ mod wasm {
             }
             None => JsValue::UNDEFINED,
         };
-        let boot_options = Object::assign(&Object::new(), options.unchecked_ref());
-        for key in ["iframe", "blueprint", "blueprintUrl"] {
-            Reflect::delete_property(&boot_options, &key.into())?;
-        }
-        let iframe = get(&options, "iframe");
-        let iframe: Option<web_sys::HtmlIFrameElement> = if iframe.is_undefined() || iframe.is_null() {
-            None
-        } else {
-            Some(iframe.dyn_into().map_err(|_| error("option `iframe` must be an <iframe> element"))?)
-        };
         let mut landing = None;
         let mut compiled = JsValue::UNDEFINED;
         if let Some(declaration) = &declaration {
             let preferred = get(declaration, "preferredVersions");
-            for key in ["php", "wp"] {
-                let wanted = get(&preferred, key);
-                if get(&options, key).is_undefined() && wanted.as_string().is_some() {
-                    set(&boot_options, key, wanted);
-                }
-            }
+            boot_options.prefer_versions(&AskedVersions { php: get(&preferred, "php").as_string(), wp: get(&preferred, "wp").as_string() })?;
             landing = optional_string(declaration, "landingPage")?;
             if let Some(landing) = &landing {
                 landing_path(landing).map_err(error)?;
@@ -195,7 +185,7 @@ mod wasm {
             let compiling: Promise = compile.call1(&JsValue::NULL, declaration)?.dyn_into()?;
             compiled = JsFuture::from(compiling).await.map_err(|e| error(message_of(&e)))?;
         }
-        let client = crate::boot::start_playground(boot_options.into()).await?;
+        let client = crate::boot::start(boot_options).await?;
         let root = client.document_root();
         if client.is_dir_now(&format!("{root}/wp-content/mu-plugins")).await? {
             client.write_file_if_changed(&format!("{root}/{AUTO_LOGIN_PATH}"), AUTO_LOGIN_MU_PLUGIN.as_bytes()).await?;

@@ -10,7 +10,7 @@ use crate::scheduler::Limits;
 use crate::util::{error, get, message_of, optional_string, optional_u32, set};
 use crate::wasm_imports::{imported_memory, MemoryLimits};
 use js_sys::{Object, Uint8Array, WebAssembly};
-use crate::versions::WordPress;
+use crate::versions::{AskedVersions, WordPress};
 use protocol::manager::{JobTarget, PoolStart};
 use protocol::{PhpBuild, SiteKind, WorkerConfig, WorkerRole};
 use wasm_bindgen::prelude::*;
@@ -233,14 +233,20 @@ fn fetch_site_archives(window: &Window, site: &Site, wordpress: &WordPress, asse
     })
 }
 
-struct Options {
+/// `startPlayground`'s options, read once (`parse_options`); a Blueprint
+/// adjusts them (`prefer_versions`, `iframe`) before the boot.
+pub(crate) struct Options {
     asset_base: String,
     site: Site,
     workers: u32,
     limits: Limits,
     memory_max_bytes: u64,
     fs_initial_bytes: u64,
-    iframe: Option<web_sys::HtmlIFrameElement>,
+    /// The iframe to open the site in once it is ready.
+    pub(crate) iframe: Option<web_sys::HtmlIFrameElement>,
+    /// `onProgress` and `onSiteStopped`.
+    on_progress: Option<js_sys::Function>,
+    on_site_stopped: Option<js_sys::Function>,
     /// A php-wasm build named by the `phpBuild` option, else chosen by feature.
     php_build: Option<PhpBuild>,
     /// Save the site in the browser (`storage` option: on unless "temp").
@@ -253,6 +259,16 @@ struct Options {
     php_version: &'static str,
     /// `wp`: what a new WordPress site installs.
     wordpress: WordPress,
+    /// `php` and `wp` as given, for a Blueprint's preferences.
+    asked_versions: AskedVersions,
+}
+
+impl Options {
+    /// A Blueprint's `preferredVersions`, for what the options leave out.
+    pub(crate) fn prefer_versions(&mut self, preferred: &AskedVersions) -> Result<(), JsValue> {
+        (self.php_version, self.wordpress) = self.asked_versions.resolve(preferred).map_err(error)?;
+        Ok(())
+    }
 }
 
 /// `networking`: on unless `false` (or `"no"`, as in the page's `?networking=no`).
@@ -266,7 +282,7 @@ fn networking_option(value: &JsValue) -> Result<bool, JsValue> {
         .ok_or_else(|| error("option `networking` must be true or false (or \"yes\" / \"no\")"))
 }
 
-fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
+pub(crate) fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     let asset_base = optional_string(options, "assetBase")?.ok_or_else(|| error("assetBase is required"))?;
     let default_workers = web_sys::window()
         .map(|w| w.navigator().hardware_concurrency() as u32)
@@ -277,8 +293,8 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
         return Err(error(format!("workers must be between 1 and {MAX_WORKERS}, got {workers}")));
     }
     let site = site_option(&get(options, "site"))?;
-    let php_version = crate::versions::php(optional_string(options, "php")?.as_deref()).map_err(error)?;
-    let wordpress = crate::versions::wordpress(optional_string(options, "wp")?.as_deref()).map_err(error)?;
+    let asked_versions = AskedVersions { php: optional_string(options, "php")?, wp: optional_string(options, "wp")? };
+    let (php_version, wordpress) = asked_versions.resolve(&AskedVersions::default()).map_err(error)?;
     let memory_max_mb = optional_u32(options, "memoryMaximumMb")?.unwrap_or(1024);
     if !(64..=4096).contains(&memory_max_mb) {
         return Err(error("memoryMaximumMb must be between 64 and 4096"));
@@ -318,6 +334,9 @@ fn parse_options(options: &JsValue) -> Result<Options, JsValue> {
     Ok(Options {
         php_version,
         wordpress,
+        asked_versions,
+        on_progress: get(options, "onProgress").dyn_into().ok(),
+        on_site_stopped: get(options, "onSiteStopped").dyn_into().ok(),
         saved,
         site_slug,
         networking: networking_option(&get(options, "networking"))?,
@@ -498,13 +517,13 @@ async fn compile_worker_module(url: String, download: js_sys::Promise) -> Result
     Ok((module.unchecked_into(), limits))
 }
 
-/// Boots a playground (`blueprint.rs` runs the Blueprint around it);
-/// `options.assetBase` is where the runtime's files live (the embedding
-/// entry, `src-js/index.js`, fills it in).
-pub async fn start_playground(options: JsValue) -> Result<Client, JsValue> {
-    let on_progress = get(&options, "onProgress").dyn_into::<js_sys::Function>().ok();
-    let on_site_stopped = get(&options, "onSiteStopped").dyn_into::<js_sys::Function>().ok();
-    let mut options = parse_options(&options)?;
+/// Boots a playground from options read by `parse_options`, which
+/// `blueprint.rs` (the entry, `startPlaygroundWithEngine`) adjusts first;
+/// `assetBase` is where the runtime's files live (the embedding entry,
+/// `src-js/index.js`, fills it in).
+pub(crate) async fn start(mut options: Options) -> Result<Client, JsValue> {
+    let on_progress = options.on_progress.take();
+    let on_site_stopped = options.on_site_stopped.take();
     let window = web_sys::window().ok_or_else(|| error("startPlayground must run on a page"))?;
     // Downloads and compilation start now and overlap everything up to the
     // first worker's boot.

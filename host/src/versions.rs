@@ -185,9 +185,41 @@ pub fn wp_version_in(version_php: &str) -> Option<String> {
     Some(value[..value.find(quote)?].to_string())
 }
 
+/// The versions the options ask for (`php`, `wp`); a Blueprint's
+/// `preferredVersions` fill in what they leave out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AskedVersions {
+    pub php: Option<String>,
+    pub wp: Option<String>,
+}
+
+impl AskedVersions {
+    /// The PHP version and WordPress to boot: what was asked, else what the
+    /// Blueprint prefers, else the defaults.
+    pub fn resolve(&self, preferred: &AskedVersions) -> Result<(&'static str, WordPress), String> {
+        let php_version = php(self.php.as_deref().or(preferred.php.as_deref()))?;
+        let wordpress = wordpress(self.wp.as_deref().or(preferred.wp.as_deref()))?;
+        Ok((php_version, wordpress))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_options_versions_win_over_a_blueprints_preferred_ones() {
+        let asked = |php: Option<&str>, wp: Option<&str>| AskedVersions { php: php.map(Into::into), wp: wp.map(Into::into) };
+        let preferred = asked(Some("8.1"), Some("6.4"));
+        let (php_version, wordpress) = asked(Some("8.2"), None).resolve(&preferred).unwrap();
+        assert_eq!(php_version, "8.2", "asked");
+        assert_eq!(wordpress, self::wordpress(Some("6.4")).unwrap(), "preferred, as nothing was asked");
+        let (php_version, wordpress) = asked(None, None).resolve(&AskedVersions::default()).unwrap();
+        assert_eq!((php_version, wordpress), (DEFAULT_PHP, WordPress::Build(DEFAULT_WP)), "the defaults");
+        let unknown = asked(None, None).resolve(&asked(Some("5.6"), None)).unwrap_err();
+        assert!(unknown.contains("PHP 5.6 is not available"), "{unknown}");
+        assert!(asked(Some("8.3"), None).resolve(&asked(Some("5.6"), None)).is_ok(), "a preference never asked for is not checked");
+    }
 
     #[test]
     fn only_the_default_wordpress_on_the_default_php_has_an_image() {
