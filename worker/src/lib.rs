@@ -182,7 +182,8 @@ pub fn attach(archives: js_sys::Array) -> Result<(), JsValue> {
                 // and their entries never sit whole in the shared heap.
                 let archives: Vec<JsZip> = archives.iter().map(|a| JsZip(js_sys::Uint8Array::new(&a))).collect();
                 let archives: Vec<&dyn archive::ZipBytes> = archives.iter().map(|a| a as &dyn archive::ZipBytes).collect();
-                if let Err(e) = site::install(&formatted, &config.site, &archives, &config.document_root) {
+                let random = random_bytes(site::SALT_BYTES)?;
+                if let Err(e) = site::install(&formatted, &config.site, &archives, &config.document_root, &random) {
                     if config.site == protocol::SiteKind::Image && !config.image_fallback.is_empty() {
                         // The JS glue fetches the zips (`archives_to_fetch`)
                         // and attaches again; this filesystem is dropped.
@@ -374,4 +375,13 @@ pub(crate) fn memory_bytes() -> u64 {
     return core::arch::wasm32::memory_size(0) as u64 * 65536;
     #[cfg(not(target_arch = "wasm32"))]
     0
+}
+
+/// `n` bytes from the browser's cryptographic generator, which fills only
+/// memory that is not shared (a JS buffer, copied out).
+fn random_bytes(n: usize) -> Result<Vec<u8>, JsValue> {
+    let scope: web_sys::WorkerGlobalScope = wasm_bindgen::JsCast::unchecked_into(js_sys::global());
+    let buffer = js_sys::Uint8Array::new_with_length(n as u32);
+    scope.crypto()?.get_random_values_with_array_buffer_view(&buffer)?;
+    Ok(buffer.to_vec())
 }

@@ -88,7 +88,10 @@ if (\interface_exists(\WpOrg\Requests\Transport::class)) {
 /// Where the SQLite integration goes, relative to the document root.
 const SQLITE_PLUGIN_DIR: &str = "wp-content/mu-plugins/sqlite-database-integration";
 
-pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBytes], document_root: &str) -> Result<usize, String> {
+///
+/// A new WordPress site, from the zips or from the build's image, gets its
+/// own secret keys and salts in `wp-config.php` (`random`: `SALT_BYTES`).
+pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBytes], document_root: &str, random: &[u8]) -> Result<usize, String> {
     let need = |n: usize| {
         if archives.len() < n {
             Err(format!("{kind:?} needs {n} archive(s), got {}", archives.len()))
@@ -106,7 +109,9 @@ pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBy
         // Names from `/`: the document root and the compiled scripts.
         SiteKind::Image => {
             need(1)?;
-            archive::unpack(fs, archives[0], "/", "").map_err(text)
+            let files = archive::unpack(fs, archives[0], "/", "").map_err(text)?;
+            give_fresh_salts(fs, document_root, random)?;
+            Ok(files)
         }
         SiteKind::WordPress => {
             need(2)?;
@@ -114,6 +119,7 @@ pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBy
             let prefix = top_folder(archives[0]).map_err(text)?;
             let mut files = archive::unpack(fs, archives[0], document_root, &prefix).map_err(text)?;
             files += write_config_if_missing(fs, document_root)?;
+            give_fresh_salts(fs, document_root, random)?;
             let plugin_dir = format!("{document_root}/{SQLITE_PLUGIN_DIR}");
             let prefix = top_folder(archives[1]).map_err(text)?;
             files += archive::unpack(fs, archives[1], &plugin_dir, &prefix).map_err(text)?;
@@ -232,6 +238,68 @@ fn write_config_if_missing(fs: &FileSystem, document_root: &str) -> Result<usize
     Ok(1)
 }
 
+/// The secret keys and salts `wp-config.php` defines.
+const SALT_NAMES: [&str; 8] =
+    ["AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY", "AUTH_SALT", "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT"];
+const SALT_LENGTH: usize = 64;
+/// Random bytes `install` takes: one per character of every salt.
+pub const SALT_BYTES: usize = SALT_NAMES.len() * SALT_LENGTH;
+
+/// Without its own salts a site keeps the sample's placeholders, and
+/// WordPress reads the salts from the database: the same for every site
+/// made from the build's image, and two more queries on each page that
+/// makes a nonce.
+fn give_fresh_salts(fs: &FileSystem, document_root: &str, random: &[u8]) -> Result<(), String> {
+    let config = format!("{document_root}/wp-config.php");
+    let Ok(text) = files::read_file(fs, &config) else { return Ok(()) };
+    let Some(salted) = std::str::from_utf8(&text).ok().and_then(|text| with_fresh_salts(text, random)) else { return Ok(()) };
+    files::write_file(fs, &config, salted.as_bytes(), None).map_err(|e| format!("{config}: {}", e.name()))
+}
+
+/// `config` with each salt it defines as a plain quoted string
+/// (`define( 'AUTH_KEY', '…' );`) set to 64 characters made from `random`;
+/// `None` when it defines none that way or `random` is short.
+fn with_fresh_salts(config: &str, random: &[u8]) -> Option<String> {
+    // 64 symbols: each byte picks one without bias.
+    const SYMBOLS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    if random.len() < SALT_BYTES {
+        return None;
+    }
+    let mut out = config.to_string();
+    let mut changed = false;
+    for (i, name) in SALT_NAMES.iter().enumerate() {
+        let Some(value) = salt_value_range(&out, name) else { continue };
+        let salt: String = random[i * SALT_LENGTH..(i + 1) * SALT_LENGTH].iter().map(|b| SYMBOLS[usize::from(b % 64)] as char).collect();
+        out.replace_range(value, &salt);
+        changed = true;
+    }
+    changed.then_some(out)
+}
+
+/// Where the quoted value of `define( 'NAME', '…' )` is, when it is one
+/// plain string (no escapes) in the same kind of quotes.
+fn salt_value_range(config: &str, name: &str) -> Option<std::ops::Range<usize>> {
+    for quote in ['\'', '"'] {
+        let key = format!("{quote}{name}{quote}");
+        let Some(at) = config.find(&key) else { continue };
+        let before = config[..at].trim_end().strip_suffix('(')?;
+        if !before.trim_end().ends_with("define") {
+            return None;
+        }
+        let rest = &config[at + key.len()..];
+        let rest_trimmed = rest.trim_start().strip_prefix(',')?.trim_start();
+        let value_quote = rest_trimmed.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+        let start = config.len() - rest_trimmed.len() + 1;
+        let length = config[start..].find(value_quote)?;
+        let value = &config[start..start + length];
+        if value.contains('\\') || value.contains('$') || value.contains('\n') {
+            return None;
+        }
+        return Some(start..start + length);
+    }
+    None
+}
+
 /// Put first in `db.php`: the SQLite integration 3 defaults to WAL, whose
 /// index lives in memory each worker maps for itself (php.wasm's mmap is a
 /// private copy), so workers would not see each other's commits. The
@@ -294,7 +362,7 @@ mod tests {
             ("wordpress/wp-config-sample.php", "<?php // sample"),
             ("wordpress/wp-content/index.php", "<?php"),
         ]);
-        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin()], "/wordpress").unwrap();
+        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin()], "/wordpress", &RANDOM).unwrap();
         assert_eq!(text(&fs, "/wordpress/index.php").as_deref(), Some("<?php // front"));
         assert_eq!(text(&fs, "/wordpress/wp-config.php").as_deref(), Some("<?php // sample"));
         assert!(text(&fs, "/wordpress/wordpress/index.php").is_none());
@@ -317,7 +385,7 @@ mod tests {
     fn wordpress_with_sqlite(version: &str) -> FileSystem {
         let fs = new_fs();
         let wordpress = zip(&[("index.php", "<?php"), ("wp-config.php", "<?php")]);
-        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin_of(version, "old-only")], "/wordpress").unwrap();
+        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin_of(version, "old-only")], "/wordpress", &RANDOM).unwrap();
         fs
     }
 
@@ -344,7 +412,7 @@ mod tests {
     #[test]
     fn a_site_without_the_sqlite_integration_is_left_alone() {
         let fs = new_fs();
-        install(&fs, &SiteKind::Archive, &[&zip(&[("index.php", "<?php")])], "/wordpress").unwrap();
+        install(&fs, &SiteKind::Archive, &[&zip(&[("index.php", "<?php")])], "/wordpress", &RANDOM).unwrap();
         assert_eq!(upgrade_sqlite_integration(&fs, &sqlite_plugin_of("3.0.2", "new-only"), "/wordpress").unwrap(), None);
         assert!(text(&fs, &format!("{PLUGIN}/load.php")).is_none());
     }
@@ -380,6 +448,59 @@ mod tests {
         assert!(version_key("2.1.11") < version_key("3.0.2"));
     }
 
+    const RANDOM: [u8; SALT_BYTES] = [7; SALT_BYTES];
+
+    const SAMPLE: &str = "<?php\n/** Authentication unique keys and salts. */\ndefine( 'AUTH_KEY',         'put your unique phrase here' );\ndefine( 'SECURE_AUTH_KEY',  'put your unique phrase here' );\ndefine( 'LOGGED_IN_KEY',    'put your unique phrase here' );\ndefine( 'NONCE_KEY',        'put your unique phrase here' );\ndefine( 'AUTH_SALT',        'put your unique phrase here' );\ndefine( 'SECURE_AUTH_SALT', 'put your unique phrase here' );\ndefine( 'LOGGED_IN_SALT',   'put your unique phrase here' );\ndefine( 'NONCE_SALT',       'put your unique phrase here' );\n$table_prefix = 'wp_';\n";
+
+    fn salts_of(config: &str) -> Vec<String> {
+        SALT_NAMES.iter().map(|name| salt_value_range(config, name).map(|r| config[r].to_string()).unwrap_or_default()).collect()
+    }
+
+    #[test]
+    #[test]
+    fn a_new_site_gets_its_own_salts_and_keeps_the_rest_of_its_config() {
+        let random: Vec<u8> = (0..SALT_BYTES).map(|i| (i * 7 + i / 64) as u8).collect();
+        let salted = with_fresh_salts(SAMPLE, &random).unwrap();
+        let salts = salts_of(&salted);
+        assert!(salts.iter().all(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')), "{salts:?}");
+        let distinct: std::collections::HashSet<_> = salts.iter().collect();
+        assert_eq!(distinct.len(), 8, "each salt its own");
+        assert!(!salted.contains("put your unique phrase here"));
+        let placeholders: String = salts.iter().fold(salted.clone(), |text, salt| text.replacen(salt.as_str(), "put your unique phrase here", 1));
+        assert_eq!(placeholders, SAMPLE, "nothing else changed");
+        assert_ne!(with_fresh_salts(SAMPLE, &[1; SALT_BYTES]).unwrap(), salted, "other bytes, other salts");
+    }
+
+    #[test]
+    fn salts_that_are_not_plain_strings_are_left_alone() {
+        let config = "<?php\ndefine('AUTH_KEY', getenv('AUTH_KEY'));\ndefine(\"NONCE_KEY\", \"old\");\n// 'LOGGED_IN_KEY' is set below\ndefine('AUTH_SALT', 'a\\'b');\n";
+        let salted = with_fresh_salts(config, &RANDOM).unwrap();
+        assert!(salted.contains("define('AUTH_KEY', getenv('AUTH_KEY'));"), "{salted}");
+        assert!(salted.contains("define('AUTH_SALT', 'a\\'b');"), "{salted}");
+        assert!(!salted.contains("\"old\"") && salted.contains("define(\"NONCE_KEY\", \""), "double quotes too: {salted}");
+        assert!(salted.contains("// 'LOGGED_IN_KEY' is set below"));
+        assert_eq!(with_fresh_salts("<?php // build", &RANDOM), None);
+        assert_eq!(with_fresh_salts(SAMPLE, &RANDOM[..10]), None, "too few random bytes");
+    }
+
+    #[test]
+    fn sites_from_the_zips_or_the_image_are_salted_an_archive_is_not() {
+        let wordpress = zip(&[("wordpress/index.php", "<?php"), ("wordpress/wp-config-sample.php", SAMPLE)]);
+        let fs = new_fs();
+        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin()], "/wordpress", &RANDOM).unwrap();
+        let from_zips = text(&fs, "/wordpress/wp-config.php").unwrap();
+        assert!(salts_of(&from_zips).iter().all(|s| s.len() == 64), "{from_zips}");
+        // The image was made by a boot like the one above: its salts are the build's.
+        let image = zip(&[("wordpress/wp-config.php", from_zips.as_str())]);
+        let fs = new_fs();
+        install(&fs, &SiteKind::Image, &[&image], "/wordpress", &[9; SALT_BYTES]).unwrap();
+        let from_image = text(&fs, "/wordpress/wp-config.php").unwrap();
+        assert!(salts_of(&from_image).iter().zip(salts_of(&from_zips)).all(|(a, b)| a.len() == 64 && *a != b), "{from_image}");
+        let fs = new_fs();
+        install(&fs, &SiteKind::Archive, &[&zip(&[("wp-config.php", SAMPLE)])], "/wordpress", &RANDOM).unwrap();
+        assert_eq!(text(&fs, "/wordpress/wp-config.php").as_deref(), Some(SAMPLE), "an imported site keeps its own");
+    }
+
     #[test]
     fn a_build_zip_keeps_its_own_config() {
         let fs = new_fs();
@@ -389,7 +510,7 @@ mod tests {
             ("wp-config-sample.php", "<?php // sample"),
             ("wp-content/index.php", "<?php"),
         ]);
-        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin()], "/wordpress").unwrap();
+        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin()], "/wordpress", &RANDOM).unwrap();
         assert_eq!(text(&fs, "/wordpress/wp-config.php").as_deref(), Some("<?php // build"));
         assert_eq!(text(&fs, "/wordpress/index.php").as_deref(), Some("<?php"));
     }
