@@ -1,7 +1,7 @@
 // Browser figures of the benchmark (see bench/run.mjs): each function
 // measures one figure in Chromium against a baseline taken in the same run,
 // and returns {figure, value, baseline, unit, ratio, goal, met, method}.
-import { existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { chromium } from 'playwright-core';
 import { dirname, join } from 'node:path';
@@ -292,22 +292,26 @@ export async function requestProfile(browser, origin) {
 		side.split = cpuByCode(JSON.parse((await browser.stopTracing()).toString()).traceEvents);
 		await context.close();
 	}
-	const names = exportedFunctionNames(readFileSync(join(distDir, 'worker', 'php-8.3-jspi.wasm')));
-	const top = (split) =>
+	// Each side's functions are named from the php.wasm it ran (its file name is in the profile).
+	for (const [side, dir] of [[sides.ours, join(distDir, 'worker')], [sides.peer, peerBundle]]) {
+		const file = readdirSync(dir, { recursive: true }).find((f) => f.split('/').pop() === side.split.phpFile);
+		side.names = file ? exportedFunctionNames(readFileSync(join(dir, file))) : new Map();
+	}
+	const top = ({ split, names }) =>
 		Object.entries(split.phpFunctions)
 			.sort((a, b) => b[1] - a[1])
 			.slice(0, 5)
 			.map(([index, ms]) => `${names.get(Number(index)) ?? `function ${index}`} ${((100 * ms) / split.busy).toFixed(1)} %`)
 			.join(', ');
-	const how = (split) =>
-		`CPU profile of the thread that runs PHP over ${N} sequential front pages after 15 (1 worker; the peer in its own worker): ${(split.busy / N).toFixed(1)} ms busy per page under the profiler; php.wasm's hottest functions: ${top(split)}`;
+	const how = (side) =>
+		`CPU profile of the thread that runs PHP over ${N} sequential front pages after 15 (1 worker; the peer in its own worker): ${(side.split.busy / N).toFixed(1)} ms busy per page under the profiler; php.wasm's hottest functions: ${top(side)}`;
 	const ours = sides.ours.split;
 	const peer = sides.peer.split;
 	return [
-		figure('front page: php.wasm share of the PHP thread, ours', ours.php, ours.busy, 'ms', 'report', true, how(ours)),
-		figure('front page: php.wasm share of the PHP thread, peer', peer.php, peer.busy, 'ms', 'report', true, how(peer)),
+		figure('front page: php.wasm share of the PHP thread, ours', ours.php, ours.busy, 'ms', 'report', true, how(sides.ours)),
+		figure('front page: php.wasm share of the PHP thread, peer', peer.php, peer.busy, 'ms', 'report', true, how(sides.peer)),
 		figure('front page: the worker module and its JS share of the PHP thread, ours', ours.ownCode, ours.busy, 'ms', 'report', true,
-			`${how(ours)}; the worker module (shared-fs and the mount's rules, Rust) ${(ours.workerWasm / N).toFixed(2)} ms and the worker's JS bundle (the mount adapter, the job glue and php-wasm's JS API) ${(ours.js / N).toFixed(2)} ms per page; V8's own (JS-wasm transitions, GC, built-ins) ${(ours.v8 / N).toFixed(2)} ms`),
+			`${how(sides.ours)}; the worker module (shared-fs and the mount's rules, Rust) ${(ours.workerWasm / N).toFixed(2)} ms and the worker's JS bundle (the mount adapter, the job glue and php-wasm's JS API) ${(ours.js / N).toFixed(2)} ms per page; V8's own (JS-wasm transitions, GC, built-ins) ${(ours.v8 / N).toFixed(2)} ms`),
 	];
 }
 
@@ -327,7 +331,7 @@ function cpuByCode(events) {
 		p.deltas.push(...(data.timeDeltas ?? []));
 	}
 	const splits = [...profiles.values()].map(({ nodes, samples, deltas }) => {
-		const split = { busy: 0, php: 0, workerWasm: 0, js: 0, v8: 0, ownCode: 0, phpFunctions: {} };
+		const split = { busy: 0, php: 0, workerWasm: 0, js: 0, v8: 0, ownCode: 0, phpFunctions: {}, phpFile: null };
 		samples.forEach((id, i) => {
 			const frame = nodes.get(id);
 			const ms = (deltas[i + 1] ?? 0) / 1000;
@@ -337,6 +341,7 @@ function cpuByCode(events) {
 			const wasm = /^wasm:|\.wasm$/.test(frame.url ?? '');
 			if (wasm && /^php[-_]/.test(file)) {
 				split.php += ms;
+				split.phpFile = file;
 				const index = /wasm-function\[(\d+)\]/.exec(frame.functionName)?.[1];
 				if (index) split.phpFunctions[index] = (split.phpFunctions[index] ?? 0) + ms;
 			} else if (wasm) split.workerWasm += ms;
@@ -346,7 +351,9 @@ function cpuByCode(events) {
 		split.ownCode = split.workerWasm + split.js;
 		return split;
 	});
-	return splits.sort((a, b) => b.php - a.php)[0];
+	const busiest = splits.sort((a, b) => b.php - a.php)[0];
+	if (!busiest?.php) throw new Error('requestProfile: the trace holds no CPU profile of php.wasm');
+	return busiest;
 }
 
 /** php.wasm carries no name section; its exports name its hot functions. */

@@ -242,7 +242,8 @@ pub(crate) struct Options {
     limits: Limits,
     memory_max_bytes: u64,
     fs_initial_bytes: u64,
-    /// The iframe to open the site in once it is ready.
+    /// The iframe to show the site in: the entry (blueprint.rs) opens it
+    /// once the Blueprint ran, at its landing page.
     pub(crate) iframe: Option<web_sys::HtmlIFrameElement>,
     /// `onProgress` and `onSiteStopped`.
     on_progress: Option<js_sys::Function>,
@@ -746,9 +747,6 @@ pub(crate) async fn start(mut options: Options) -> Result<Client, JsValue> {
         Err(_) => None,
     };
 
-    if let Some(iframe) = &options.iframe {
-        iframe.set_src(&absolute_url);
-    }
     Ok(Client::new(manager, scope, absolute_url, DOCUMENT_ROOT.into(), mode, php_build, claim)
         .with_versions(options.php_version, wp_version))
 }

@@ -110,7 +110,8 @@ pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBy
         SiteKind::Image => {
             need(1)?;
             let files = archive::unpack(fs, archives[0], "/", "").map_err(text)?;
-            give_fresh_salts(fs, document_root, random)?;
+            // The image's salts are the build's own: each site replaces them all.
+            give_fresh_salts(fs, document_root, random, Salts::All)?;
             Ok(files)
         }
         SiteKind::WordPress => {
@@ -119,7 +120,8 @@ pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBy
             let prefix = top_folder(archives[0]).map_err(text)?;
             let mut files = archive::unpack(fs, archives[0], document_root, &prefix).map_err(text)?;
             files += write_config_if_missing(fs, document_root)?;
-            give_fresh_salts(fs, document_root, random)?;
+            // A zip that chose its own salts keeps them.
+            give_fresh_salts(fs, document_root, random, Salts::Placeholders)?;
             let plugin_dir = format!("{document_root}/{SQLITE_PLUGIN_DIR}");
             let prefix = top_folder(archives[1]).map_err(text)?;
             files += archive::unpack(fs, archives[1], &plugin_dir, &prefix).map_err(text)?;
@@ -249,17 +251,27 @@ pub const SALT_BYTES: usize = SALT_NAMES.len() * SALT_LENGTH;
 /// WordPress reads the salts from the database: the same for every site
 /// made from the build's image, and two more queries on each page that
 /// makes a nonce.
-fn give_fresh_salts(fs: &FileSystem, document_root: &str, random: &[u8]) -> Result<(), String> {
+fn give_fresh_salts(fs: &FileSystem, document_root: &str, random: &[u8], which: Salts) -> Result<(), String> {
     let config = format!("{document_root}/wp-config.php");
     let Ok(text) = files::read_file(fs, &config) else { return Ok(()) };
-    let Some(salted) = std::str::from_utf8(&text).ok().and_then(|text| with_fresh_salts(text, random)) else { return Ok(()) };
+    let Some(salted) = std::str::from_utf8(&text).ok().and_then(|text| with_fresh_salts(text, random, which)) else { return Ok(()) };
     files::write_file(fs, &config, salted.as_bytes(), None).map_err(|e| format!("{config}: {}", e.name()))
 }
 
+/// Which salts `with_fresh_salts` replaces.
+#[derive(Clone, Copy, PartialEq)]
+enum Salts {
+    All,
+    /// Only the sample's placeholder (or an empty value).
+    Placeholders,
+}
+
+const SALT_PLACEHOLDER: &str = "put your unique phrase here";
+
 /// `config` with each salt it defines as a plain quoted string
-/// (`define( 'AUTH_KEY', '…' );`) set to 64 characters made from `random`;
-/// `None` when it defines none that way or `random` is short.
-fn with_fresh_salts(config: &str, random: &[u8]) -> Option<String> {
+/// (`define( 'AUTH_KEY', '…' );`, `which` of them) set to 64 characters
+/// made from `random`; `None` when it changed none or `random` is short.
+fn with_fresh_salts(config: &str, random: &[u8], which: Salts) -> Option<String> {
     // 64 symbols: each byte picks one without bias.
     const SYMBOLS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     if random.len() < SALT_BYTES {
@@ -269,6 +281,9 @@ fn with_fresh_salts(config: &str, random: &[u8]) -> Option<String> {
     let mut changed = false;
     for (i, name) in SALT_NAMES.iter().enumerate() {
         let Some(value) = salt_value_range(&out, name) else { continue };
+        if which == Salts::Placeholders && !matches!(&out[value.clone()], SALT_PLACEHOLDER | "") {
+            continue;
+        }
         let salt: String = random[i * SALT_LENGTH..(i + 1) * SALT_LENGTH].iter().map(|b| SYMBOLS[usize::from(b % 64)] as char).collect();
         out.replace_range(value, &salt);
         changed = true;
@@ -277,27 +292,44 @@ fn with_fresh_salts(config: &str, random: &[u8]) -> Option<String> {
 }
 
 /// Where the quoted value of `define( 'NAME', '…' )` is, when it is one
-/// plain string (no escapes) in the same kind of quotes.
+/// plain string (no escapes): the first such `define` (the name may come
+/// before it in a comment or a `defined()` check).
 fn salt_value_range(config: &str, name: &str) -> Option<std::ops::Range<usize>> {
-    for quote in ['\'', '"'] {
+    ['\'', '"'].into_iter().find_map(|quote| {
         let key = format!("{quote}{name}{quote}");
-        let Some(at) = config.find(&key) else { continue };
-        let before = config[..at].trim_end().strip_suffix('(')?;
-        if !before.trim_end().ends_with("define") {
-            return None;
-        }
-        let rest = &config[at + key.len()..];
-        let rest_trimmed = rest.trim_start().strip_prefix(',')?.trim_start();
-        let value_quote = rest_trimmed.chars().next().filter(|c| *c == '\'' || *c == '"')?;
-        let start = config.len() - rest_trimmed.len() + 1;
-        let length = config[start..].find(value_quote)?;
-        let value = &config[start..start + length];
-        if value.contains('\\') || value.contains('$') || value.contains('\n') {
-            return None;
-        }
-        return Some(start..start + length);
+        config.match_indices(&key).find_map(|(at, _)| defined_value(config, at, key.len()))
+    })
+}
+
+/// The plain string value of the `define(` whose quoted name is at
+/// `config[at..at + name_length]`; `None` if it is not one.
+fn defined_value(config: &str, at: usize, name_length: usize) -> Option<std::ops::Range<usize>> {
+    if in_comment(&config[..at]) {
+        return None;
     }
-    None
+    let before = config[..at].trim_end().strip_suffix('(')?;
+    let is_define = before.trim_end().strip_suffix("define").is_some_and(|b| !b.ends_with(|c: char| c.is_alphanumeric() || c == '_'));
+    if !is_define {
+        return None;
+    }
+    let rest = config[at + name_length..].trim_start().strip_prefix(',')?.trim_start();
+    let value_quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
+    let start = config.len() - rest.len() + 1;
+    let length = config[start..].find(value_quote)?;
+    let value = &config[start..start + length];
+    if value.contains('\\') || value.contains('$') || value.contains('\n') {
+        return None;
+    }
+    Some(start..start + length)
+}
+
+/// Whether PHP source ending with `before` is inside a comment (a line's
+/// `//` or `#`, or an open `/*`); a `//` in a string on the line counts too,
+/// which only leaves that salt as it was.
+fn in_comment(before: &str) -> bool {
+    let line = &before[before.rfind('\n').map_or(0, |i| i + 1)..];
+    let open_block = before.rfind("/*").is_some_and(|open| before.rfind("*/").is_none_or(|close| close < open));
+    open_block || line.contains("//") || line.trim_start().starts_with('#')
 }
 
 /// Put first in `db.php`: the SQLite integration 3 defaults to WAL, whose
@@ -457,10 +489,9 @@ mod tests {
     }
 
     #[test]
-    #[test]
     fn a_new_site_gets_its_own_salts_and_keeps_the_rest_of_its_config() {
         let random: Vec<u8> = (0..SALT_BYTES).map(|i| (i * 7 + i / 64) as u8).collect();
-        let salted = with_fresh_salts(SAMPLE, &random).unwrap();
+        let salted = with_fresh_salts(SAMPLE, &random, Salts::All).unwrap();
         let salts = salts_of(&salted);
         assert!(salts.iter().all(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')), "{salts:?}");
         let distinct: std::collections::HashSet<_> = salts.iter().collect();
@@ -468,23 +499,28 @@ mod tests {
         assert!(!salted.contains("put your unique phrase here"));
         let placeholders: String = salts.iter().fold(salted.clone(), |text, salt| text.replacen(salt.as_str(), "put your unique phrase here", 1));
         assert_eq!(placeholders, SAMPLE, "nothing else changed");
-        assert_ne!(with_fresh_salts(SAMPLE, &[1; SALT_BYTES]).unwrap(), salted, "other bytes, other salts");
+        assert_ne!(with_fresh_salts(SAMPLE, &[1; SALT_BYTES], Salts::All).unwrap(), salted, "other bytes, other salts");
     }
 
     #[test]
     fn salts_that_are_not_plain_strings_are_left_alone() {
         let config = "<?php\ndefine('AUTH_KEY', getenv('AUTH_KEY'));\ndefine(\"NONCE_KEY\", \"old\");\n// 'LOGGED_IN_KEY' is set below\ndefine('AUTH_SALT', 'a\\'b');\n";
-        let salted = with_fresh_salts(config, &RANDOM).unwrap();
+        let salted = with_fresh_salts(config, &RANDOM, Salts::All).unwrap();
         assert!(salted.contains("define('AUTH_KEY', getenv('AUTH_KEY'));"), "{salted}");
         assert!(salted.contains("define('AUTH_SALT', 'a\\'b');"), "{salted}");
         assert!(!salted.contains("\"old\"") && salted.contains("define(\"NONCE_KEY\", \""), "double quotes too: {salted}");
         assert!(salted.contains("// 'LOGGED_IN_KEY' is set below"));
-        assert_eq!(with_fresh_salts("<?php // build", &RANDOM), None);
-        assert_eq!(with_fresh_salts(SAMPLE, &RANDOM[..10]), None, "too few random bytes");
+        assert_eq!(with_fresh_salts("<?php // build", &RANDOM, Salts::All), None);
+        assert_eq!(with_fresh_salts(SAMPLE, &RANDOM[..10], Salts::All), None, "too few random bytes");
+        // The define after a guard or a comment that names it is the one changed.
+        let guarded = "<?php\n// define('AUTH_KEY', 'commented');\n/*\n define('NONCE_KEY', 'in a block');\n*/\nif (!defined('AUTH_KEY')) define('AUTH_KEY', 'real');\ndefine('NONCE_KEY', 'real');\n";
+        let salted = with_fresh_salts(guarded, &RANDOM, Salts::All).unwrap();
+        assert!(salted.contains("// define('AUTH_KEY', 'commented');") && salted.contains("define('NONCE_KEY', 'in a block');"), "{salted}");
+        assert!(!salted.contains("'real'"), "{salted}");
     }
 
     #[test]
-    fn sites_from_the_zips_or_the_image_are_salted_an_archive_is_not() {
+    fn new_sites_are_salted_keeping_a_zips_own_salts_and_an_imported_config() {
         let wordpress = zip(&[("wordpress/index.php", "<?php"), ("wordpress/wp-config-sample.php", SAMPLE)]);
         let fs = new_fs();
         install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin()], "/wordpress", &RANDOM).unwrap();
@@ -496,6 +532,14 @@ mod tests {
         install(&fs, &SiteKind::Image, &[&image], "/wordpress", &[9; SALT_BYTES]).unwrap();
         let from_image = text(&fs, "/wordpress/wp-config.php").unwrap();
         assert!(salts_of(&from_image).iter().zip(salts_of(&from_zips)).all(|(a, b)| a.len() == 64 && *a != b), "{from_image}");
+        // A zip's own salts stay; only its placeholders are replaced.
+        let own = SAMPLE.replacen("put your unique phrase here", "chosen by the zip", 1);
+        let wordpress = zip(&[("index.php", "<?php"), ("wp-config.php", own.as_str())]);
+        let fs = new_fs();
+        install(&fs, &SiteKind::WordPress, &[&wordpress, &sqlite_plugin()], "/wordpress", &RANDOM).unwrap();
+        let kept = salts_of(&text(&fs, "/wordpress/wp-config.php").unwrap());
+        assert_eq!(kept[0], "chosen by the zip");
+        assert!(kept[1..].iter().all(|s| s.len() == 64), "{kept:?}");
         let fs = new_fs();
         install(&fs, &SiteKind::Archive, &[&zip(&[("wp-config.php", SAMPLE)])], "/wordpress", &RANDOM).unwrap();
         assert_eq!(text(&fs, "/wordpress/wp-config.php").as_deref(), Some(SAMPLE), "an imported site keeps its own");
