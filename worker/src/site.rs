@@ -88,8 +88,8 @@ if (\interface_exists(\WpOrg\Requests\Transport::class)) {
 /// Where the SQLite integration goes, relative to the document root.
 const SQLITE_PLUGIN_DIR: &str = "wp-content/mu-plugins/sqlite-database-integration";
 
-///
-/// A new WordPress site, from the zips or from the build's image, gets its
+/// Installs a new site of `kind` from `archives`. A new WordPress site,
+/// from the zips or from the build's image, gets its
 /// own secret keys and salts in `wp-config.php` (`random`: `SALT_BYTES`).
 pub fn install(fs: &FileSystem, kind: &SiteKind, archives: &[&dyn archive::ZipBytes], document_root: &str, random: &[u8]) -> Result<usize, String> {
     let need = |n: usize| {
