@@ -71,6 +71,8 @@ export interface FilesystemStats {
     capacity: number; used: number; highWater: number; max: number; inodes: number; memoryBytes: number;
     /** Bytes the shared Rust heap holds now, and the most it ever held. */
     heapBytes: number; heapPeak: number;
+    /** Times a filesystem operation waited for another worker's lock, since the start. */
+    lockWaits: number;
 }
 export interface Isolation {
     mode: 'server-headers' | 'service-worker-headers' | 'single-worker';
@@ -376,6 +378,7 @@ impl From<Reply> for JsValue {
                 set(&out, "memoryBytes", s.memory_bytes as f64);
                 set(&out, "heapBytes", s.heap_bytes as f64);
                 set(&out, "heapPeak", s.heap_peak as f64);
+                set(&out, "lockWaits", s.lock_waits as f64);
                 out.into()
             }
             // run() and request() convert their own replies; the boot reads Upgraded.
@@ -652,7 +655,7 @@ impl Client {
     }
 
     /// `{capacity, used, highWater, max, inodes, memoryBytes, heapBytes,
-    /// heapPeak}`: the shared filesystem and the shared Rust heap.
+    /// heapPeak, lockWaits}`: the shared filesystem and the shared Rust heap.
     #[wasm_bindgen(unchecked_return_type = "Promise<FilesystemStats>")]
     pub fn stats(&self) -> Promise {
         self.submit(JobTarget::Any, Job::Stats)

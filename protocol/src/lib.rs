@@ -147,6 +147,8 @@ pub struct FsStats {
     /// Bytes the shared Rust heap holds now, and the most it ever held.
     pub heap_bytes: u64,
     pub heap_peak: u64,
+    /// Times a filesystem operation had to wait for another worker's lock.
+    pub lock_waits: u64,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -530,6 +530,7 @@ fn stats() -> Result<FsStats, JobResult> {
         max: s.max,
         inodes: s.inodes,
         memory_bytes: crate::memory_bytes(),
+        lock_waits: s.contention,
     })
 }
 
