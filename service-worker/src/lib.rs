@@ -87,7 +87,14 @@ pub async fn handle_fetch(request: Request) -> Result<Response, JsValue> {
     let url = web_sys::Url::new(&request.url())?;
     if url.pathname() == protocol::trace::CONTROL_PATH {
         // The bench's control: our Response alone, without the hops.
-        return to_response(HttpResponse { status: 200, headers: Vec::new(), body: b"ok".to_vec() });
+        // A traced one says when it arrived and left, for the bench's split.
+        let mut headers = Vec::new();
+        if let Some(trace) = request.headers().get(protocol::trace::HEADER)? {
+            headers.push((protocol::trace::HEADER.to_string(), trace));
+            protocol::trace::stamp(&mut headers, "sw", arrived);
+            protocol::trace::stamp(&mut headers, "sw-out", protocol::web::now_ms());
+        }
+        return to_response(HttpResponse { status: 200, headers, body: b"ok".to_vec() });
     }
     let path_and_query = format!("{}{}", url.pathname(), url.search());
     match protocol::scope::split(&path_and_query) {
