@@ -91,6 +91,32 @@ describe('static files with one PHP worker', () => {
 		assert.equal(text, 'php answered cli-server');
 	});
 
+	test("a build's static file is asked of the server once, then kept by the browser", async () => {
+		const asked = [];
+		const log = (req) => req.url.includes('/about.min.css') && asked.push(req.url);
+		env.server.server.on('request', log);
+		try {
+			const replies = await page.evaluate(async () => {
+				const url = (await window.playground).absoluteUrl + 'wp-admin/css/about.min.css?ver=6.5.5';
+				const out = [];
+				for (let i = 0; i < 2; i++) {
+					const r = await fetch(url);
+					out.push([r.status, (await r.text()).length]);
+				}
+				return out;
+			});
+			assert.deepEqual(replies[1], replies[0]);
+			assert.equal(replies[0][0], 200);
+			assert.ok(replies[0][1] > 1000, `about.min.css has ${replies[0][1]} bytes`);
+			// Its URL names the build's release (protocol/src/static_files.rs),
+			// so the second load never reaches the server, not even to revalidate.
+			assert.equal(asked.length, 1, `the server was asked ${asked.length} times: ${asked.join(', ')}`);
+			assert.match(asked[0], /^\/wordpress\/wp-6\.5\/wp-admin\/css\/about\.min\.css\?v=\d+\.\d+\.\d+$/);
+		} finally {
+			env.server.server.off('request', log);
+		}
+	});
+
 	test('a missing static file is a 404', async () => {
 		const status = await page.evaluate(async () => (await fetch((await window.playground).absoluteUrl + 'no/such/file.js')).status);
 		assert.equal(status, 404);

@@ -33,9 +33,11 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHea
 			headers['Cross-Origin-Opener-Policy'] = 'same-origin';
 			headers['Cross-Origin-Embedder-Policy'] = 'credentialless';
 		}
-		let pathname;
+		let pathname, query;
 		try {
-			pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+			const url = new URL(req.url, 'http://x');
+			pathname = decodeURIComponent(url.pathname);
+			query = url.searchParams;
 		} catch {
 			res.writeHead(400, headers).end('bad request');
 			return;
@@ -72,6 +74,9 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHea
 			return;
 		}
 		headers['Content-Type'] = MIME[extname(file)] ?? 'application/octet-stream';
+		// A WordPress build's static file at a URL that names its release
+		// (protocol/src/static_files.rs build_asset_url) never changes.
+		if (/^\/wordpress\/wp-[^/]+\//.test(pathname) && query.has('v')) headers['Cache-Control'] = 'public, max-age=31536000, immutable';
 		// A validator, so a returning visit revalidates (304) instead of
 		// downloading again, and the browser reuses what it compiled from the
 		// cached php.wasm (V8 keeps compiled code beside the HTTP cache entry).

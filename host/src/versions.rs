@@ -294,6 +294,23 @@ mod tests {
         assert_eq!(wp_version_in("<?php $wp_db_version = 1;"), None);
     }
 
+    /// The deploy lets browsers keep every build's static files (their URLs
+    /// name the release), and no other build's.
+    #[test]
+    fn netlify_toml_caches_each_builds_static_files() {
+        let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../netlify.toml")).unwrap();
+        let mut cached: Vec<&str> = toml
+            .split("for = \"/")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next()?.strip_suffix("/*"))
+            .filter(|dir| dir.starts_with("wordpress/"))
+            .collect();
+        cached.sort();
+        let mut builds: Vec<String> = WP_BUILDS.iter().map(|b| b.assets().trim_end_matches('/').to_string()).collect();
+        builds.sort();
+        assert_eq!(cached, builds);
+    }
+
     /// package.json holds one `@php-wasm/web-X-Y` per version, all at the
     /// php-wasm release of `@php-wasm/universal` (build.mjs copies what it lists).
     #[test]

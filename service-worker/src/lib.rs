@@ -224,8 +224,8 @@ fn is_static_miss(response: &HttpResponse) -> bool {
 async fn static_asset(scope: &str, rest: &str, miss: HttpResponse) -> Result<Response, JsValue> {
     let assets = OWNERS.with(|o| o.borrow().get(scope).and_then(|owner| owner.assets_url.clone()));
     // A path that could climb out of the static root gets the site's 404.
-    if let (Some(base), Some(path)) = (assets, protocol::static_files::fallback_path(rest)) {
-        let fetched: Response = JsFuture::from(global().fetch_with_str(&format!("{base}{path}"))).await?.unchecked_into();
+    if let Some(url) = assets.and_then(|base| protocol::static_files::build_asset_url(&base, rest)) {
+        let fetched: Response = JsFuture::from(global().fetch_with_str(&url)).await?.unchecked_into();
         if fetched.ok() {
             return Ok(fetched);
         }
