@@ -9,8 +9,14 @@ use wasm_bindgen::JsCast;
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_namespace = performance, js_name = now)]
-    fn performance_now() -> f64;
+    /// The context's `performance`: the page's, a worker's or the service worker's.
+    type Performance;
+    #[wasm_bindgen(thread_local_v2, js_name = performance)]
+    static PERFORMANCE: Performance;
+    #[wasm_bindgen(method)]
+    fn now(this: &Performance) -> f64;
+    #[wasm_bindgen(method, getter, js_name = timeOrigin)]
+    fn time_origin(this: &Performance) -> f64;
 }
 
 /// Milliseconds since the epoch, to a fraction of a millisecond, on the
@@ -18,9 +24,7 @@ extern "C" {
 /// in the page, the workers and the service worker), so `trace` hops
 /// stamped in different contexts line up.
 pub fn now_ms() -> f64 {
-    let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into()).unwrap_or(JsValue::UNDEFINED);
-    let origin = js_sys::Reflect::get(&performance, &"timeOrigin".into()).ok().and_then(|v| v.as_f64()).unwrap_or(0.0);
-    origin + performance_now()
+    PERFORMANCE.with(|performance| performance.time_origin() + performance.now())
 }
 
 /// What a thrown value says, for a person: an `Error`'s message, a string
