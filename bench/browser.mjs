@@ -529,7 +529,7 @@ export async function wordpressVsPeer(browser, origin, { quick }) {
 
 // Where the service worker fetches the static files a site's filesystem
 // lacks (host/src/boot.rs WORDPRESS_ASSETS, under the build's origin).
-const BUILD_STATIC_FILES = '/wordpress/wp-6.5/';
+const BUILD_STATIC_FILES = `/wordpress/${JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')).dependencies['@wp-playground/wordpress-builds']}/wp-6.5/`;
 
 /** Resolves once no page request has awaited its response headers for
  *  `quietMs`. Playwright's 'networkidle' never comes in the editor: it never

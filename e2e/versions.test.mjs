@@ -104,7 +104,8 @@ describe('WordPress versions', () => {
 			assert.equal(got.restored, true);
 			assert.equal(got.wpVersion, '6.3.5');
 			assert.equal(got.status, 200);
-			const of = (key) => readFileSync(join(distDir, 'wordpress', key, css), 'utf8');
+			const release = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).dependencies['@wp-playground/wordpress-builds'];
+			const of = (key) => readFileSync(join(distDir, 'wordpress', release, key, css), 'utf8');
 			assert.notEqual(of('wp-6.3'), of('wp-6.5'), 'the two builds differ in this file');
 			assert.equal(got.text, of('wp-6.3'));
 		} finally {

@@ -165,10 +165,15 @@ function placeTree(from, to) {
 function copyWordPress() {
 	const builds = join(root, 'node_modules', '@wp-playground', 'wordpress-builds');
 	const out = join(dist, 'wordpress');
+	// The static files go in a folder named after their release, which
+	// servers let browsers keep (host/src/versions.rs WORDPRESS_BUILDS_RELEASE).
+	const release = JSON.parse(readFileSync(join(builds, 'package.json'), 'utf8')).version;
+	const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies['@wp-playground/wordpress-builds'];
+	if (release !== pinned) throw new Error(`node_modules has @wp-playground/wordpress-builds ${release}, package.json pins ${pinned}: run npm ci`);
 	for (const zip of readdirSync(join(builds, 'src', 'wordpress')).filter((f) => /^wp-.+\.zip$/.test(f))) {
 		placeFile(join(builds, 'src', 'wordpress', zip), join(out, zip));
 		const key = zip.slice(0, -'.zip'.length);
-		placeTree(join(builds, 'public', key), join(out, key));
+		placeTree(join(builds, 'public', key), join(out, release, key));
 	}
 	// Not the builds' own SQLite integration (2.1.11) but the pinned one
 	// (scripts/fetch-sqlite-integration.mjs, run by setup).

@@ -5,9 +5,13 @@
 //
 //   node playground/serve.mjs [--dir dist] [--no-isolation-headers]
 import { createServer } from 'node:http';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+// Where the build puts the WordPress builds' static files (playground/build.mjs).
+const WORDPRESS_BUILDS_RELEASE = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8'))
+	.dependencies['@wp-playground/wordpress-builds'];
 
 const MIME = {
 	'.html': 'text/html; charset=utf-8',
@@ -33,11 +37,9 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHea
 			headers['Cross-Origin-Opener-Policy'] = 'same-origin';
 			headers['Cross-Origin-Embedder-Policy'] = 'credentialless';
 		}
-		let pathname, query;
+		let pathname;
 		try {
-			const url = new URL(req.url, 'http://x');
-			pathname = decodeURIComponent(url.pathname);
-			query = url.searchParams;
+			pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
 		} catch {
 			res.writeHead(400, headers).end('bad request');
 			return;
@@ -63,8 +65,9 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHea
 		const scoped = /^\/scope:[^/]+\/((?:wp-admin|wp-includes|wp-content)\/.*)$/.exec(pathname);
 		if (!stat && scoped) {
 			try {
-				file = join(root, 'wordpress', 'wp-6.5', normalize(scoped[1]));
-				stat = file.startsWith(join(root, 'wordpress', 'wp-6.5') + sep) ? statSync(file) : undefined;
+				const staticRoot = join(root, 'wordpress', WORDPRESS_BUILDS_RELEASE, 'wp-6.5');
+				file = join(staticRoot, normalize(scoped[1]));
+				stat = file.startsWith(staticRoot + sep) ? statSync(file) : undefined;
 			} catch {
 				stat = undefined;
 			}
@@ -74,9 +77,9 @@ export function startServer({ dir, port = 8080, host = '127.0.0.1', isolationHea
 			return;
 		}
 		headers['Content-Type'] = MIME[extname(file)] ?? 'application/octet-stream';
-		// A WordPress build's static file at a URL that names its release
-		// (protocol/src/static_files.rs build_asset_url) never changes.
-		if (/^\/wordpress\/wp-[^/]+\//.test(pathname) && query.has('v')) headers['Cache-Control'] = 'public, max-age=31536000, immutable';
+		// The builds' static files are in a folder named after their release
+		// (host/src/versions.rs WORDPRESS_BUILDS_RELEASE): never another content.
+		if (pathname.startsWith(`/wordpress/${WORDPRESS_BUILDS_RELEASE}/`)) headers['Cache-Control'] = 'public, max-age=31536000, immutable';
 		// A validator, so a returning visit revalidates (304) instead of
 		// downloading again, and the browser reuses what it compiled from the
 		// cached php.wasm (V8 keeps compiled code beside the HTTP cache entry).

@@ -10,10 +10,17 @@ pub const DEFAULT_PHP: &str = "8.3";
 /// Playground's `latest`: its newest supported PHP.
 const LATEST_PHP: &str = "8.5";
 
-/// A WordPress build of `@wp-playground/wordpress-builds` 0.9.19.
+/// The `@wp-playground/wordpress-builds` release the build ships (package.json
+/// pins it). Its static files live under a folder of this name, so a URL
+/// of one names its content for good and browsers may keep it
+/// (playground/serve.mjs, netlify.toml).
+pub const WORDPRESS_BUILDS_RELEASE: &str = "0.9.19";
+
+/// A WordPress build of `@wp-playground/wordpress-builds` (`WORDPRESS_BUILDS_RELEASE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WpBuild {
-    /// Its files: `wordpress/wp-<key>.zip` and the static files in `wordpress/wp-<key>/`.
+    /// Its files: `wordpress/wp-<key>.zip` and the static files in
+    /// `wordpress/<WORDPRESS_BUILDS_RELEASE>/wp-<key>/`.
     pub key: &'static str,
     /// The release it ships (`$wp_version`).
     pub release: &'static str,
@@ -58,7 +65,7 @@ impl WpBuild {
     }
 
     pub fn assets(self) -> String {
-        format!("wordpress/wp-{}/", self.key)
+        format!("wordpress/{WORDPRESS_BUILDS_RELEASE}/wp-{}/", self.key)
     }
 
     /// The build of the same release line as `$wp_version` (a saved or
@@ -272,7 +279,7 @@ mod tests {
         assert_eq!(php_files("7.4", PhpBuild::Jspi), ("php-7.4-jspi.wasm".into(), "php-7.4-jspi.js".into()));
         assert_eq!(php_files("8.5", PhpBuild::Asyncify).1, "php-8.5-asyncify.js");
         assert_eq!(WP_BUILDS[4].archive(), "wordpress/wp-beta.zip");
-        assert_eq!(DEFAULT_WP.assets(), "wordpress/wp-6.5/");
+        assert_eq!(DEFAULT_WP.assets(), format!("wordpress/{WORDPRESS_BUILDS_RELEASE}/wp-6.5/"));
     }
 
     #[test]
@@ -294,21 +301,28 @@ mod tests {
         assert_eq!(wp_version_in("<?php $wp_db_version = 1;"), None);
     }
 
-    /// The deploy lets browsers keep every build's static files (their URLs
-    /// name the release), and no other build's.
+    /// A new wordpress-builds release brings new static files, in a
+    /// folder of its own: the folder must name the pinned release.
     #[test]
-    fn netlify_toml_caches_each_builds_static_files() {
+    fn the_static_files_folder_names_the_pinned_release() {
+        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../package.json")).unwrap();
+        let pinned = manifest.split("\"@wp-playground/wordpress-builds\": \"").nth(1).unwrap().split('"').next().unwrap();
+        assert_eq!(WORDPRESS_BUILDS_RELEASE, pinned);
+    }
+
+    /// The deploy lets browsers keep the release's static files, and
+    /// serves the default build's to documents the service worker does not
+    /// control, from the same folder.
+    #[test]
+    fn netlify_toml_serves_the_releases_static_files() {
         let toml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../netlify.toml")).unwrap();
-        let mut cached: Vec<&str> = toml
-            .split("for = \"/")
-            .skip(1)
-            .filter_map(|rest| rest.split('"').next()?.strip_suffix("/*"))
-            .filter(|dir| dir.starts_with("wordpress/"))
-            .collect();
-        cached.sort();
-        let mut builds: Vec<String> = WP_BUILDS.iter().map(|b| b.assets().trim_end_matches('/').to_string()).collect();
-        builds.sort();
-        assert_eq!(cached, builds);
+        let cached: Vec<&str> = toml.split("for = \"").skip(1).filter_map(|rest| rest.split('"').next()).filter(|path| path.starts_with("/wordpress/")).collect();
+        assert_eq!(cached, [format!("/wordpress/{WORDPRESS_BUILDS_RELEASE}/*")]);
+        let targets: Vec<&str> = toml.split("to = \"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+        assert!(!targets.is_empty());
+        for target in targets {
+            assert!(target.starts_with(&format!("/{}", DEFAULT_WP.assets())), "{target}");
+        }
     }
 
     /// package.json holds one `@php-wasm/web-X-Y` per version, all at the

@@ -2,9 +2,6 @@
 //! file server instead of a PHP worker (host) and that tells a missing
 //! static file from a pretty permalink (worker routing). One copy for both.
 
-use alloc::format;
-use alloc::string::String;
-
 /// A path whose extension names a static file type (not PHP, not a
 /// directory): no front controller answers for it.
 pub fn is_static_asset(path: &str) -> bool {
@@ -13,19 +10,6 @@ pub fn is_static_asset(path: &str) -> bool {
         Some((_, ext)) => !ext.eq_ignore_ascii_case("php") && content_type(path) != "application/octet-stream",
         None => false,
     }
-}
-
-/// The `@wp-playground/wordpress-builds` release whose static files the
-/// build serves as they are (package.json pins it). Their URLs carry it, so
-/// the browser keeps them without asking the server again until a build
-/// brings another release (playground/serve.mjs, netlify.toml).
-pub const BUILD_ASSETS_RELEASE: &str = "0.9.19";
-
-/// Where the service worker fetches a static file the site's filesystem
-/// lacks: under `base`, the build's static root, by `fallback_path`'s rules,
-/// versioned by `BUILD_ASSETS_RELEASE`.
-pub fn build_asset_url(base: &str, path_and_query: &str) -> Option<String> {
-    fallback_path(path_and_query).map(|path| format!("{base}{path}?v={BUILD_ASSETS_RELEASE}"))
 }
 
 /// The part of a request's path (`/wp-includes/x.js?ver=1`) that the
@@ -123,24 +107,5 @@ mod tests {
         }
         // The query is not part of the path.
         assert_eq!(fallback_path("/a.js?x=../../b"), Some("a.js"));
-    }
-
-    #[test]
-    fn a_build_asset_url_names_the_release_and_never_leaves_the_root() {
-        assert_eq!(
-            build_asset_url("http://h/wordpress/wp-6.5/", "/wp-includes/a.js?ver=6.5.5").unwrap(),
-            alloc::format!("http://h/wordpress/wp-6.5/wp-includes/a.js?v={BUILD_ASSETS_RELEASE}")
-        );
-        assert_eq!(build_asset_url("http://h/wordpress/wp-6.5/", "/wp-includes/../../index.html"), None);
-    }
-
-    /// A new wordpress-builds release brings new static files: the URLs
-    /// must name it, or browsers keep the old ones.
-    #[test]
-    fn the_release_is_the_one_package_json_pins() {
-        extern crate std;
-        let manifest = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../package.json")).unwrap();
-        let pinned = manifest.split("\"@wp-playground/wordpress-builds\": \"").nth(1).unwrap().split('"').next().unwrap();
-        assert_eq!(BUILD_ASSETS_RELEASE, pinned);
     }
 }

@@ -224,15 +224,28 @@ fn is_static_miss(response: &HttpResponse) -> bool {
 async fn static_asset(scope: &str, rest: &str, miss: HttpResponse) -> Result<Response, JsValue> {
     let assets = OWNERS.with(|o| o.borrow().get(scope).and_then(|owner| owner.assets_url.clone()));
     // A path that could climb out of the static root gets the site's 404.
-    if let Some(url) = assets.and_then(|base| protocol::static_files::build_asset_url(&base, rest)) {
-        let fetched: Response = JsFuture::from(global().fetch_with_str(&url)).await?.unchecked_into();
+    if let (Some(base), Some(path)) = (assets, protocol::static_files::fallback_path(rest)) {
+        let fetched: Response = JsFuture::from(global().fetch_with_str(&format!("{base}{path}"))).await?.unchecked_into();
         if fetched.ok() {
-            return Ok(fetched);
+            return ask_again_each_time(fetched);
         }
     }
     let mut miss = miss;
     miss.headers.retain(|(name, _)| name != protocol::STATIC_MISS_HEADER);
     to_response(miss)
+}
+
+/// `response` for the page, which must come back here for it every time:
+/// the browser may keep the build's file (its URL names the release), but
+/// the site may write its own at this path at any time.
+fn ask_again_each_time(response: Response) -> Result<Response, JsValue> {
+    let headers = web_sys::Headers::new_with_headers(&response.headers())?;
+    headers.set("cache-control", "no-cache")?;
+    let init = ResponseInit::new();
+    init.set_status(response.status());
+    init.set_status_text(&response.status_text());
+    init.set_headers(&headers);
+    Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
 }
 
 /// The page that claimed the scope, or (after a service worker restart lost
