@@ -71,7 +71,7 @@ export interface FilesystemStats {
     capacity: number; used: number; highWater: number; max: number; inodes: number; memoryBytes: number;
     /** Bytes the shared Rust heap holds now, and the most it ever held. */
     heapBytes: number; heapPeak: number;
-    /** Times a filesystem operation waited for another worker's lock, since the start. */
+    /** Times a filesystem operation waited for one of the filesystem's own locks, held by another thread, since the start (fcntl and flock conflicts are not counted). */
     lockWaits: number;
 }
 export interface Isolation {

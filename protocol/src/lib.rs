@@ -147,7 +147,8 @@ pub struct FsStats {
     /// Bytes the shared Rust heap holds now, and the most it ever held.
     pub heap_bytes: u64,
     pub heap_peak: u64,
-    /// Times a filesystem operation had to wait for another worker's lock.
+    /// Times a filesystem operation waited for one of the filesystem's own
+    /// locks, held by another thread (fcntl and flock conflicts not counted).
     pub lock_waits: u64,
 }
 
