@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { chromium } from 'playwright-core';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer } from '../playground/serve.mjs';
+import { startServer, WORDPRESS_BUILDS_RELEASE } from '../playground/serve.mjs';
 import { CHROMIUM_ARGS, distDir, startBrowser } from '../e2e/harness.mjs';
 import { bootSiteWithSqliteIntegration, NEW_SQLITE_ZIP, OLD_SQLITE_ZIP, sqliteIntegrationFiles } from '../e2e/fixtures/sqlite-integration.mjs';
 
@@ -538,8 +538,8 @@ export async function wordpressVsPeer(browser, origin, { quick }) {
 }
 
 // Where the service worker fetches the static files a site's filesystem
-// lacks (host/src/boot.rs WORDPRESS_ASSETS, under the build's origin).
-const BUILD_STATIC_FILES = `/wordpress/${JSON.parse(readFileSync(join(here, '..', 'package.json'), 'utf8')).dependencies['@wp-playground/wordpress-builds']}/wp-6.5/`;
+// lacks (host/src/versions.rs WpBuild::assets, under the build's origin).
+const BUILD_STATIC_FILES = `/wordpress/${WORDPRESS_BUILDS_RELEASE}/wp-6.5/`;
 
 /** Resolves once no page request has awaited its response headers for
  *  `quietMs`. Playwright's 'networkidle' never comes in the editor: it never

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { distDir, openPlayground, useBrowserAndServer } from './harness.mjs';
+import { WORDPRESS_BUILDS_RELEASE } from '../playground/serve.mjs';
 
 const env = useBrowserAndServer();
 
@@ -104,8 +105,7 @@ describe('WordPress versions', () => {
 			assert.equal(got.restored, true);
 			assert.equal(got.wpVersion, '6.3.5');
 			assert.equal(got.status, 200);
-			const release = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).dependencies['@wp-playground/wordpress-builds'];
-			const of = (key) => readFileSync(join(distDir, 'wordpress', release, key, css), 'utf8');
+			const of = (key) => readFileSync(join(distDir, 'wordpress', WORDPRESS_BUILDS_RELEASE, key, css), 'utf8');
 			assert.notEqual(of('wp-6.3'), of('wp-6.5'), 'the two builds differ in this file');
 			assert.equal(got.text, of('wp-6.3'));
 		} finally {

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, linkSync, mkdirSync, rmSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WORDPRESS_BUILDS_RELEASE } from './serve.mjs';
 import * as esbuild from 'esbuild';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -168,8 +169,9 @@ function copyWordPress() {
 	// The static files go in a folder named after their release, which
 	// servers let browsers keep (host/src/versions.rs WORDPRESS_BUILDS_RELEASE).
 	const release = JSON.parse(readFileSync(join(builds, 'package.json'), 'utf8')).version;
-	const pinned = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).dependencies['@wp-playground/wordpress-builds'];
-	if (release !== pinned) throw new Error(`node_modules has @wp-playground/wordpress-builds ${release}, package.json pins ${pinned}: run npm ci`);
+	if (release !== WORDPRESS_BUILDS_RELEASE) {
+		throw new Error(`node_modules has @wp-playground/wordpress-builds ${release}, package.json pins ${WORDPRESS_BUILDS_RELEASE}: run npm ci`);
+	}
 	for (const zip of readdirSync(join(builds, 'src', 'wordpress')).filter((f) => /^wp-.+\.zip$/.test(f))) {
 		placeFile(join(builds, 'src', 'wordpress', zip), join(out, zip));
 		const key = zip.slice(0, -'.zip'.length);

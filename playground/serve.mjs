@@ -9,8 +9,9 @@ import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Where the build puts the WordPress builds' static files (playground/build.mjs).
-const WORDPRESS_BUILDS_RELEASE = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8'))
+// The pinned @wp-playground/wordpress-builds release: the folder the build
+// puts its static files in (build.mjs, host/src/versions.rs, the bench and e2e read it here).
+export const WORDPRESS_BUILDS_RELEASE = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'package.json'), 'utf8'))
 	.dependencies['@wp-playground/wordpress-builds'];
 
 const MIME = {

@@ -127,9 +127,15 @@ fn isolate(response: Response) -> Result<Response, JsValue> {
     if added.is_empty() {
         return Ok(response);
     }
+    with_headers(response, added.iter().map(|(name, value)| (*name, value.as_str())))
+}
+
+/// `response` with `set` replacing those of its headers (its status and
+/// body as they are).
+fn with_headers<'a>(response: Response, set: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Response, JsValue> {
     let headers = web_sys::Headers::new_with_headers(&response.headers())?;
-    for (name, value) in added {
-        headers.set(name, &value)?;
+    for (name, value) in set {
+        headers.set(name, value)?;
     }
     let init = ResponseInit::new();
     init.set_status(response.status());
@@ -227,25 +233,15 @@ async fn static_asset(scope: &str, rest: &str, miss: HttpResponse) -> Result<Res
     if let (Some(base), Some(path)) = (assets, protocol::static_files::fallback_path(rest)) {
         let fetched: Response = JsFuture::from(global().fetch_with_str(&format!("{base}{path}"))).await?.unchecked_into();
         if fetched.ok() {
-            return ask_again_each_time(fetched);
+            // The page must come back here each time: the browser may keep
+            // the build's file (its folder names the release), but the site
+            // may write its own at this path at any time.
+            return with_headers(fetched, [("cache-control", "no-cache")]);
         }
     }
     let mut miss = miss;
     miss.headers.retain(|(name, _)| name != protocol::STATIC_MISS_HEADER);
     to_response(miss)
-}
-
-/// `response` for the page, which must come back here for it every time:
-/// the browser may keep the build's file (its URL names the release), but
-/// the site may write its own at this path at any time.
-fn ask_again_each_time(response: Response) -> Result<Response, JsValue> {
-    let headers = web_sys::Headers::new_with_headers(&response.headers())?;
-    headers.set("cache-control", "no-cache")?;
-    let init = ResponseInit::new();
-    init.set_status(response.status());
-    init.set_status_text(&response.status_text());
-    init.set_headers(&headers);
-    Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
 }
 
 /// The page that claimed the scope, or (after a service worker restart lost
